@@ -1,0 +1,281 @@
+/** The OCI runtime spec and state: load, the parts the toolkit edits, and atomic writes. */
+import {
+  closeSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
+import { basename, dirname, isAbsolute, join } from "node:path";
+import { ToolkitError } from "../sys/errors.ts";
+
+/** A malformed or unreadable spec or state. */
+export class SpecError extends ToolkitError {}
+
+/** An OCI hook. */
+export interface Hook {
+  path: string;
+  args?: string[];
+  env?: string[];
+  timeout?: number;
+  [k: string]: unknown;
+}
+
+/** An OCI mount. */
+export interface Mount {
+  destination: string;
+  source?: string;
+  type?: string;
+  options?: string[];
+  [k: string]: unknown;
+}
+
+/** An entry of linux.devices. */
+export interface LinuxDevice {
+  path: string;
+  type: string;
+  major?: number;
+  minor?: number;
+  fileMode?: number;
+  uid?: number;
+  gid?: number;
+  [k: string]: unknown;
+}
+
+/** An entry of linux.resources.devices. */
+export interface DeviceRule {
+  allow: boolean;
+  type?: string;
+  major?: number;
+  minor?: number;
+  access?: string;
+  [k: string]: unknown;
+}
+
+/** The hook lists of a spec. */
+export type HookName =
+  | "prestart"
+  | "createRuntime"
+  | "createContainer"
+  | "startContainer"
+  | "poststart"
+  | "poststop";
+
+/** The modelled part of an OCI spec; every other field is kept as it was read. */
+export interface Spec {
+  ociVersion?: string;
+  process?: {
+    env?: string[];
+    args?: string[];
+    capabilities?: { bounding?: string[]; [k: string]: unknown };
+    [k: string]: unknown;
+  };
+  root?: { path: string; readonly?: boolean; [k: string]: unknown };
+  mounts?: Mount[];
+  hooks?: Partial<Record<HookName, Hook[]>> & Record<string, unknown>;
+  annotations?: Record<string, string>;
+  linux?: {
+    devices?: LinuxDevice[];
+    resources?: { devices?: DeviceRule[]; [k: string]: unknown };
+    [k: string]: unknown;
+  };
+  [k: string]: unknown;
+}
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+function expect(cond: boolean, file: string, field: string, want: string): void {
+  if (!cond) throw new SpecError(`${file}: field ${field} must be ${want}`);
+}
+
+function strArray(v: unknown): boolean {
+  return Array.isArray(v) && v.every((x) => typeof x === "string");
+}
+
+/** Checks that the fields the toolkit reads have the right shapes; throws a SpecError naming the field. */
+export function validateSpec(v: unknown, file: string): Spec {
+  expect(isObj(v), file, "(top level)", "a JSON object");
+  const s = v as Spec;
+  if (s.ociVersion !== undefined) expect(typeof s.ociVersion === "string", file, "ociVersion", "a string");
+  if (s.process !== undefined) {
+    expect(isObj(s.process), file, "process", "an object");
+    if (s.process.env !== undefined) {
+      expect(strArray(s.process.env), file, "process.env", "a list of strings");
+    }
+    const caps = s.process.capabilities;
+    if (caps !== undefined) {
+      expect(isObj(caps), file, "process.capabilities", "an object");
+      if (caps.bounding !== undefined) {
+        expect(strArray(caps.bounding), file, "process.capabilities.bounding", "a list of strings");
+      }
+    }
+  }
+  if (s.root !== undefined) {
+    expect(isObj(s.root) && typeof s.root.path === "string", file, "root.path", "a string");
+  }
+  if (s.mounts !== undefined) {
+    expect(Array.isArray(s.mounts), file, "mounts", "a list");
+    s.mounts.forEach((m, i) =>
+      expect(isObj(m) && typeof m.destination === "string", file, `mounts[${i}].destination`, "a string")
+    );
+  }
+  if (s.hooks !== undefined) {
+    expect(isObj(s.hooks), file, "hooks", "an object");
+    for (const [name, list] of Object.entries(s.hooks)) {
+      expect(Array.isArray(list), file, `hooks.${name}`, "a list");
+      (list as unknown[]).forEach((h, i) =>
+        expect(isObj(h) && typeof h.path === "string", file, `hooks.${name}[${i}].path`, "a string")
+      );
+    }
+  }
+  if (s.annotations !== undefined) {
+    expect(
+      isObj(s.annotations) && Object.values(s.annotations).every((x) => typeof x === "string"),
+      file,
+      "annotations",
+      "an object of strings",
+    );
+  }
+  if (s.linux !== undefined) {
+    expect(isObj(s.linux), file, "linux", "an object");
+    if (s.linux.devices !== undefined) {
+      expect(Array.isArray(s.linux.devices), file, "linux.devices", "a list");
+    }
+    if (s.linux.resources !== undefined) {
+      expect(isObj(s.linux.resources), file, "linux.resources", "an object");
+      const d = s.linux.resources.devices;
+      if (d !== undefined) expect(Array.isArray(d), file, "linux.resources.devices", "a list");
+    }
+  }
+  return s;
+}
+
+/** Parses spec JSON text; `file` names it in errors. */
+export function parseSpec(text: string, file: string): Spec {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (err) {
+    throw new SpecError(`${file}: malformed JSON: ${(err as Error).message}`);
+  }
+  return validateSpec(v, file);
+}
+
+/** A spec as read from a bundle, with the exact bytes it had. */
+export interface LoadedSpec {
+  path: string;
+  text: string;
+  spec: Spec;
+}
+
+/** Loads `<bundle>/config.json`. */
+export function loadSpec(bundle: string): LoadedSpec {
+  const path = join(bundle, "config.json");
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") {
+      throw new SpecError(
+        `No OCI spec at ${path}: the bundle ${bundle} does not exist or has no config.json`,
+      );
+    }
+    throw new SpecError(`Cannot read OCI spec ${path}: ${(err as Error).message}`);
+  }
+  return { path, text, spec: parseSpec(text, path) };
+}
+
+/**
+ * Writes `data` to `path` atomically: a temp file beside it, fsync, rename. The file keeps its mode
+ * (or gets `mode` when new). On any failure the old file is untouched and the temp file removed.
+ */
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): void {
+  let keepMode = mode;
+  try {
+    keepMode = statSync(path).mode & 0o7777;
+  } catch { /* new file */ }
+  const tmp = join(dirname(path), `.${basename(path)}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`);
+  let fd: number | undefined;
+  try {
+    fd = openSync(tmp, "wx", keepMode);
+    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+    let off = 0;
+    while (off < bytes.length) off += writeSync(fd, bytes, off);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    Deno.chmodSync(tmp, keepMode);
+    renameSync(tmp, path);
+  } catch (err) {
+    if (fd !== undefined) closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch { /* never created */ }
+    throw new ToolkitError(`Cannot write ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Writes a spec back to its bundle atomically, keeping the file mode. */
+export function saveSpec(loaded: LoadedSpec): void {
+  writeFileAtomic(loaded.path, JSON.stringify(loaded.spec));
+}
+
+/** Parses `process.env` into a map; later entries win, as execve would see them. */
+export function envMap(spec: Spec): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const e of spec.process?.env ?? []) {
+    const i = e.indexOf("=");
+    if (i > 0) m.set(e.slice(0, i), e.slice(i + 1));
+    else if (i < 0) m.set(e, "");
+  }
+  return m;
+}
+
+/** Whether the spec's bounding set holds CAP_SYS_ADMIN (the toolkit's notion of privileged). */
+export function isPrivileged(spec: Spec): boolean {
+  return spec.process?.capabilities?.bounding?.includes("CAP_SYS_ADMIN") ?? false;
+}
+
+/** The container state runc passes to hooks on stdin. */
+export interface State {
+  ociVersion?: string;
+  id?: string;
+  status?: string;
+  pid?: number;
+  bundle: string;
+  root?: string;
+  annotations?: Record<string, string>;
+  [k: string]: unknown;
+}
+
+/** Parses hook state JSON (older engines say `bundlePath`). */
+export function parseState(text: string): State {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (err) {
+    throw new SpecError(`Malformed container state on stdin: ${(err as Error).message}`);
+  }
+  if (!isObj(v)) throw new SpecError("Malformed container state on stdin: not a JSON object");
+  const bundle = (v.bundle ?? v.bundlePath) as unknown;
+  if (typeof bundle !== "string" || bundle === "") {
+    throw new SpecError("Container state on stdin has no bundle (fields bundle or bundlePath)");
+  }
+  if (v.pid !== undefined && typeof v.pid !== "number") {
+    throw new SpecError("Container state on stdin: field pid must be a number");
+  }
+  return { ...v, bundle } as State;
+}
+
+/** The container's root filesystem path on the host: state `root` (crun) or the spec's root.path in the bundle. */
+export function containerRoot(state: State, spec?: Spec): string {
+  if (typeof state.root === "string" && state.root !== "") return state.root;
+  const p = spec?.root?.path ?? "rootfs";
+  return isAbsolute(p) ? p : join(state.bundle, p);
+}

@@ -1,0 +1,120 @@
+/** Logging in runc's (logrus) formats, to any number of append-only files and optionally stderr. */
+import { dirname } from "node:path";
+import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
+
+/** Log levels in increasing verbosity, as logrus names them. */
+export const LEVELS = ["panic", "fatal", "error", "warning", "info", "debug", "trace"] as const;
+/** One of {@link LEVELS}. */
+export type Level = typeof LEVELS[number];
+/** The two line formats runc understands for `--log-format`. */
+export type LogFormat = "text" | "json";
+
+interface Sink {
+  fd: number;
+  format: LogFormat;
+}
+
+/** Parses a level name ("warn" is accepted for "warning"); undefined when unknown. */
+export function parseLevel(name: string): Level | undefined {
+  const n = name.trim().toLowerCase();
+  if (n === "warn") return "warning";
+  return (LEVELS as readonly string[]).includes(n) ? n as Level : undefined;
+}
+
+function quoteText(value: string): string {
+  return /^[A-Za-z0-9_.\/:-]+$/.test(value) ? value : JSON.stringify(value);
+}
+
+/** Formats one log line (without the newline) the way logrus does. */
+export function formatLine(format: LogFormat, level: Level, msg: string, time: Date = new Date()): string {
+  const ts = rfc3339(time);
+  if (format === "json") return JSON.stringify({ level, msg, time: ts });
+  return `time=${quoteText(ts)} level=${level} msg=${quoteText(msg)}`;
+}
+
+/** RFC 3339 with the local offset and no fractional seconds, as logrus prints time. */
+export function rfc3339(d: Date): string {
+  const pad = (n: number) => String(Math.abs(n)).padStart(2, "0");
+  const off = -d.getTimezoneOffset();
+  const zone = off === 0 ? "Z" : `${off > 0 ? "+" : "-"}${pad(Math.trunc(off / 60))}:${pad(off % 60)}`;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${
+    pad(d.getMinutes())
+  }:${pad(d.getSeconds())}${zone}`;
+}
+
+/** A logger writing to files opened for append; "" and /dev/null mean no file. */
+export class Logger {
+  #sinks: Sink[] = [];
+  #level: Level;
+  /** Messages are also echoed to stderr at or above this level (errors by default). */
+  stderrLevel: Level = "error";
+
+  constructor(level: Level = "info") {
+    this.#level = level;
+  }
+
+  /** The current threshold. */
+  get level(): Level {
+    return this.#level;
+  }
+
+  set level(l: Level) {
+    this.#level = l;
+  }
+
+  /** Adds a log file; its directory is created and it is opened for append with mode 0644. */
+  addFile(path: string, format: LogFormat = "text"): void {
+    if (path === "" || path === "/dev/null") return;
+    mkdirSync(dirname(path), { recursive: true });
+    this.#sinks.push({ fd: openSync(path, "a", 0o644), format });
+  }
+
+  /** Whether a message at `level` would be written. */
+  enabled(level: Level): boolean {
+    return LEVELS.indexOf(level) <= LEVELS.indexOf(this.#level);
+  }
+
+  /** Writes one message at the given level. */
+  log(level: Level, msg: string): void {
+    if (this.enabled(level)) {
+      const now = new Date();
+      for (const s of this.#sinks) {
+        try {
+          writeSync(s.fd, formatLine(s.format, level, msg, now) + "\n");
+        } catch { /* a log that cannot be written must not stop the runtime */ }
+      }
+    }
+    if (LEVELS.indexOf(level) <= LEVELS.indexOf(this.stderrLevel)) {
+      try {
+        writeSync(2, `${msg}\n`);
+      } catch { /* stderr closed */ }
+    }
+  }
+
+  /** Logs at error level. */
+  error(msg: string): void {
+    this.log("error", msg);
+  }
+  /** Logs at warning level. */
+  warn(msg: string): void {
+    this.log("warning", msg);
+  }
+  /** Logs at info level. */
+  info(msg: string): void {
+    this.log("info", msg);
+  }
+  /** Logs at debug level. */
+  debug(msg: string): void {
+    this.log("debug", msg);
+  }
+
+  /** Closes every file. */
+  close(): void {
+    for (const s of this.#sinks) {
+      try {
+        closeSync(s.fd);
+      } catch { /* already closed */ }
+    }
+    this.#sinks = [];
+  }
+}

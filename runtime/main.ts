@@ -1,0 +1,1 @@
+if (import.meta.main) Deno.exit(2);

@@ -1,0 +1,87 @@
+/** Helpers shared by the tests: paths of the built executables, processes, temp dirs and runc bundles. */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { copyRootfs } from "../fixtures/rootfs.ts";
+import { makeSpec, type SpecOptions } from "../fixtures/spec.ts";
+
+/** The repository root. */
+export const ROOT = resolve(dirname(new URL(import.meta.url).pathname), "..");
+/** The built executables (deno task build). */
+export const BIN = join(ROOT, "dist", "bin");
+
+/** The path of a built executable. */
+export function bin(name: string): string {
+  return join(BIN, name);
+}
+
+/** The result of {@link run}. */
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options for {@link run}. */
+export interface RunOptions {
+  env?: Record<string, string>;
+  /** Replace the environment instead of adding to it. */
+  clearEnv?: boolean;
+  cwd?: string;
+  stdin?: string;
+}
+
+/** Runs a command to completion and captures its output. */
+export async function run(cmd: string[], opts: RunOptions = {}): Promise<RunResult> {
+  const p = new Deno.Command(cmd[0], {
+    args: cmd.slice(1),
+    env: opts.env,
+    clearEnv: opts.clearEnv,
+    cwd: opts.cwd,
+    stdin: opts.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (opts.stdin !== undefined) {
+    const w = p.stdin.getWriter();
+    await w.write(new TextEncoder().encode(opts.stdin));
+    await w.close();
+  }
+  const r = await p.output();
+  const dec = new TextDecoder();
+  return { code: r.code, stdout: dec.decode(r.stdout), stderr: dec.decode(r.stderr) };
+}
+
+/** A fresh temp dir under /tmp (tests on real runc need a real filesystem, not a tmpfs quirk). */
+export function tempDir(prefix = "xpu-test-"): string {
+  return Deno.makeTempDirSync({ prefix });
+}
+
+/** A runc bundle: the dir, its rootfs and config.json path. */
+export interface Bundle {
+  dir: string;
+  rootfs: string;
+  config: string;
+}
+
+/** Creates a bundle with a copy of the fixture rootfs and a spec from {@link makeSpec}. */
+export function makeBundle(opts: SpecOptions & { spec?: Record<string, unknown> } = {}): Bundle {
+  const dir = tempDir("xpu-bundle-");
+  const rootfs = join(dir, "rootfs");
+  mkdirSync(rootfs);
+  copyRootfs(rootfs);
+  const config = join(dir, "config.json");
+  writeFileSync(config, JSON.stringify(opts.spec ?? makeSpec(opts), null, 2));
+  return { dir, rootfs, config };
+}
+
+/** A container id unique to this process and call. */
+export function containerId(prefix = "xpu"): string {
+  return `${prefix}-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+}
+
+/** Removes a path, ignoring errors (for finally blocks). */
+export function cleanup(path: string): void {
+  try {
+    Deno.removeSync(path, { recursive: true });
+  } catch { /* already gone */ }
+}

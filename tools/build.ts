@@ -1,0 +1,112 @@
+/**
+ * Builds the four executables into dist/: standalone `deno compile` binaries when a denort base binary can be
+ * had (DENORT_BIN, or the network), otherwise one bundled file per program run by the pinned Deno. Either way
+ * dist/bin/<name> is the command users run, and the build says which form it made.
+ *
+ * Usage: deno task build [--form auto|compile|bundle] [--out DIR]
+ */
+import { parseArgs } from "node:util";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { binaryExec, denoExec, plainLauncher, runtimeLauncher } from "./launcher.ts";
+
+/** The executables and their entry points. */
+export const PROGRAMS: Record<string, string> = {
+  "xpu-container-runtime": "runtime/main.ts",
+  "xpu-container-runtime-hook": "hook/main.ts",
+  "xpu-cdi-hook": "cdi-hook/main.ts",
+  "xpu-ctk": "ctk/main.ts",
+};
+
+const ROOT = resolve(dirname(new URL(import.meta.url).pathname), "..");
+
+async function run(cmd: string[], quiet = false): Promise<{ ok: boolean; out: string }> {
+  const p = new Deno.Command(cmd[0], { args: cmd.slice(1), stdout: "piped", stderr: "piped", cwd: ROOT });
+  const r = await p.output();
+  const out = new TextDecoder().decode(r.stdout) + new TextDecoder().decode(r.stderr);
+  if (!r.success && !quiet) console.error(out);
+  return { ok: r.success, out };
+}
+
+async function tryCompile(entry: string, out: string): Promise<boolean> {
+  const r = await run([Deno.execPath(), "compile", "-A", "--quiet", "-o", out, entry], true);
+  return r.ok && existsSync(out);
+}
+
+async function main() {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      form: { type: "string", default: "auto" },
+      out: { type: "string", default: join(ROOT, "dist") },
+    },
+  });
+  const form = values.form!;
+  if (!["auto", "compile", "bundle"].includes(form)) {
+    console.error(`Unknown --form ${form}; use auto, compile or bundle`);
+    Deno.exit(2);
+  }
+  const dist = resolve(values.out!);
+  const libexec = join(dist, "libexec", "xpu-container-toolkit");
+  rmSync(dist, { recursive: true, force: true });
+  mkdirSync(join(dist, "bin"), { recursive: true });
+  mkdirSync(libexec, { recursive: true });
+  const template = readFileSync(join(ROOT, "tools", "runtime_launcher.sh"), "utf8");
+
+  let made = form === "bundle" ? "bundle" : "compile";
+  if (made === "compile") {
+    const [name, entry] = Object.entries(PROGRAMS)[0];
+    if (!await tryCompile(entry, join(libexec, name))) {
+      if (form === "compile") {
+        console.error("deno compile failed: no denort base binary (set DENORT_BIN or allow the download)");
+        Deno.exit(1);
+      }
+      console.log(
+        "build: deno compile cannot get a denort base binary here (no DENORT_BIN, no download); " +
+          "falling back to bundled files run by the pinned Deno",
+      );
+      made = "bundle";
+    }
+  }
+
+  const deno = join(libexec, "deno");
+  if (made === "bundle") symlinkSync(resolve(Deno.execPath()), deno);
+  for (const [name, entry] of Object.entries(PROGRAMS)) {
+    let exec: string;
+    if (made === "compile") {
+      const bin = join(libexec, name);
+      if (!existsSync(bin) && !await tryCompile(entry, bin)) {
+        console.error(`deno compile failed for ${name}`);
+        Deno.exit(1);
+      }
+      exec = binaryExec(bin);
+    } else {
+      const outdir = join(libexec, name);
+      const r = await run([
+        Deno.execPath(),
+        "bundle",
+        "--quiet",
+        "--platform",
+        "deno",
+        "--code-splitting",
+        "--outdir",
+        outdir,
+        entry,
+      ]);
+      if (!r.ok) Deno.exit(1);
+      exec = denoExec(deno, join(outdir, "main.js"));
+    }
+    const launcher = name === "xpu-container-runtime"
+      ? runtimeLauncher(template, { exec })
+      : plainLauncher(name, { exec });
+    const path = join(dist, "bin", name);
+    writeFileSync(path, launcher);
+    chmodSync(path, 0o755);
+  }
+  writeFileSync(join(libexec, "FORM"), made + "\n");
+  console.log(
+    `build: wrote ${Object.keys(PROGRAMS).length} executables to ${join(dist, "bin")} (form: ${made})`,
+  );
+}
+
+if (import.meta.main) await main();
