@@ -19,7 +19,9 @@ fi
 
 if ! node_modules/.bin/deno --version >/dev/null 2>&1; then
   echo "setup: installing the pinned Deno and npm packages"
-  npm ci --no-audit --no-fund --loglevel=error
+  # package.json pins exact versions and package-lock.json the integrity; `npm ci` rejects a lock that
+  # lists only this platform's optional Deno binary, so install from the pinned manifest.
+  npm install --no-audit --no-fund --loglevel=error
 fi
 # npm may skip the deno package's install script; its platform package carries the same binary.
 if ! node_modules/.bin/deno --version >/dev/null 2>&1; then
