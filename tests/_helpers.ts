@@ -6,8 +6,10 @@ import { makeSpec, type SpecOptions } from "../fixtures/spec.ts";
 
 /** The repository root. */
 export const ROOT = resolve(dirname(new URL(import.meta.url).pathname), "..");
-/** The built executables (deno task build). */
-export const BIN = join(ROOT, "dist", "bin");
+/** The build the tests run: $XPU_DIST (a `deno task build --out` dir) or dist/. */
+export const DIST = Deno.env.get("XPU_DIST") ?? join(ROOT, "dist");
+/** The built executables. */
+export const BIN = join(DIST, "bin");
 
 /** The path of a built executable. */
 export function bin(name: string): string {

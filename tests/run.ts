@@ -1,6 +1,7 @@
 /**
  * The test command: builds the executables, runs every test file with `deno test`, and ends with the line
  * `N passed, N failed` that CI reads. Extra arguments are passed to `deno test` (e.g. a folder or --filter).
+ * XPU_DIST=DIR builds into and tests DIR instead of dist/; XPU_TEST_NO_BUILD=1 skips the build.
  */
 import { dirname, resolve } from "node:path";
 
@@ -13,7 +14,8 @@ async function step(args: string[]): Promise<number> {
 }
 
 if (!Deno.env.get("XPU_TEST_NO_BUILD")) {
-  if (await step(["run", "-A", "tools/build.ts"]) !== 0) {
+  const out = Deno.env.get("XPU_DIST");
+  if (await step(["run", "-A", "tools/build.ts", ...(out ? ["--out", out] : [])]) !== 0) {
     console.log("0 passed, 1 failed");
     Deno.exit(1);
   }
