@@ -1,0 +1,218 @@
+/**
+ * What a container asks for: devices (annotations, volume mounts, env), driver capabilities, requirements,
+ * MIG access. Pure functions of the OCI spec and the config (REFERENCE §4).
+ */
+import type { Config } from "../config/mod.ts";
+import { envMap, isPrivileged, type Spec } from "../oci/mod.ts";
+import { ALL_CAPABILITIES, type Capability } from "../discover/plan.ts";
+import { ToolkitError } from "../sys/errors.ts";
+import { compareVersions, type Expression, parseExpression } from "./require.ts";
+
+export * from "./require.ts";
+export { isTegraHost, type ModeChoice, type ModeProbes, resolveMode } from "./mode.ts";
+
+/** A request that cannot be honoured as written (unknown capability, MIG access when unprivileged…). */
+export class RequestError extends ToolkitError {}
+
+/** Where the device list came from. */
+export type RequestSource = "annotations" | "mounts" | "env";
+
+/** What a GPU container asks for. */
+export interface Request {
+  source: RequestSource;
+  /** Requested device ids as written: indices, UUIDs, MIG forms, or CDI names. Empty when `all` or `none`. */
+  devices: string[];
+  /** `all` was requested. */
+  all: boolean;
+  /** `none` was requested: the driver, but no GPU device nodes. */
+  none: boolean;
+  /** Requested capabilities (expanded, deduplicated). */
+  capabilities: Capability[];
+  /** Constraints to check, unless {@link Request.disableRequire}. */
+  requirements: Expression[];
+  disableRequire: boolean;
+  /** An image that only sets CUDA_VERSION (pre-NVIDIA_* images). */
+  legacyImage: boolean;
+  migConfig: boolean;
+  migMonitor: boolean;
+}
+
+/** The prefix every ecosystem variable has, and our alias that wins when both are set. */
+const PREFIXES = ["XPU_", "NVIDIA_"] as const;
+/** Where volume-mount requests point. */
+export const DEVICE_LIST_MOUNT_ROOT = "/var/run/nvidia-container-devices";
+/** The JIT CDI kind. */
+export const JIT_KIND = "runtime.nvidia.com/gpu";
+
+/** Reads `NVIDIA_<name>`, with `XPU_<name>` winning when both are set. */
+export function getVar(env: Map<string, string>, name: string): string | undefined {
+  for (const p of PREFIXES) {
+    const v = env.get(p + name);
+    if (v !== undefined) return v;
+  }
+  return undefined;
+}
+
+function splitList(v: string): string[] {
+  return v.split(",").map((x) => x.trim()).filter((x) => x !== "");
+}
+
+const CDI_NAME = /^[A-Za-z][A-Za-z0-9_.-]*\/[A-Za-z][A-Za-z0-9_.-]*=[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
+
+/** Whether a device id is a fully-qualified CDI name (`vendor/class=name`). */
+export function isQualifiedCdiName(id: string): boolean {
+  return CDI_NAME.test(id) && !id.split("=")[0].endsWith("/");
+}
+
+/** Devices requested through CDI annotations: keys with a configured prefix, sorted by key. */
+export function annotationDevices(spec: Spec, prefixes: string[]): string[] {
+  const ann = spec.annotations ?? {};
+  const keys = Object.keys(ann).filter((k) => prefixes.some((p) => k.startsWith(p))).sort();
+  return keys.flatMap((k) => splitList(ann[k]));
+}
+
+/** Devices requested through /dev/null volume mounts under /var/run/nvidia-container-devices. */
+export function mountDevices(spec: Spec): string[] {
+  const out: string[] = [];
+  for (const m of spec.mounts ?? []) {
+    if (m.source !== "/dev/null") continue;
+    const d = m.destination.replace(/\/+$/, "");
+    if (!d.startsWith(DEVICE_LIST_MOUNT_ROOT + "/")) continue;
+    const rest = d.slice(DEVICE_LIST_MOUNT_ROOT.length + 1);
+    const cdi = rest.match(/^cdi\/([^/]+\/[^/]+)\/([^/]+)$/);
+    out.push(cdi ? `${cdi[1]}=${cdi[2]}` : rest);
+  }
+  return out;
+}
+
+/** The raw visible-devices value from env: the swarm variables first, then XPU_/NVIDIA_VISIBLE_DEVICES. */
+export function envDevices(env: Map<string, string>, swarm: string[]): string | undefined {
+  for (const name of swarm) {
+    const v = env.get(name);
+    if (v !== undefined && v !== "") return v;
+  }
+  return getVar(env, "VISIBLE_DEVICES");
+}
+
+function isLegacyImage(env: Map<string, string>): boolean {
+  return env.has("CUDA_VERSION") && getVar(env, "REQUIRE_CUDA") === undefined;
+}
+
+/** Parses NVIDIA_DRIVER_CAPABILITIES; `supported` bounds `all` and what may be asked for. */
+export function parseCapabilities(
+  value: string | undefined,
+  legacyImage: boolean,
+  supported: string[],
+): Capability[] {
+  const known = new Set<string>(ALL_CAPABILITIES);
+  const allowed = supported.filter((c) => known.has(c)) as Capability[];
+  if (value === undefined || value.trim() === "") {
+    return legacyImage
+      ? allowed
+      : (["utility", "compute"] as Capability[]).filter((c) => allowed.includes(c));
+  }
+  const out: Capability[] = [];
+  for (const c of splitList(value)) {
+    if (c === "all") return allowed;
+    if (!known.has(c)) {
+      throw new RequestError(
+        `Unknown driver capability ${JSON.stringify(c)} in NVIDIA_DRIVER_CAPABILITIES; ` +
+          `use a comma list of ${ALL_CAPABILITIES.join(", ")} or all`,
+      );
+    }
+    if (!allowed.includes(c as Capability)) {
+      throw new RequestError(
+        `Driver capability ${c} is not supported on this host (supported-driver-capabilities is ${
+          supported.join(",")
+        })`,
+      );
+    }
+    if (!out.includes(c as Capability)) out.push(c as Capability);
+  }
+  return out;
+}
+
+/** Every NVIDIA_REQUIRE_* (except JETPACK) expression, plus cuda>=MAJOR.MINOR for a legacy image. */
+export function requirementsOf(env: Map<string, string>, legacyImage: boolean): Expression[] {
+  const names = new Map<string, string>();
+  for (const [k, v] of env) {
+    for (const p of PREFIXES) {
+      if (k.startsWith(p + "REQUIRE_")) {
+        const n = k.slice(p.length);
+        if (n === "REQUIRE_JETPACK") continue;
+        if (!names.has(n) || p === "XPU_") names.set(n, v);
+      }
+    }
+  }
+  const out = [...names].sort(([a], [b]) => a.localeCompare(b)).map(([n, v]) =>
+    parseExpression(v, `NVIDIA_${n}`)
+  );
+  if (legacyImage) {
+    const m = (env.get("CUDA_VERSION") ?? "").match(/^(\d+)\.(\d+)/);
+    if (m) out.push(parseExpression(`cuda>=${m[1]}.${m[2]}`, "CUDA_VERSION"));
+  }
+  return out.filter((e) => e.clauses.length > 0);
+}
+
+function truthy(v: string | undefined): boolean {
+  return v !== undefined && ["1", "true", "yes", "on"].includes(v.trim().toLowerCase());
+}
+
+/** Reads the request from a spec; undefined when the container asks for no GPU (unset, empty, `void`). */
+export function readRequest(spec: Spec, config: Config): Request | undefined {
+  const env = envMap(spec);
+  const privileged = isPrivileged(spec);
+  let source: RequestSource = "env";
+  let ids: string[] = annotationDevices(spec, config.runtime.cdiAnnotationPrefixes);
+  if (ids.length) source = "annotations";
+  if (!ids.length && config.acceptVolumeMounts) {
+    ids = mountDevices(spec);
+    if (ids.length) source = "mounts";
+  }
+  const legacyImage = isLegacyImage(env);
+  if (!ids.length) {
+    let value: string | undefined;
+    if (privileged || config.acceptEnvvarUnprivileged) value = envDevices(env, config.swarmResource);
+    if (value === undefined && legacyImage && (privileged || config.acceptEnvvarUnprivileged)) value = "all";
+    if (value === undefined) return undefined;
+    ids = splitList(value);
+  }
+  if (ids.length === 0 || ids.every((x) => x === "void")) return undefined;
+  const all = ids.includes("all");
+  const none = !all && ids.every((x) => x === "none");
+  const devices = all || none ? [] : ids.filter((x) => x !== "none" && x !== "void");
+
+  const migConfig = getVar(env, "MIG_CONFIG_DEVICES") !== undefined &&
+    getVar(env, "MIG_CONFIG_DEVICES") !== "";
+  const migMonitor = getVar(env, "MIG_MONITOR_DEVICES") !== undefined &&
+    getVar(env, "MIG_MONITOR_DEVICES") !== "";
+  if ((migConfig || migMonitor) && !privileged) {
+    throw new RequestError(
+      `NVIDIA_MIG_${migConfig ? "CONFIG" : "MONITOR"}_DEVICES is only allowed in privileged containers ` +
+        "(CAP_SYS_ADMIN); unset it or run the container privileged",
+    );
+  }
+  return {
+    source,
+    devices,
+    all,
+    none,
+    capabilities: parseCapabilities(
+      getVar(env, "DRIVER_CAPABILITIES"),
+      legacyImage,
+      config.supportedCapabilities,
+    ),
+    requirements: requirementsOf(env, legacyImage),
+    disableRequire: config.disableRequire || truthy(getVar(env, "DISABLE_REQUIRE")),
+    legacyImage,
+    migConfig,
+    migMonitor,
+  };
+}
+
+/** Whether every requested device is a fully-qualified CDI name (and at least one is requested). */
+export function onlyCdiDevices(req: Request): boolean {
+  return !req.all && !req.none && req.devices.length > 0 && req.devices.every(isQualifiedCdiName);
+}
+
+export { compareVersions };
