@@ -1,7 +1,140 @@
-/** xpu-ctk runtime. */
+/** xpu-ctk runtime: register the runtime with docker, containerd, CRI-O or podman. */
+import { parseArgs } from "node:util";
+import { existsSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { loadConfig } from "../../lib/config/mod.ts";
+import {
+  applyPlan,
+  DEFAULT_CONFIG,
+  type Engine,
+  ENGINES,
+  planConfigure,
+  RELOAD_HINT,
+} from "../../lib/engine/mod.ts";
+
+const RUNTIME_BIN = "xpu-container-runtime";
+
+const USAGE = `Usage: xpu-ctk runtime configure --runtime docker|containerd|crio|podman [OPTIONS]
+
+Adds the XPU runtime to a container engine's config, keeping every other setting.
+
+Options:
+  --runtime ENGINE        docker, containerd, crio or podman (required)
+  --config FILE           the engine config to edit (defaults: ${
+  ENGINES.map((e) => `${e} ${DEFAULT_CONFIG[e]}`).join(", ")
+})
+  --runtime-name NAME     the name the engine knows the runtime by (default xpu)
+  --runtime-path PATH     the runtime executable (default: ${RUNTIME_BIN} from PATH)
+  --set-as-default        make it the engine's default runtime
+  --cdi.enabled           turn on the engine's CDI support
+  --dry-run               print the resulting file and write nothing
+`;
+
+function findInPath(name: string): string | undefined {
+  const dirs = (Deno.env.get("PATH") ?? "").split(":").concat(["/usr/local/bin", "/usr/bin", "/bin"]);
+  for (const d of dirs) {
+    if (!d) continue;
+    const p = join(d, name);
+    try {
+      if (statSync(p).isFile()) return p;
+    } catch { /* not here */ }
+  }
+  return undefined;
+}
+
+/** The runtime path an engine gets when none is given: docker looks the name up itself, the others want a path. */
+export function defaultRuntimePath(engine: Engine): string {
+  if (engine === "docker") return RUNTIME_BIN;
+  return findInPath(RUNTIME_BIN) ?? `/usr/local/bin/${RUNTIME_BIN}`;
+}
+
+async function configure(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      runtime: { type: "string" },
+      config: { type: "string" },
+      "runtime-name": { type: "string", default: "xpu" },
+      "runtime-path": { type: "string" },
+      "set-as-default": { type: "boolean", default: false },
+      "cdi.enabled": { type: "boolean", default: false },
+      "dry-run": { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+    allowPositionals: false,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const engine = values.runtime as Engine | undefined;
+  if (!engine || !ENGINES.includes(engine)) {
+    console.error(
+      `xpu-ctk runtime configure: --runtime must be one of ${ENGINES.join(", ")}` +
+        (engine ? `, not ${JSON.stringify(engine)}` : "") + `\n\n${USAGE}`,
+    );
+    return 2;
+  }
+  const name = values["runtime-name"]!;
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
+    console.error(
+      `xpu-ctk runtime configure: invalid --runtime-name ${JSON.stringify(name)}; use letters, digits, _ . -`,
+    );
+    return 2;
+  }
+  const path = values["runtime-path"] ?? defaultRuntimePath(engine);
+  if (engine !== "docker" && !path.startsWith("/")) {
+    console.error(
+      `xpu-ctk runtime configure: ${engine} needs an absolute --runtime-path, not ${JSON.stringify(path)}`,
+    );
+    return 2;
+  }
+  const file = values.config ?? DEFAULT_CONFIG[engine];
+  const plan = planConfigure(engine, file, {
+    name,
+    path,
+    setAsDefault: values["set-as-default"]!,
+    cdiEnabled: values["cdi.enabled"]!,
+    cdiSpecDirs: values["cdi.enabled"] ? loadConfig().runtime.cdiSpecDirs : [],
+  });
+  for (const n of plan.notes) console.error(`note: ${n}`);
+  if (values["dry-run"]) {
+    console.error(`dry run: ${plan.file} would be written as follows`);
+    await Deno.stdout.write(new TextEncoder().encode(plan.after));
+    return 0;
+  }
+  if (plan.before === plan.after) {
+    console.log(`${plan.file} already registers runtime ${name}; nothing to change`);
+    return 0;
+  }
+  applyPlan(plan);
+  if (!existsSync(path) && path.startsWith("/")) console.error(`warning: ${path} does not exist yet`);
+  console.log(
+    `Registered runtime ${name} (${path}) in ${plan.file}${
+      values["set-as-default"] ? " as the default runtime" : ""
+    }; ${RELOAD_HINT[engine]} to apply it`,
+  );
+  return 0;
+}
 
 /** Runs `xpu-ctk runtime`; returns the exit status. */
-export function main(_args: string[]): Promise<number> {
-  console.error("xpu-ctk runtime: not available in this build");
-  return Promise.resolve(2);
+export async function main(args: string[]): Promise<number> {
+  const [verb, ...rest] = args;
+  if (verb === undefined || verb === "-h" || verb === "--help") {
+    console.log(USAGE);
+    return verb === undefined ? 2 : 0;
+  }
+  if (verb !== "configure") {
+    console.error(`xpu-ctk runtime: unknown command ${JSON.stringify(verb)}\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await configure(rest);
+  } catch (err) {
+    if ((err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      console.error(`xpu-ctk runtime configure: ${(err as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+    throw err;
+  }
 }
