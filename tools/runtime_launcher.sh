@@ -8,7 +8,8 @@
 
 xpu_full() {
   XPU_LAUNCHER_NOFILE=$(ulimit -Sn)
-  export XPU_LAUNCHER_NOFILE
+  XPU_LAUNCHER_SELF=$0
+  export XPU_LAUNCHER_NOFILE XPU_LAUNCHER_SELF
   exec @EXEC@ "$@"
 }
 [ -n "$XPU_RUNTIME_NO_FAST_PATH" ] && xpu_full "$@"

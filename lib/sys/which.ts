@@ -1,0 +1,32 @@
+/** Finding executables the way the shim documents it: PATH, then the standard system dirs. */
+import { statSync } from "node:fs";
+import { join } from "node:path";
+
+/** Dirs searched after PATH. */
+export const STANDARD_DIRS = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+
+/** Whether `path` is a regular file with an execute bit. */
+export function isExecutableFile(path: string): boolean {
+  try {
+    const st = statSync(path);
+    return st.isFile() && (st.mode & 0o111) !== 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Resolves `name`: a name with `/` is checked as a path, otherwise searched in PATH then the standard dirs. */
+export function which(
+  name: string,
+  path: string = Deno.env.get("PATH") ?? "",
+  extraDirs: string[] = [],
+): string | undefined {
+  if (name === "") return undefined;
+  if (name.includes("/")) return isExecutableFile(name) ? name : undefined;
+  for (const dir of [...extraDirs, ...path.split(":"), ...STANDARD_DIRS]) {
+    if (dir === "") continue;
+    const p = join(dir, name);
+    if (isExecutableFile(p)) return p;
+  }
+  return undefined;
+}
