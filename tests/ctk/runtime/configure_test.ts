@@ -1,0 +1,438 @@
+import assert from "node:assert/strict";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse as parseToml } from "smol-toml";
+import { bin, cleanup, run, tempDir } from "../../_helpers.ts";
+
+const CTK = bin("xpu-ctk");
+
+async function sha(path: string): Promise<string> {
+  const d = await crypto.subtle.digest("SHA-256", readFileSync(path));
+  return Array.from(new Uint8Array(d)).map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function configure(...args: string[]) {
+  return run([CTK, "runtime", "configure", ...args]);
+}
+
+// deno-lint-ignore no-explicit-any
+type Doc = Record<string, any>;
+
+/** Parses TOML into plain objects (smol-toml gives null-prototype ones). */
+function parse(text: string): Doc {
+  return JSON.parse(JSON.stringify(parseToml(text)));
+}
+
+const HAND_DAEMON_JSON = `{
+  "log-driver": "json-file",
+  "log-opts": { "max-size": "10m", "max-file": "3" },
+  "storage-driver": "overlay2",
+  "registry-mirrors": ["https://mirror.example"],
+  "default-address-pools": [{ "base": "10.10.0.0/16", "size": 24 }],
+  "runtimes": { "kata": { "path": "/opt/kata/bin/kata-runtime", "runtimeArgs": ["--debug"] } },
+  "features": { "buildkit": true },
+  "live-restore": true,
+  "max-concurrent-downloads": 7
+}
+`;
+
+Deno.test("docker: a hand-written daemon.json keeps every other setting", async () => {
+  const dir = tempDir();
+  try {
+    const file = join(dir, "daemon.json");
+    writeFileSync(file, HAND_DAEMON_JSON);
+    chmodSync(file, 0o600);
+    const r = await configure("--runtime", "docker", "--config", file, "--set-as-default", "--cdi.enabled");
+    assert.deepEqual(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Registered runtime xpu/);
+    const before: Doc = JSON.parse(HAND_DAEMON_JSON);
+    const after: Doc = JSON.parse(readFileSync(file, "utf8"));
+    assert.deepEqual(after.runtimes.xpu, { path: "xpu-container-runtime", runtimeArgs: [] });
+    assert.deepEqual(after["default-runtime"], "xpu");
+    assert.deepEqual(after.features.cdi, true);
+    delete after.runtimes.xpu;
+    delete after["default-runtime"];
+    delete after.features.cdi;
+    assert.deepEqual(after, before);
+    assert.deepEqual(statSync(file).mode & 0o777, 0o600, "the file keeps its mode");
+  } finally {
+    cleanup(dir);
+  }
+});
+
+Deno.test("docker: a new daemon.json is created with only the runtime, under a custom name and path", async () => {
+  const dir = tempDir();
+  try {
+    const file = join(dir, "etc", "docker", "daemon.json");
+    const r = await configure(
+      "--runtime",
+      "docker",
+      "--config",
+      file,
+      "--runtime-name",
+      "gpu",
+      "--runtime-path",
+      "/opt/xpu/bin/xpu-container-runtime",
+    );
+    assert.deepEqual(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(readFileSync(file, "utf8")), {
+      runtimes: { gpu: { path: "/opt/xpu/bin/xpu-container-runtime", runtimeArgs: [] } },
+    });
+    const again = await configure(
+      "--runtime",
+      "docker",
+      "--config",
+      file,
+      "--runtime-name",
+      "gpu",
+      "--runtime-path",
+      "/opt/xpu/bin/xpu-container-runtime",
+    );
+    assert.deepEqual(again.code, 0, again.stderr);
+    assert.match(again.stdout, /nothing to change/);
+  } finally {
+    cleanup(dir);
+  }
+});
+
+Deno.test("docker: --dry-run prints the result and writes nothing", async () => {
+  const dir = tempDir();
+  try {
+    const file = join(dir, "daemon.json");
+    writeFileSync(file, HAND_DAEMON_JSON);
+    const h = await sha(file);
+    const mtime = statSync(file).mtimeMs;
+    const r = await configure("--runtime", "docker", "--config", file, "--set-as-default", "--dry-run");
+    assert.deepEqual(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout).runtimes.xpu.path, "xpu-container-runtime");
+    assert.deepEqual(JSON.parse(r.stdout)["default-runtime"], "xpu");
+    assert.deepEqual(await sha(file), h);
+    assert.deepEqual(statSync(file).mtimeMs, mtime);
+    const fresh = join(dir, "new", "daemon.json");
+    const r2 = await configure("--runtime", "docker", "--config", fresh, "--dry-run");
+    assert.deepEqual(r2.code, 0, r2.stderr);
+    assert.ok(!existsSync(fresh), "dry run created the file");
+    assert.ok(!existsSync(join(dir, "new")), "dry run created the dir");
+  } finally {
+    cleanup(dir);
+  }
+});
+
+Deno.test("docker: a malformed daemon.json is an error naming file and line, and is left untouched", async () => {
+  const dir = tempDir();
+  try {
+    const file = join(dir, "daemon.json");
+    writeFileSync(file, '{\n  "log-driver": "json-file",\n  "runtimes": {},\n}\n');
+    const h = await sha(file);
+    const r = await configure("--runtime", "docker", "--config", file);
+    assert.deepEqual(r.code, 1);
+    assert.match(r.stderr, new RegExp(`${file}:4:1: malformed JSON`));
+    assert.deepEqual(await sha(file), h);
+    writeFileSync(file, '{"runtimes": ["not", "an", "object"]}');
+    const h2 = await sha(file);
+    const r2 = await configure("--runtime", "docker", "--config", file);
+    assert.deepEqual(r2.code, 1);
+    assert.match(r2.stderr, /"runtimes" must be an object/);
+    assert.deepEqual(await sha(file), h2);
+  } finally {
+    cleanup(dir);
+  }
+});
+
+const CONTAINERD_V2 = `version = 2
+root = "/var/lib/containerd"
+state = "/run/containerd"
+oom_score = -999
+
+[grpc]
+  address = "/run/containerd/containerd.sock"
+  max_recv_message_size = 16777216
+
+[debug]
+  level = "info"
+
+[metrics]
+  address = "127.0.0.1:1338"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "registry.k8s.io/pause:3.9"
+  max_container_log_line_size = 16384
+
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = true
+
+  [plugins."io.containerd.grpc.v1.cri".registry.mirrors."docker.io"]
+    endpoint = ["https://mirror.example"]
+
+[plugins."io.containerd.gc.v1.scheduler"]
+  pause_threshold = 0.02
+  deletion_threshold = 0
+`;
+
+const CONTAINERD_V3 = `version = 3
+root = "/var/lib/containerd"
+
+[plugins."io.containerd.cri.v1.images"]
+  snapshotter = "overlayfs"
+
+[plugins."io.containerd.cri.v1.runtime"]
+  enable_selinux = false
+
+  [plugins."io.containerd.cri.v1.runtime".containerd]
+    default_runtime_name = "runc"
+
+    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+
+      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+        BinaryName = "/usr/sbin/runc"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  disable_tcp_service = true
+`;
+
+for (
+  const [version, text, plugin] of [
+    [2, CONTAINERD_V2, "io.containerd.grpc.v1.cri"],
+    [3, CONTAINERD_V3, "io.containerd.cri.v1.runtime"],
+  ] as const
+) {
+  Deno.test(`containerd v${version}: a hand-written config keeps every other setting`, async () => {
+    const dir = tempDir();
+    try {
+      const file = join(dir, "config.toml");
+      writeFileSync(file, text);
+      const path = "/opt/xpu/bin/xpu-container-runtime";
+      const r = await configure(
+        "--runtime",
+        "containerd",
+        "--config",
+        file,
+        "--runtime-path",
+        path,
+        "--set-as-default",
+        "--cdi.enabled",
+      );
+      assert.deepEqual(r.code, 0, r.stderr);
+      const before: Doc = parse(text);
+      const after: Doc = parse(readFileSync(file, "utf8"));
+      const cri = after.plugins[plugin];
+      assert.deepEqual(cri.containerd.runtimes.xpu.runtime_type, "io.containerd.runc.v2");
+      assert.deepEqual(cri.containerd.runtimes.xpu.options.BinaryName, path);
+      // settings of the runc entry carry over
+      assert.deepEqual(
+        cri.containerd.runtimes.xpu.options.SystemdCgroup,
+        before.plugins[plugin].containerd.runtimes.runc.options.SystemdCgroup,
+      );
+      assert.deepEqual(cri.containerd.default_runtime_name, "xpu");
+      assert.deepEqual(cri.enable_cdi, true);
+      assert.deepEqual(cri.cdi_spec_dirs, ["/etc/cdi", "/var/run/cdi"]);
+      delete cri.containerd.runtimes.xpu;
+      delete cri.enable_cdi;
+      delete cri.cdi_spec_dirs;
+      cri.containerd.default_runtime_name = before.plugins[plugin].containerd.default_runtime_name;
+      assert.deepEqual(after, before);
+      // floats stay floats and integers integers
+      if (version === 2) {
+        assert.match(readFileSync(file, "utf8"), /deletion_threshold = 0\n/);
+        assert.match(readFileSync(file, "utf8"), /pause_threshold = 0\.02/);
+      }
+    } finally {
+      cleanup(dir);
+    }
+  });
+}
+
+Deno.test("containerd v2: the written config is accepted by containerd itself", async () => {
+  if (!existsSync("/usr/bin/containerd")) {
+    throw new Error("containerd is not installed (bash tools/setup.sh installs it)");
+  }
+  const dir = tempDir();
+  try {
+    const file = join(dir, "config.toml");
+    writeFileSync(file, CONTAINERD_V2);
+    const r = await configure("--runtime", "containerd", "--config", file, "--runtime-path", "/opt/x/rt");
+    assert.deepEqual(r.code, 0, r.stderr);
+    const dump = await run(["containerd", "--config", file, "config", "dump"]);
+    assert.deepEqual(dump.code, 0, dump.stderr);
+    const d: Doc = parse(dump.stdout);
+    const cri = d.plugins["io.containerd.grpc.v1.cri"];
+    assert.deepEqual(cri.containerd.runtimes.xpu.options.BinaryName, "/opt/x/rt");
+    assert.deepEqual(cri.containerd.runtimes.xpu.runtime_type, "io.containerd.runc.v2");
+    assert.deepEqual(cri.sandbox_image, "registry.k8s.io/pause:3.9");
+  } finally {
+    cleanup(dir);
+  }
+});
+
+Deno.test("containerd: with drop-in imports, the drop-in holding the CRI plugin is changed and named", async () => {
+  const dir = tempDir();
+  try {
+    const main = join(dir, "config.toml");
+    mkdirSync(join(dir, "conf.d"));
+    writeFileSync(main, `version = 2\nimports = ["conf.d/*.toml"]\nroot = "/var/lib/containerd"\n`);
+    const dropIn = join(dir, "conf.d", "10-cri.toml");
+    writeFileSync(
+      dropIn,
+      `version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd]\nsnapshotter = "overlayfs"\n`,
+    );
+    writeFileSync(join(dir, "conf.d", "05-other.toml"), `version = 2\n[debug]\nlevel = "debug"\n`);
+    const mainHash = await sha(main);
+    const r = await configure("--runtime", "containerd", "--config", main, "--runtime-path", "/x/rt");
+    assert.deepEqual(r.code, 0, r.stderr);
+    assert.deepEqual(await sha(main), mainHash, "the main file is untouched");
+    assert.ok(r.stderr.includes(dropIn), `the report names the changed drop-in: ${r.stderr}`);
+    assert.ok(r.stdout.includes(dropIn), r.stdout);
+    const d: Doc = parse(readFileSync(dropIn, "utf8"));
+    assert.deepEqual(
+      d.plugins["io.containerd.grpc.v1.cri"].containerd.runtimes.xpu.options.BinaryName,
+      "/x/rt",
+    );
+    assert.deepEqual(d.plugins["io.containerd.grpc.v1.cri"].containerd.snapshotter, "overlayfs");
+
+    // imports that do not configure the CRI plugin: the main file is changed, and the report says so
+    const main2 = join(dir, "config2.toml");
+    writeFileSync(main2, `version = 2\nimports = ["conf.d/05-other.toml"]\n`);
+    const r2 = await configure("--runtime", "containerd", "--config", main2, "--runtime-path", "/x/rt");
+    assert.deepEqual(r2.code, 0, r2.stderr);
+    assert.match(r2.stderr, /imports 1 drop-in file/);
+    const d2: Doc = parse(readFileSync(main2, "utf8"));
+    assert.deepEqual(d2.imports, ["conf.d/05-other.toml"]);
+    assert.deepEqual(
+      d2.plugins["io.containerd.grpc.v1.cri"].containerd.runtimes.xpu.options.BinaryName,
+      "/x/rt",
+    );
+  } finally {
+    cleanup(dir);
+  }
+});
+
+Deno.test("containerd: a malformed config or an unknown version is an error and left untouched", async () => {
+  const dir = tempDir();
+  try {
+    const file = join(dir, "config.toml");
+    writeFileSync(file, `version = 2\n\n[plugins."io.containerd.grpc.v1.cri"\nx = 1\n`);
+    const h = await sha(file);
+    const r = await configure("--runtime", "containerd", "--config", file, "--runtime-path", "/x/rt");
+    assert.deepEqual(r.code, 1);
+    assert.match(r.stderr, new RegExp(`${file}:3:\\d+: malformed TOML`));
+    assert.deepEqual(await sha(file), h);
+    writeFileSync(file, `version = 9\n`);
+    const r2 = await configure("--runtime", "containerd", "--config", file, "--runtime-path", "/x/rt");
+    assert.deepEqual(r2.code, 1);
+    assert.match(r2.stderr, /version "9"/);
+    assert.deepEqual(readFileSync(file, "utf8"), "version = 9\n");
+  } finally {
+    cleanup(dir);
+  }
+});
+
+Deno.test("containerd: --dry-run writes nothing", async () => {
+  const dir = tempDir();
+  try {
+    const file = join(dir, "config.toml");
+    writeFileSync(file, CONTAINERD_V3);
+    const h = await sha(file);
+    const r = await configure(
+      "--runtime",
+      "containerd",
+      "--config",
+      file,
+      "--runtime-path",
+      "/x/rt",
+      "--dry-run",
+    );
+    assert.deepEqual(r.code, 0, r.stderr);
+    const out: Doc = parse(r.stdout);
+    assert.deepEqual(
+      out.plugins["io.containerd.cri.v1.runtime"].containerd.runtimes.xpu.options.BinaryName,
+      "/x/rt",
+    );
+    assert.deepEqual(await sha(file), h);
+  } finally {
+    cleanup(dir);
+  }
+});
+
+Deno.test("crio: a drop-in is written with the runtime, and other keys in it are kept", async () => {
+  const dir = tempDir();
+  try {
+    const file = join(dir, "crio.conf.d", "99-xpu.toml");
+    const r = await configure(
+      "--runtime",
+      "crio",
+      "--config",
+      file,
+      "--runtime-path",
+      "/x/rt",
+      "--set-as-default",
+    );
+    assert.deepEqual(r.code, 0, r.stderr);
+    const d: Doc = parse(readFileSync(file, "utf8"));
+    assert.deepEqual(d.crio.runtime.runtimes.xpu, { runtime_path: "/x/rt", runtime_type: "oci" });
+    assert.deepEqual(d.crio.runtime.default_runtime, "xpu");
+    writeFileSync(file, readFileSync(file, "utf8") + `\n[crio.image]\npause_image = "pause:1"\n`);
+    const r2 = await configure("--runtime", "crio", "--config", file, "--runtime-path", "/y/rt");
+    assert.deepEqual(r2.code, 0, r2.stderr);
+    const d2: Doc = parse(readFileSync(file, "utf8"));
+    assert.deepEqual(d2.crio.runtime.runtimes.xpu.runtime_path, "/y/rt");
+    assert.deepEqual(d2.crio.image.pause_image, "pause:1");
+  } finally {
+    cleanup(dir);
+  }
+});
+
+Deno.test("podman: containers.conf gets [engine.runtimes] and keeps the rest", async () => {
+  const dir = tempDir();
+  try {
+    const file = join(dir, "containers.conf");
+    const hand =
+      `[containers]\nlog_size_max = -1\npids_limit = 2048\n\n[engine]\ncgroup_manager = "cgroupfs"\n\n` +
+      `[engine.runtimes]\nrunc = ["/usr/sbin/runc"]\n`;
+    writeFileSync(file, hand);
+    const r = await configure(
+      "--runtime",
+      "podman",
+      "--config",
+      file,
+      "--runtime-path",
+      "/x/rt",
+      "--set-as-default",
+    );
+    assert.deepEqual(r.code, 0, r.stderr);
+    const before: Doc = parse(hand);
+    const after: Doc = parse(readFileSync(file, "utf8"));
+    assert.deepEqual(after.engine.runtimes.xpu, ["/x/rt"]);
+    assert.deepEqual(after.engine.runtime, "xpu");
+    delete after.engine.runtimes.xpu;
+    delete after.engine.runtime;
+    assert.deepEqual(after, before);
+  } finally {
+    cleanup(dir);
+  }
+});
+
+Deno.test("bad arguments: unknown engine, relative path for containerd", async () => {
+  const r = await configure("--runtime", "rkt");
+  assert.deepEqual(r.code, 2);
+  assert.match(r.stderr, /--runtime must be one of docker, containerd, crio, podman/);
+  const r2 = await configure(
+    "--runtime",
+    "containerd",
+    "--config",
+    "/nonexistent/x.toml",
+    "--runtime-path",
+    "rt",
+  );
+  assert.deepEqual(r2.code, 2);
+  assert.match(r2.stderr, /absolute --runtime-path/);
+  assert.notEqual((await configure("--runtime", "docker", "--bogus")).code, 0);
+});
