@@ -32,3 +32,20 @@ exec ${p.exec} "$@"
 export function runtimeLauncher(template: string, p: LauncherPaths): string {
   return template.replace("@EXEC@", p.exec);
 }
+
+/** The forms a build makes (dist/libexec/xpu-container-toolkit/FORM). */
+export type BuildForm = "compile" | "bundle";
+
+/**
+ * The launcher for `name` whose programs live in `libexec` (the folder holding `deno`, and per program either a
+ * compiled binary or a bundle folder with main.js). Used by the build and by the install, which rewrites the
+ * launchers for their new place.
+ */
+export function programLauncher(name: string, form: BuildForm, libexec: string, template: string): string {
+  const exec = form === "compile"
+    ? binaryExec(`${libexec}/${name}`)
+    : denoExec(`${libexec}/deno`, `${libexec}/${name}/main.js`);
+  return name === "xpu-container-runtime"
+    ? runtimeLauncher(template, { exec })
+    : plainLauncher(name, { exec });
+}
