@@ -27,9 +27,10 @@ export interface ModifyContext {
   nvmlAvailable?: () => boolean;
 }
 
+/** A legacy hook is known by its file name, or by its argv[0] when installed under another path. */
 function isLegacyHook(h: Hook): boolean {
-  const base = h.path.split("/").pop() ?? "";
-  return LEGACY_HOOK_NAMES.includes(base);
+  const base = (p: string | undefined) => p?.split("/").pop() ?? "";
+  return LEGACY_HOOK_NAMES.includes(base(h.path)) || LEGACY_HOOK_NAMES.includes(base(h.args?.[0]));
 }
 
 /** Resolves a sibling executable named in the config to an absolute path. */

@@ -30,10 +30,32 @@ export interface RunOptions {
   clearEnv?: boolean;
   cwd?: string;
   stdin?: string;
+  /** Discard output instead of capturing it (for runc create, whose container keeps the pipes open). */
+  discardOutput?: boolean;
 }
 
 /** Runs a command to completion and captures its output. */
 export async function run(cmd: string[], opts: RunOptions = {}): Promise<RunResult> {
+  if (opts.discardOutput) {
+    // The container inherits runc create's stdio: send it to /dev/null and stderr to a file, never a pipe.
+    const errFile = Deno.makeTempFileSync({ prefix: "xpu-stderr-" });
+    try {
+      const r = await run([
+        "/bin/sh",
+        "-c",
+        'f=$1; shift; exec "$@" </dev/null >/dev/null 2>"$f"',
+        "sh",
+        errFile,
+        ...cmd,
+      ], {
+        ...opts,
+        discardOutput: false,
+      });
+      return { code: r.code, stdout: "", stderr: Deno.readTextFileSync(errFile) };
+    } finally {
+      Deno.removeSync(errFile);
+    }
+  }
   const p = new Deno.Command(cmd[0], {
     args: cmd.slice(1),
     env: opts.env,
@@ -48,8 +70,8 @@ export async function run(cmd: string[], opts: RunOptions = {}): Promise<RunResu
     await w.write(new TextEncoder().encode(opts.stdin));
     await w.close();
   }
-  const r = await p.output();
   const dec = new TextDecoder();
+  const r = await p.output();
   return { code: r.code, stdout: dec.decode(r.stdout), stderr: dec.decode(r.stderr) };
 }
 

@@ -44,7 +44,7 @@ else
 fi
 xpu_runtimes='docker-runc runc crun'
 if [ -e "$xpu_cfg" ]; then
-  [ -r "$xpu_cfg" ] || xpu_full "$@"
+  { [ -f "$xpu_cfg" ] && [ -r "$xpu_cfg" ]; } || xpu_full "$@"
   xpu_section=
   while IFS= read -r xpu_l || [ -n "$xpu_l" ]; do
     xpu_l=${xpu_l#"${xpu_l%%[! 	]*}"}
