@@ -1,0 +1,54 @@
+/** What every OCI-mode hook command shares: the container root from the state on stdin, and flag parsing. */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { containerRoot, loadSpec, parseState, type State } from "../lib/oci/mod.ts";
+import { ToolkitError } from "../lib/sys/errors.ts";
+
+/** A bad invocation of a known hook command (exit 1, like every failure). */
+export class UsageError extends ToolkitError {}
+
+/** The container a createContainer hook runs for. */
+export interface HookContext {
+  state: State;
+  /** The container root on the host (or in the runtime's mount namespace). */
+  rootPath: string;
+}
+
+/** Reads all of stdin as text. */
+export async function readStdin(): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  for await (const c of Deno.stdin.readable) chunks.push(c);
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return new TextDecoder().decode(out);
+}
+
+/** Reads the OCI state from stdin and finds the container root (crun's `root`, else the bundle's root.path). */
+export async function hookContext(): Promise<HookContext> {
+  const state = parseState(await readStdin());
+  if (typeof state.root === "string" && state.root !== "") return { state, rootPath: state.root };
+  return { state, rootPath: containerRoot(state, loadSpec(state.bundle).spec) };
+}
+
+/** Parses a command's flags strictly: unknown flags, missing values and stray arguments are usage errors. */
+export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
+  command: string,
+  args: string[],
+  options: T,
+) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    throw new UsageError(`${command}: ${(err as Error).message}`);
+  }
+}
+
+/** Writes a message to stderr, where runc shows a failing hook's output. */
+export function say(msg: string): void {
+  try {
+    Deno.stderr.writeSync(new TextEncoder().encode(`xpu-cdi-hook: ${msg}\n`));
+  } catch { /* stderr closed */ }
+}

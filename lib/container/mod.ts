@@ -1,0 +1,4 @@
+/** Changes the hooks make inside a container root: linker cache, symlinks, CUDA compat, device params. */
+export * from "./ldcache.ts";
+export * from "./links.ts";
+export * from "./compat.ts";

@@ -1,0 +1,312 @@
+/** The *at() family, openat2 and the new mount API through FFI: what safe work inside a rootfs needs. */
+
+const SYMBOLS = {
+  syscall: { parameters: ["i64", "i64", "i64", "i64", "i64", "i64", "i64"], result: "i64" },
+  openat: { parameters: ["i32", "buffer", "i32", "u32"], result: "i32" },
+  mkdirat: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  mknodat: { parameters: ["i32", "buffer", "u32", "u64"], result: "i32" },
+  symlinkat: { parameters: ["buffer", "i32", "buffer"], result: "i32" },
+  renameat: { parameters: ["i32", "buffer", "i32", "buffer"], result: "i32" },
+  unlinkat: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  readlinkat: { parameters: ["i32", "buffer", "buffer", "usize"], result: "isize" },
+  fstatat: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
+  fchmod: { parameters: ["i32", "u32"], result: "i32" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  close: { parameters: ["i32"], result: "i32" },
+  mount: { parameters: ["buffer", "buffer", "buffer", "u64", "buffer"], result: "i32" },
+  __errno_location: { parameters: [], result: "pointer" },
+  strerror: { parameters: ["i32"], result: "pointer" },
+} as const;
+
+let lib: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
+
+/** The libc symbols. */
+export function c(): Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] {
+  lib ??= Deno.dlopen("libc.so.6", SYMBOLS);
+  return lib.symbols;
+}
+
+/** open(2) flags and friends. */
+export const O = {
+  RDONLY: 0,
+  WRONLY: 1,
+  RDWR: 2,
+  CREAT: 0o100,
+  EXCL: 0o200,
+  NOCTTY: 0o400,
+  TRUNC: 0o1000,
+  NONBLOCK: 0o4000,
+  DIRECTORY: 0o200000,
+  NOFOLLOW: 0o400000,
+  CLOEXEC: 0o2000000,
+  PATH: 0o10000000,
+} as const;
+
+/** openat2 resolve flags. */
+export const RESOLVE = { NO_XDEV: 1, NO_MAGICLINKS: 2, NO_SYMLINKS: 4, BENEATH: 8, IN_ROOT: 0x10 } as const;
+
+/** Miscellaneous *at() flags. */
+export const AT = { FDCWD: -100, SYMLINK_NOFOLLOW: 0x100, REMOVEDIR: 0x200, EMPTY_PATH: 0x1000 } as const;
+
+/** File type bits of st_mode. */
+export const S = {
+  IFMT: 0o170000,
+  IFDIR: 0o40000,
+  IFCHR: 0o20000,
+  IFBLK: 0o60000,
+  IFREG: 0o100000,
+  IFLNK: 0o120000,
+};
+
+const SYS_OPENAT2 = 437n;
+const SYS_OPEN_TREE = 428n;
+const SYS_MOVE_MOUNT = 429n;
+const SYS_FSOPEN = 430n;
+const SYS_FSCONFIG = 431n;
+const SYS_FSMOUNT = 432n;
+const SYS_MOUNT_SETATTR = 442n;
+
+/** A failed system call, with its errno. */
+export class SysError extends Error {
+  constructor(readonly call: string, readonly errno: number, readonly what: string) {
+    super(`${call} ${what}: ${strerror(errno)}`);
+    this.name = "SysError";
+  }
+  /** The symbolic errno name when it is one the callers test for. */
+  get code(): string {
+    return ERRNO_NAMES[this.errno] ?? `E${this.errno}`;
+  }
+}
+
+const ERRNO_NAMES: Record<number, string> = {
+  1: "EPERM",
+  2: "ENOENT",
+  6: "ENXIO",
+  13: "EACCES",
+  17: "EEXIST",
+  18: "EXDEV",
+  20: "ENOTDIR",
+  21: "EISDIR",
+  22: "EINVAL",
+  38: "ENOSYS",
+  40: "ELOOP",
+};
+
+function errno(): number {
+  const p = c().__errno_location();
+  return p ? new Deno.UnsafePointerView(p).getInt32() : 0;
+}
+
+function strerror(n: number): string {
+  const s = c().strerror(n);
+  return s ? Deno.UnsafePointerView.getCString(s) : `errno ${n}`;
+}
+
+/** A NUL-terminated copy of a string. */
+export function cstr(s: string): Uint8Array<ArrayBuffer> {
+  return new TextEncoder().encode(s + "\0");
+}
+
+function ptr(b: Uint8Array<ArrayBuffer> | BigUint64Array<ArrayBuffer> | null): bigint {
+  return b ? BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b))) : 0n;
+}
+
+/** Keeps buffers whose addresses were passed as integers alive until after the call. */
+function keep(..._bufs: unknown[]): void {}
+
+function check(r: number | bigint, call: string, what: string): number {
+  if (Number(r) < 0) throw new SysError(call, errno(), what);
+  return Number(r);
+}
+
+/** openat2(2) with the given resolve flags. */
+export function openat2(dirfd: number, path: string, flags: number, mode: number, resolve: number): number {
+  const how = new BigUint64Array([BigInt(flags), BigInt(mode), BigInt(resolve)]);
+  const p = cstr(path);
+  const r = c().syscall(SYS_OPENAT2, BigInt(dirfd), ptr(p), ptr(how), 24n, 0n, 0n);
+  keep(p, how);
+  return check(r, "openat2", path);
+}
+
+/** openat(2). */
+export function openat(dirfd: number, path: string, flags: number, mode = 0): number {
+  return check(c().openat(dirfd, cstr(path), flags | O.CLOEXEC, mode), "open", path);
+}
+
+/** mkdirat(2). */
+export function mkdirat(dirfd: number, name: string, mode: number): void {
+  check(c().mkdirat(dirfd, cstr(name), mode), "mkdir", name);
+}
+
+/** makedev(3). */
+export function makedev(major: number, minor: number): bigint {
+  const M = BigInt(major), m = BigInt(minor);
+  return ((M & 0xfffff000n) << 32n) | ((M & 0xfffn) << 8n) | ((m & 0xffffff00n) << 12n) | (m & 0xffn);
+}
+
+/** mknodat(2). */
+export function mknodat(dirfd: number, name: string, mode: number, dev: bigint): void {
+  check(c().mknodat(dirfd, cstr(name), mode, dev), "mknod", name);
+}
+
+/** symlinkat(2). */
+export function symlinkat(target: string, dirfd: number, name: string): void {
+  check(c().symlinkat(cstr(target), dirfd, cstr(name)), "symlink", name);
+}
+
+/** renameat(2). */
+export function renameat(olddir: number, oldname: string, newdir: number, newname: string): void {
+  check(c().renameat(olddir, cstr(oldname), newdir, cstr(newname)), "rename", newname);
+}
+
+/** unlinkat(2). */
+export function unlinkat(dirfd: number, name: string, flags = 0): void {
+  check(c().unlinkat(dirfd, cstr(name), flags), "unlink", name);
+}
+
+/** readlinkat(2). */
+export function readlinkat(dirfd: number, name: string): string {
+  const buf = new Uint8Array(4096);
+  const n = check(c().readlinkat(dirfd, cstr(name), buf, BigInt(buf.length)), "readlink", name);
+  return new TextDecoder().decode(buf.subarray(0, n));
+}
+
+/** The parts of struct stat the toolkit reads. */
+export interface Stat {
+  mode: number;
+  uid: number;
+  gid: number;
+  rdev: bigint;
+  size: number;
+  ino: bigint;
+  dev: bigint;
+}
+
+/** fstatat(2); `name` "" with AT_EMPTY_PATH stats the fd itself. */
+export function fstatat(dirfd: number, name: string, flags: number): Stat {
+  const buf = new Uint8Array(144);
+  check(c().fstatat(dirfd, cstr(name), buf, flags), "stat", name || `fd ${dirfd}`);
+  const v = new DataView(buf.buffer);
+  return {
+    dev: v.getBigUint64(0, true),
+    ino: v.getBigUint64(8, true),
+    mode: v.getUint32(24, true),
+    uid: v.getUint32(28, true),
+    gid: v.getUint32(32, true),
+    rdev: v.getBigUint64(40, true),
+    size: Number(v.getBigInt64(48, true)),
+  };
+}
+
+/** fchmod(2). */
+export function fchmod(fd: number, mode: number): void {
+  check(c().fchmod(fd, mode), "chmod", `fd ${fd}`);
+}
+
+/** Writes all of `data` to `fd`. */
+export function writeAll(fd: number, data: Uint8Array<ArrayBuffer>): void {
+  let off = 0;
+  while (off < data.length) {
+    const chunk = data.subarray(off);
+    off += check(c().write(fd, chunk, BigInt(chunk.length)), "write", `fd ${fd}`);
+  }
+}
+
+/** Reads `fd` to its end. */
+export function readAll(fd: number): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const buf = new Uint8Array(65536);
+    const n = check(c().read(fd, buf, BigInt(buf.length)), "read", `fd ${fd}`);
+    if (n === 0) break;
+    parts.push(buf.subarray(0, n));
+    total += n;
+  }
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+/** close(2), ignoring errors. */
+export function close(fd: number): void {
+  c().close(fd);
+}
+
+/** mount(2). */
+export function mount(source: string, target: string, fstype: string | null, flags: bigint, data = ""): void {
+  check(
+    c().mount(cstr(source), cstr(target), fstype === null ? null : cstr(fstype), flags, cstr(data)),
+    "mount",
+    target,
+  );
+}
+
+/** Mount flags for mount(2). */
+export const MS = { RDONLY: 1n, NOSUID: 2n, NODEV: 4n, NOEXEC: 8n, REMOUNT: 32n, BIND: 4096n, REC: 16384n };
+
+/** Attribute bits of the new mount API. */
+export const MOUNT_ATTR = { RDONLY: 1n, NOSUID: 2n, NODEV: 4n, NOEXEC: 8n };
+
+/** open_tree(2) with OPEN_TREE_CLONE: a detached copy of the mount at `path` (relative to `dirfd`). */
+export function openTreeClone(path: string, recursive = false, dirfd: number = AT.FDCWD): number {
+  const OPEN_TREE_CLONE = 1n, AT_RECURSIVE = 0x8000n;
+  const p = cstr(path);
+  const flags = OPEN_TREE_CLONE | BigInt(O.CLOEXEC) | (recursive ? AT_RECURSIVE : 0n);
+  const r = c().syscall(SYS_OPEN_TREE, BigInt(dirfd), ptr(p), flags, 0n, 0n, 0n);
+  keep(p);
+  return check(r, "open_tree", path);
+}
+
+/** mount_setattr(2) on a mount fd: sets the given MOUNT_ATTR bits. */
+export function mountSetattr(fd: number, set: bigint, what: string): void {
+  const attr = new BigUint64Array([set, 0n, 0n, 0n]);
+  const empty = cstr("");
+  const r = c().syscall(SYS_MOUNT_SETATTR, BigInt(fd), ptr(empty), BigInt(AT.EMPTY_PATH), ptr(attr), 32n, 0n);
+  keep(empty, attr);
+  check(r, "mount_setattr", what);
+}
+
+/** move_mount(2) from a detached mount fd onto the file or dir open as `toFd`. */
+export function moveMount(fromFd: number, toFd: number, what: string): void {
+  const F_EMPTY_PATH = 4n, T_EMPTY_PATH = 0x40n;
+  const empty = cstr("");
+  const r = c().syscall(
+    SYS_MOVE_MOUNT,
+    BigInt(fromFd),
+    ptr(empty),
+    BigInt(toFd),
+    ptr(empty),
+    F_EMPTY_PATH | T_EMPTY_PATH,
+    0n,
+  );
+  keep(empty);
+  check(r, "move_mount", what);
+}
+
+/** A detached, empty tmpfs mount with the given attributes (fsopen, fsconfig, fsmount). */
+export function detachedTmpfs(attrs: bigint, mode = "0755"): number {
+  const FSCONFIG_SET_STRING = 1n, FSCONFIG_CMD_CREATE = 6n, FSMOUNT_CLOEXEC = 1n;
+  const name = cstr("tmpfs");
+  const fs = check(c().syscall(SYS_FSOPEN, ptr(name), 1n, 0n, 0n, 0n, 0n), "fsopen", "tmpfs");
+  keep(name);
+  try {
+    const key = cstr("mode"), val = cstr(mode);
+    const r = c().syscall(SYS_FSCONFIG, BigInt(fs), FSCONFIG_SET_STRING, ptr(key), ptr(val), 0n, 0n);
+    keep(key, val);
+    check(r, "fsconfig", "mode");
+    check(c().syscall(SYS_FSCONFIG, BigInt(fs), FSCONFIG_CMD_CREATE, 0n, 0n, 0n, 0n), "fsconfig", "create");
+    return check(
+      c().syscall(SYS_FSMOUNT, BigInt(fs), FSMOUNT_CLOEXEC, attrs, 0n, 0n, 0n),
+      "fsmount",
+      "tmpfs",
+    );
+  } finally {
+    close(fs);
+  }
+}
