@@ -1,13 +1,7 @@
 /** `update-ldcache --folder DIR…`: add the injected library folders to the container's linker cache. */
-import { chooseLdconfig, updateLdcache } from "../lib/container/mod.ts";
+import { chooseLdconfig, confFileFor, updateLdcache } from "../lib/container/mod.ts";
 import { withRoot } from "../lib/sys/rootfs.ts";
 import { hookContext, parseFlags, say, UsageError } from "./_common.ts";
-
-/** The drop-in name for a container: 00-xpu-<id>.conf, the id reduced to safe characters. */
-export function confFileFor(id: string | undefined): string {
-  const safe = (id ?? "").replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 64) || "cdi";
-  return `/etc/ld.so.conf.d/00-xpu-${safe}.conf`;
-}
 
 /** Runs the command. */
 export async function updateLdcacheCommand(args: string[]): Promise<void> {

@@ -75,6 +75,12 @@ export function configuredLibDirs(root: Root, conf = "/etc/ld.so.conf"): string[
   return [...new Set(out)];
 }
 
+/** The drop-in that lists a container's injected folders: 00-xpu-<id>.conf, the id reduced to safe characters. */
+export function confFileFor(id: string | undefined): string {
+  const safe = (id ?? "").replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 64) || "cdi";
+  return `/etc/ld.so.conf.d/00-xpu-${safe}.conf`;
+}
+
 /** How to run ldconfig for a container. */
 export interface LdconfigChoice {
   /** A host executable run with `-r ROOT` (it chroots into the root itself). */

@@ -1,0 +1,81 @@
+/**
+ * Applying the actions inside the container's mount namespace. The hook itself cannot enter it (a
+ * multithreaded process may not change mount namespace), so it starts a helper, `nsenter --target PID
+ * --mount` running this program's hidden `__apply` command, which reads the actions on stdin.
+ */
+import { basename } from "node:path";
+import { CHILD_ENV, chooseLdconfig, createSymlinks, findHost, updateLdcache } from "../lib/container/mod.ts";
+import { bindIn, lstatIn, mknodIn, tmpfsWithFilesIn, withRoot } from "../lib/sys/rootfs.ts";
+import { ToolkitError } from "../lib/sys/errors.ts";
+import type { Actions } from "./select.ts";
+
+/** The name of the hidden helper command. */
+export const APPLY_COMMAND = "__apply";
+
+/** Where the copies of the driver's proc files go. */
+export const PROC_DRIVER = "/proc/driver/nvidia";
+
+/** Does every action inside the root; must run in the container's mount namespace. */
+export async function applyActions(a: Actions, warn: (msg: string) => void = () => {}): Promise<void> {
+  await withRoot(a.rootPath, async (root) => {
+    for (const n of a.nodes) {
+      mknodIn(root, n.path, {
+        type: n.type,
+        major: n.major,
+        minor: n.minor,
+        mode: (n.fileMode ?? 0o666) & 0o777,
+      });
+    }
+    for (const m of a.mounts) bindIn(root, m.hostPath, m.path, { readOnly: m.readOnly });
+    createSymlinks(root, a.symlinks);
+    if (a.procFiles && Object.keys(a.procFiles).length) {
+      // The container's procfs has the folder only when the driver is really loaded; it cannot be made.
+      if (lstatIn(root, PROC_DRIVER)?.type === "dir") tmpfsWithFilesIn(root, PROC_DRIVER, a.procFiles);
+    }
+    if (a.ldFolders.length) {
+      await updateLdcache(root, a.ldFolders, {
+        confFile: a.ldConf,
+        ldconfig: chooseLdconfig(a.ldconfig, a.allowLdconfigFromContainer),
+        warn,
+      });
+    }
+  });
+}
+
+/** The command line that starts this program again (bundled script run by Deno, or a compiled binary). */
+export function selfCommand(): string[] {
+  const exe = Deno.execPath();
+  if (basename(exe) === "deno" || basename(exe).startsWith("deno")) {
+    const main = new URL(Deno.mainModule).pathname;
+    return [exe, "run", "-A", "--quiet", "--no-config", "--no-lock", "--no-remote", "--no-npm", main];
+  }
+  return [exe];
+}
+
+/** A failure of the helper inside the container's mount namespace. */
+export class ApplyError extends ToolkitError {}
+
+/** Runs the helper in the mount namespace of process `pid` and waits for it. */
+export async function applyInNamespace(pid: number, actions: Actions): Promise<string> {
+  const self = selfCommand();
+  const child = new Deno.Command(findHost("nsenter"), {
+    args: ["--target", String(pid), "--mount", "--", ...self, APPLY_COMMAND],
+    clearEnv: true,
+    env: CHILD_ENV,
+    cwd: "/",
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode(JSON.stringify(actions)));
+  await w.close();
+  const r = await child.output();
+  const err = new TextDecoder().decode(r.stderr).trim();
+  if (!r.success) {
+    throw new ApplyError(
+      `Configuring the container in its mount namespace failed: ${err || `exit ${r.code}`}`,
+    );
+  }
+  return err;
+}

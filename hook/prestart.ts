@@ -1,0 +1,107 @@
+/** `xpu-container-runtime-hook prestart`: configure a legacy-mode GPU container before its process starts. */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { posix } from "node:path";
+import type { Config } from "../lib/config/mod.ts";
+import { confFileFor } from "../lib/container/mod.ts";
+import type { MountPlan } from "../lib/discover/plan.ts";
+import { containerRoot, loadSpec, parseState } from "../lib/oci/mod.ts";
+import {
+  checkRequirements,
+  isTegraHost,
+  onlyCdiDevices,
+  readRequest,
+  type Request,
+  resolveMode,
+} from "../lib/request/mod.ts";
+import { ToolkitError } from "../lib/sys/errors.ts";
+import type { Logger } from "../lib/sys/log.ts";
+import { lstatIn, withRoot } from "../lib/sys/rootfs.ts";
+import { applyInNamespace } from "./apply.ts";
+import { allowDevices, deviceCgroup } from "./cgroup.ts";
+import { factsFor, planActions, selectDevices } from "./select.ts";
+
+/** The refusal when the hook runs for a container the runtime would not configure in legacy mode. */
+export const NOT_LEGACY_MESSAGE =
+  "invoking the XPU Container Runtime Hook directly (e.g. specifying the docker " +
+  "--gpus flag) is not supported. Please use the XPU Container Runtime instead.";
+
+/** A container the hook refuses to configure. */
+export class PrestartError extends ToolkitError {}
+
+/** What the prestart flow needs from outside: the config, the host's driver and where /proc is. */
+export interface PrestartOptions {
+  config: Config;
+  /** OCI state JSON (stdin). */
+  stateText: string;
+  /** Finds the host driver: the shared mount plan and the /proc that goes with it. */
+  discover: (config: Config, req: Request) => { plan: MountPlan; procRoot: string };
+  log: Logger;
+}
+
+/** Copies of the driver's /proc/driver/nvidia files (params, version, registry, gpus/<busid>/information). */
+export function readProcDriver(procRoot: string): Record<string, string> | undefined {
+  const dir = posix.join(procRoot, "driver", "nvidia");
+  if (!existsSync(posix.join(dir, "params"))) return undefined;
+  const out: Record<string, string> = {};
+  const read = (rel: string) => {
+    try {
+      out[rel] = readFileSync(posix.join(dir, rel), "utf8");
+    } catch { /* optional */ }
+  };
+  for (const f of ["params", "version", "registry"]) read(f);
+  try {
+    for (const bus of readdirSync(posix.join(dir, "gpus"))) read(`gpus/${bus}/information`);
+  } catch { /* no gpus folder */ }
+  return out;
+}
+
+/** Runs the prestart flow; returns without doing anything for a container that asked for no GPU. */
+export async function prestart(opts: PrestartOptions): Promise<void> {
+  const { config, log } = opts;
+  const state = parseState(opts.stateText);
+  const { spec } = loadSpec(state.bundle);
+  const req = readRequest(spec, config);
+  if (!req) {
+    log.debug(`container ${state.id ?? "?"} requests no GPU; nothing to do`);
+    return;
+  }
+  if (!config.hook.skipModeDetection) {
+    const choice = resolveMode(config.runtime.mode, {
+      onlyCdiDevices: onlyCdiDevices(req),
+      isTegra: () => isTegraHost(),
+    });
+    if (choice.mode !== "legacy") {
+      log.debug(`mode ${choice.mode}: ${choice.reason}`);
+      throw new PrestartError(NOT_LEGACY_MESSAGE);
+    }
+  }
+  if (typeof state.pid !== "number" || state.pid <= 0) {
+    throw new PrestartError("The container state on stdin has no pid: run this hook as an OCI prestart hook");
+  }
+  const { plan, procRoot } = opts.discover(config, req);
+  const selected = selectDevices(plan, req);
+  if (!req.disableRequire) checkRequirements(req.requirements, factsFor(plan, selected));
+
+  const rootPath = containerRoot(state, spec);
+  const debian = withRoot(rootPath, (root) => lstatIn(root, "/etc/debian_version") !== undefined);
+  const actions = planActions(plan, req, selected, {
+    rootPath,
+    debian,
+    procFiles: readProcDriver(procRoot),
+    ldConf: confFileFor(state.id),
+    ldconfig: config.cli.ldconfig,
+    allowLdconfigFromContainer: config.features.allowLdconfigFromContainer,
+    migConfig: req.migConfig,
+    migMonitor: req.migMonitor,
+  });
+  // Find the cgroup first: a container whose devices cannot be allowed is refused before anything is mounted.
+  const cg = config.cli.noCgroups ? undefined : deviceCgroup(state.pid);
+  if (cg?.version === 2 && actions.nodes.length) allowDevices(cg, actions.nodes, config.file);
+  log.debug(
+    `configuring ${rootPath}: ${actions.nodes.length} nodes, ${actions.mounts.length} mounts, ` +
+      `${actions.symlinks.length} links`,
+  );
+  const warnings = await applyInNamespace(state.pid, actions);
+  if (warnings) log.warn(warnings);
+  if (cg) allowDevices(cg, actions.nodes, config.file);
+}
