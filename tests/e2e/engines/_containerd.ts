@@ -1,5 +1,5 @@
 /** A containerd of the test's own (config, root, state and socket in a temp dir) and `ctr` bound to it. */
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { run, type RunResult } from "../../_helpers.ts";
 import { type Daemon, startDaemon, unmountBelow } from "./_daemon.ts";
@@ -15,12 +15,14 @@ export interface Containerd {
   stop(): Promise<void>;
 }
 
-/** The config a test containerd starts from: its own paths, the CRI plugin off (nothing listens on TCP). */
+/**
+ * The config a test containerd starts from: its own paths; the CRI plugin loads (so the runtime entry is read)
+ * with its stream server on loopback and its CNI dirs in the temp dir.
+ */
 export function containerdBaseConfig(dir: string): string {
   return `version = 2
 root = ${JSON.stringify(join(dir, "root"))}
 state = ${JSON.stringify(join(dir, "state"))}
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
 
 [grpc]
   address = ${JSON.stringify(join(dir, "c.sock"))}
@@ -31,6 +33,15 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [debug]
   address = ""
   level = "info"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  disable_tcp_service = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+
+[plugins."io.containerd.grpc.v1.cri".cni]
+  bin_dir = ${JSON.stringify(join(dir, "cni-bin"))}
+  conf_dir = ${JSON.stringify(join(dir, "cni-conf"))}
 
 [plugins."io.containerd.grpc.v1.cri".containerd]
   snapshotter = "overlayfs"
@@ -65,6 +76,7 @@ export async function startContainerd(dir: string, config: string, env: Record<s
 
 /** Writes the base config to `dir/config.toml` and returns its path. */
 export function writeContainerdConfig(dir: string): string {
+  mkdirSync(dir, { recursive: true });
   const file = join(dir, "config.toml");
   writeFileSync(file, containerdBaseConfig(dir));
   return file;
