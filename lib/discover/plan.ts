@@ -33,7 +33,7 @@ export interface DeviceNode {
 }
 
 /** What a host file is, which decides how it is mounted and where the legacy hook puts it. */
-export type FileKind = "library" | "binary" | "firmware" | "ipc" | "config";
+export type FileKind = "library" | "binary" | "firmware" | "ipc" | "config" | "directory";
 
 /** One host file or folder to bind into the container. */
 export interface FileMount {
@@ -101,4 +101,8 @@ export interface MountPlan {
   /** Container folders holding the injected libraries, for update-ldcache. */
   libraryDirs: string[];
   gpus: GpuDevice[];
+  /** The MIG config and monitor capability nodes (NVIDIA_MIG_CONFIG_DEVICES / _MONITOR_DEVICES), when present. */
+  migControlNodes?: { config?: DeviceNode; monitor?: DeviceNode };
+  /** Where the plan came from: NVML and the driver root, or Tegra CSV files. */
+  source?: "nvml" | "csv";
 }

@@ -52,11 +52,19 @@ export const LIBRARY_DIRS = [
   "/lib",
 ];
 
-/** The paths to try for libnvidia-ml.so.1: an explicit path; else the root's lib dirs, then the soname. */
-export function candidates(driverRoot: string, libraryPath?: string): string[] {
+/**
+ * The paths to try for libnvidia-ml.so.1: an explicit path; else the search paths and the root's lib dirs
+ * (both inside the driver root), then the soname.
+ */
+export function candidates(driverRoot: string, libraryPath?: string, searchPaths: string[] = []): string[] {
   if (libraryPath) return [libraryPath];
   const out: string[] = [];
-  if (driverRoot !== "/" && driverRoot !== "") {
+  const root = driverRoot === "" ? "/" : driverRoot;
+  for (const d of searchPaths) {
+    const p = join(root, d, SONAME);
+    if (existsSync(p)) out.push(p);
+  }
+  if (root !== "/") {
     for (const d of LIBRARY_DIRS) {
       const p = join(driverRoot, d, SONAME);
       if (existsSync(p)) out.push(p);

@@ -45,6 +45,8 @@ export interface NvmlOptions {
   driverRoot?: string;
   /** An explicit libnvidia-ml path; nothing else is tried. */
   libraryPath?: string;
+  /** Extra library folders inside the driver root, tried first. */
+  searchPaths?: string[];
 }
 
 /** PCI information of a GPU (nvmlPciInfo_t). */
@@ -146,7 +148,13 @@ function cString(buf: Uint8Array): string {
   return decoder.decode(end < 0 ? buf : buf.subarray(0, end));
 }
 
-function noDriver(detail: string, code: number, func: string, nvmlMessage: string, cause?: unknown): NvmlError {
+function noDriver(
+  detail: string,
+  code: number,
+  func: string,
+  nvmlMessage: string,
+  cause?: unknown,
+): NvmlError {
   return new NvmlError(
     `No NVIDIA driver found (${detail}); install the NVIDIA driver and load its kernel module, ` +
       `or point --driver-root at the root that holds it`,
@@ -161,7 +169,7 @@ function noDriver(detail: string, code: number, func: string, nvmlMessage: strin
 function open(opts: NvmlOptions): { lib: NvmlLib; path: string } {
   const tried: string[] = [];
   let last: unknown;
-  for (const path of candidates(opts.driverRoot ?? "/", opts.libraryPath)) {
+  for (const path of candidates(opts.driverRoot ?? "/", opts.libraryPath, opts.searchPaths)) {
     try {
       return { lib: Deno.dlopen(path, SYMBOLS), path };
     } catch (err) {
@@ -215,7 +223,12 @@ function session(opts: NvmlOptions): NvmlSession {
     if (rc === NVML.ERROR_DRIVER_NOT_LOADED || rc === NVML.ERROR_LIBRARY_NOT_FOUND) {
       throw noDriver(`${SONAME} loaded from ${path}, but nvmlInit_v2 says: ${msg}`, rc, "nvmlInit_v2", msg);
     }
-    throw new NvmlError(`NVML nvmlInit_v2 failed: ${msg} (code ${rc}, library ${path})`, rc, "nvmlInit_v2", msg);
+    throw new NvmlError(
+      `NVML nvmlInit_v2 failed: ${msg} (code ${rc}, library ${path})`,
+      rc,
+      "nvmlInit_v2",
+      msg,
+    );
   }
   return {
     lib,

@@ -1,0 +1,167 @@
+/**
+ * The mount spec CSV files of Tegra hosts (no NVML): `type, path` lines with type dev, lib, sym or dir;
+ * paths may hold globs; blank and `#` lines are skipped.
+ */
+import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { posix } from "node:path";
+import { DiscoverError } from "./nodes.ts";
+import { inRoot, resolveInRoot, statNode } from "./_root.ts";
+import { ALL_CAPABILITIES, type ControlNode, type FileMount, type Symlink } from "./plan.ts";
+
+/** What a CSV line asks for. */
+export type CsvType = "dev" | "lib" | "sym" | "dir";
+
+/** One line of a CSV file. */
+export interface CsvEntry {
+  type: CsvType;
+  path: string;
+  /** `file:line`, for messages. */
+  where: string;
+}
+
+/** The entries of a CSV text and the lines that could not be read (each `file:line: why`). */
+export interface CsvParse {
+  entries: CsvEntry[];
+  errors: string[];
+}
+
+const TYPES = new Set(["dev", "lib", "sym", "dir"]);
+
+/** Parses one CSV file's text; `file` names it in the results. */
+export function parseCsv(text: string, file: string): CsvParse {
+  const entries: CsvEntry[] = [];
+  const errors: string[] = [];
+  text.split("\n").forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) return;
+    const where = `${file}:${i + 1}`;
+    const comma = line.indexOf(",");
+    if (comma < 0) {
+      errors.push(`${where}: expected "type, path", got ${JSON.stringify(line)}`);
+      return;
+    }
+    const type = line.slice(0, comma).trim().toLowerCase();
+    const path = line.slice(comma + 1).trim();
+    if (!TYPES.has(type)) {
+      errors.push(`${where}: unknown type ${JSON.stringify(type)}; use dev, lib, sym or dir`);
+    } else if (!path.startsWith("/")) {
+      errors.push(`${where}: path ${JSON.stringify(path)} must be absolute`);
+    } else entries.push({ type: type as CsvType, path: posix.normalize(path), where });
+  });
+  return { entries, errors };
+}
+
+function globRegex(part: string): RegExp {
+  let re = "";
+  for (let i = 0; i < part.length; i++) {
+    const c = part[i];
+    if (c === "*") re += "[^/]*";
+    else if (c === "?") re += "[^/]";
+    else if (c === "[") {
+      const end = part.indexOf("]", i + 1);
+      if (end < 0) re += "\\[";
+      else {
+        re += "[" + part.slice(i + 1, end).replace(/^!/, "^").replace(/\\/g, "\\\\") + "]";
+        i = end;
+      }
+    } else re += c.replace(/[.+^${}()|\\]/g, "\\$&");
+  }
+  return new RegExp(`^${re}$`);
+}
+
+/** The paths inside `root` matching an absolute glob pattern (`*`, `?`, `[…]` within one component), sorted. */
+export function globInRoot(root: string, pattern: string): string[] {
+  let current = ["/"];
+  for (const part of pattern.split("/").filter(Boolean)) {
+    const next: string[] = [];
+    const isGlob = /[*?[]/.test(part);
+    for (const dir of current) {
+      if (!isGlob) {
+        const p = posix.join(dir, part);
+        try {
+          lstatSync(inRoot(root, p));
+          next.push(p);
+        } catch { /* absent */ }
+        continue;
+      }
+      const re = globRegex(part);
+      let names: string[];
+      try {
+        names = readdirSync(inRoot(root, dir));
+      } catch {
+        continue;
+      }
+      for (const n of names.sort()) if (re.test(n)) next.push(posix.join(dir, n));
+    }
+    current = next;
+  }
+  return current;
+}
+
+/** What CSV discovery yields (a MountPlan's parts). */
+export interface CsvPlan {
+  nodes: ControlNode[];
+  mounts: FileMount[];
+  symlinks: Symlink[];
+  libraryDirs: string[];
+}
+
+/** Reads CSV files and finds what they name in the driver and dev roots; bad lines are one error. */
+export function discoverCsvFiles(files: string[], driverRoot: string, devRoot: string): CsvPlan {
+  const errors: string[] = [];
+  const entries: CsvEntry[] = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (err) {
+      errors.push(`${file}: cannot read: ${(err as Error).message}`);
+      continue;
+    }
+    const r = parseCsv(text, file);
+    entries.push(...r.entries);
+    errors.push(...r.errors);
+  }
+  if (errors.length) {
+    throw new DiscoverError(`Bad CSV mount spec lines (fix or remove them):\n  ${errors.join("\n  ")}`);
+  }
+  const caps = [...ALL_CAPABILITIES];
+  const plan: CsvPlan = { nodes: [], mounts: [], symlinks: [], libraryDirs: [] };
+  const seen = new Set<string>();
+  for (const e of entries) {
+    const root = e.type === "dev" ? devRoot : driverRoot;
+    for (const path of globInRoot(root, e.path)) {
+      const key = `${e.type}:${path}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if (e.type === "dev") {
+        const n = statNode(devRoot, path);
+        if (n) plan.nodes.push({ ...n, capabilities: "all" });
+        continue;
+      }
+      const isLink = lstatSync(inRoot(root, path)).isSymbolicLink();
+      if (e.type === "sym" || (e.type === "lib" && isLink)) {
+        if (isLink) {
+          plan.symlinks.push({ target: readlinkSync(inRoot(root, path)), link: path, capabilities: caps });
+        }
+        if (e.type === "sym") continue;
+      }
+      const real = resolveInRoot(root, path);
+      if (!real) continue;
+      const kind = e.type === "dir" ? "directory" : "library";
+      const containerPath = isLink ? real : path;
+      if (plan.mounts.some((m) => m.containerPath === containerPath)) continue;
+      plan.mounts.push({
+        hostPath: inRoot(root, real),
+        containerPath,
+        kind,
+        capabilities: caps,
+        readOnly: true,
+      });
+      if (kind === "library" && !plan.libraryDirs.includes(posix.dirname(containerPath))) {
+        plan.libraryDirs.push(posix.dirname(containerPath));
+      }
+    }
+  }
+  return plan;
+}

@@ -1,0 +1,125 @@
+/**
+ * A reader for glibc's /etc/ld.so.cache: the old `ld.so-1.7.0` layout, the new `glibc-ld.so.cache1.1`
+ * layout, and the old layout followed by the new one (what glibc 2.31 and older wrote by default).
+ */
+import { readFileSync } from "node:fs";
+import { ToolkitError } from "../sys/errors.ts";
+
+/** A malformed ld.so.cache. */
+export class LdCacheError extends ToolkitError {}
+
+/** One library of the cache: its soname (`key`) and where it lives (`path`, in the cache's root). */
+export interface LdCacheEntry {
+  key: string;
+  path: string;
+  /** glibc's flags: the low byte is the type (3 = ELF libc6), the next byte the ABI (x86-64, AArch64…). */
+  flags: number;
+}
+
+const OLD_MAGIC = "ld.so-1.7.0";
+const NEW_MAGIC = "glibc-ld.so.cache";
+const NEW_VERSION = "1.1";
+/** Old header: magic (11 bytes, padded to 12) and nlibs. */
+const OLD_HEADER = 16;
+const OLD_ENTRY = 12;
+/** New header: magic+version (20), nlibs, len_strings, flags+padding (4), extension offset, 3 unused. */
+const NEW_HEADER = 48;
+const NEW_ENTRY = 24;
+
+/** ELF libc6 libraries (the type byte of `flags`). */
+export const FLAG_ELF_LIBC6 = 0x0003;
+/** The ABI byte values of 64-bit x86 and ARM libraries. */
+export const FLAG_X8664_LIB64 = 0x0300;
+export const FLAG_AARCH64_LIB64 = 0x0a00;
+
+/** True when an entry is a 64-bit library of this machine's kind (x86-64 or AArch64). */
+export function is64Bit(e: LdCacheEntry): boolean {
+  const abi = e.flags & 0xff00;
+  return abi === FLAG_X8664_LIB64 || abi === FLAG_AARCH64_LIB64;
+}
+
+/** True when an entry is a 32-bit library (an ELF libc6 library with no ABI byte): the compat32 set. */
+export function is32Bit(e: LdCacheEntry): boolean {
+  return (e.flags & 0xff) === FLAG_ELF_LIBC6 && (e.flags & 0xff00) === 0;
+}
+
+const latin1 = new TextDecoder("latin1");
+
+function text(bytes: Uint8Array, at: number, len: number): string {
+  return latin1.decode(bytes.subarray(at, at + len));
+}
+
+function cstr(bytes: Uint8Array, at: number, file: string): string {
+  if (at < 0 || at >= bytes.length) throw new LdCacheError(`${file}: string offset ${at} is out of range`);
+  const end = bytes.indexOf(0, at);
+  if (end < 0) throw new LdCacheError(`${file}: unterminated string at offset ${at}`);
+  return latin1.decode(bytes.subarray(at, end));
+}
+
+function parseNew(bytes: Uint8Array, base: number, file: string): LdCacheEntry[] {
+  if (bytes.length < base + NEW_HEADER) throw new LdCacheError(`${file}: truncated header`);
+  if (text(bytes, base + NEW_MAGIC.length, 3) !== NEW_VERSION) {
+    throw new LdCacheError(`${file}: unsupported cache version ${JSON.stringify(text(bytes, base + 17, 3))}`);
+  }
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = dv.getUint32(base + 20, true);
+  if (base + NEW_HEADER + n * NEW_ENTRY > bytes.length) {
+    throw new LdCacheError(`${file}: ${n} entries do not fit in ${bytes.length} bytes`);
+  }
+  const out: LdCacheEntry[] = [];
+  for (let i = 0; i < n; i++) {
+    const at = base + NEW_HEADER + i * NEW_ENTRY;
+    out.push({
+      flags: dv.getInt32(at, true),
+      // Offsets of the new layout count from the start of its header.
+      key: cstr(bytes, base + dv.getUint32(at + 4, true), file),
+      path: cstr(bytes, base + dv.getUint32(at + 8, true), file),
+    });
+  }
+  return out;
+}
+
+function parseOld(bytes: Uint8Array, file: string): LdCacheEntry[] {
+  if (bytes.length < OLD_HEADER) throw new LdCacheError(`${file}: truncated header`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = dv.getUint32(12, true);
+  const strings = OLD_HEADER + n * OLD_ENTRY;
+  if (strings > bytes.length) {
+    throw new LdCacheError(`${file}: ${n} entries do not fit in ${bytes.length} bytes`);
+  }
+  // A new-layout cache may follow, aligned to 8 bytes; it is the better source when present.
+  const next = (strings + 7) & ~7;
+  if (next + NEW_HEADER <= bytes.length && text(bytes, next, NEW_MAGIC.length) === NEW_MAGIC) {
+    return parseNew(bytes, next, file);
+  }
+  const out: LdCacheEntry[] = [];
+  for (let i = 0; i < n; i++) {
+    const at = OLD_HEADER + i * OLD_ENTRY;
+    out.push({
+      flags: dv.getInt32(at, true),
+      // Offsets of the old layout count from the end of the entry table.
+      key: cstr(bytes, strings + dv.getUint32(at + 4, true), file),
+      path: cstr(bytes, strings + dv.getUint32(at + 8, true), file),
+    });
+  }
+  return out;
+}
+
+/** Parses the bytes of an ld.so.cache; `file` names it in errors. */
+export function parseLdCache(bytes: Uint8Array, file = "ld.so.cache"): LdCacheEntry[] {
+  if (text(bytes, 0, NEW_MAGIC.length) === NEW_MAGIC) return parseNew(bytes, 0, file);
+  if (text(bytes, 0, OLD_MAGIC.length) === OLD_MAGIC) return parseOld(bytes, file);
+  throw new LdCacheError(`${file}: not an ld.so.cache (unknown magic); rebuild it with ldconfig`);
+}
+
+/** Reads an ld.so.cache; a missing file gives no entries. */
+export function readLdCache(file: string): LdCacheEntry[] {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(file);
+  } catch (err) {
+    if ((err as { code?: string }).code === "ENOENT") return [];
+    throw new LdCacheError(`Cannot read ${file}: ${(err as Error).message}`);
+  }
+  return parseLdCache(bytes, file);
+}

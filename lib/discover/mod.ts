@@ -1,0 +1,175 @@
+/**
+ * The host driver as one {@link MountPlan}: from NVML and the driver root ({@link discover}), or from the
+ * CSV mount specs of Tegra hosts ({@link discoverCsv}). CDI generation serialises the plan; the legacy hook
+ * applies it.
+ */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { posix, resolve } from "node:path";
+import { type NvmlSnapshot, readNvml } from "../nvml/mod.ts";
+import { discoverCsvFiles } from "./csv.ts";
+import { findBinaries, findConfigFiles, findFirmware, findIpc } from "./files.ts";
+import { findDriverLibraries } from "./libraries.ts";
+import { controlNodes, gpuNodes, migControlNodes, migNodes, type NodeContext } from "./nodes.ts";
+import type { GpuDevice, MountPlan } from "./plan.ts";
+
+export * from "./plan.ts";
+export { DiscoverError, parseMigMinors, parseProcDevices } from "./nodes.ts";
+export { is32Bit, is64Bit, type LdCacheEntry, LdCacheError, parseLdCache, readLdCache } from "./ldcache.ts";
+export { DEFAULT_LIBRARY_DIRS, findDriverLibraries, LIBRARY_CAPABILITIES, libraryName } from "./libraries.ts";
+export { type CsvEntry, globInRoot, parseCsv } from "./csv.ts";
+export { inRoot, resolveInRoot } from "./_root.ts";
+
+/** Where the CSV mount specs live by default. */
+export const CSV_DIR = "/etc/xpu-container-runtime/host-files-for-container.d";
+
+/** Options shared by both kinds of discovery. */
+export interface RootOptions {
+  /** The root the driver is installed under; default "/". */
+  driverRoot?: string;
+  /** The root holding /dev; default the driver root. */
+  devRoot?: string;
+  /** What stands in for /proc; default the driver root's proc/ when it has proc/devices, else /proc. */
+  procRoot?: string;
+}
+
+/** Options for {@link discover}. */
+export interface DiscoverOptions extends RootOptions {
+  /** What NVML says; read from the driver root's libnvidia-ml when absent. */
+  nvml?: NvmlSnapshot;
+  /** An explicit libnvidia-ml path for loading NVML. */
+  nvmlLibrary?: string;
+  /** Extra library folders (inside the driver root), searched after the ld.so.cache. */
+  librarySearchPaths?: string[];
+}
+
+/**
+ * The /proc that describes a driver root: the root's own proc/ when it carries proc/devices (a driver
+ * container's view, or a fixture host), else the host's /proc.
+ */
+export function procRootFor(driverRoot: string): string {
+  const own = posix.join(driverRoot, "proc");
+  return driverRoot !== "/" && existsSync(posix.join(own, "devices")) ? own : "/proc";
+}
+
+function roots(opts: RootOptions) {
+  const driverRoot = resolve(opts.driverRoot || "/");
+  const devRoot = resolve(opts.devRoot || driverRoot);
+  return { driverRoot, devRoot, procRoot: opts.procRoot || procRootFor(driverRoot) };
+}
+
+/** Discovers the driver from NVML and the driver root; throws NvmlError/DiscoverError with the fix. */
+export function discoverSync(opts: DiscoverOptions = {}): MountPlan {
+  const { driverRoot, devRoot, procRoot } = roots(opts);
+  const nvml = opts.nvml ??
+    readNvml({ driverRoot, libraryPath: opts.nvmlLibrary, searchPaths: opts.librarySearchPaths });
+  const version = nvml.driverVersion;
+  const ctx: NodeContext = { devRoot, procRoot };
+  const libs = findDriverLibraries({
+    driverRoot,
+    driverVersion: version,
+    searchPaths: opts.librarySearchPaths,
+  });
+  const gpus: GpuDevice[] = nvml.devices.map((d) => ({
+    index: d.index,
+    minor: d.minor,
+    uuid: d.uuid,
+    name: d.name,
+    busId: d.busId,
+    brand: d.brand,
+    computeCapability: d.computeCapability,
+    memoryTotal: d.memory.total,
+    migEnabled: d.migMode.current,
+    nodes: gpuNodes(ctx, d.minor, d.busId),
+    mig: d.mig.map((m) => ({
+      index: m.index,
+      uuid: m.uuid,
+      gpuInstanceId: m.gpuInstanceId,
+      computeInstanceId: m.computeInstanceId,
+      nodes: [
+        gpuNodes(ctx, d.minor, d.busId)[0],
+        ...migNodes(ctx, d.minor, m.gpuInstanceId, m.computeInstanceId, `MIG device ${d.index}:${m.index}`),
+      ],
+    })),
+  }));
+  const mig = gpus.some((g) => g.migEnabled) ? migControlNodes(ctx) : {};
+  return {
+    driverVersion: version,
+    cudaVersion: nvml.cudaVersion,
+    driverRoot,
+    devRoot,
+    controlNodes: controlNodes(ctx),
+    mounts: [
+      ...libs.mounts,
+      ...findBinaries(driverRoot),
+      ...findFirmware(driverRoot, version),
+      ...findIpc(driverRoot),
+      ...findConfigFiles(driverRoot, version),
+    ],
+    symlinks: libs.symlinks,
+    libraryDirs: libs.libraryDirs,
+    gpus,
+    ...(mig.config || mig.monitor ? { migControlNodes: mig } : {}),
+    source: "nvml",
+  };
+}
+
+/** Discovers the driver from NVML and the driver root (see {@link discoverSync}). */
+export function discover(opts: DiscoverOptions = {}): Promise<MountPlan> {
+  try {
+    return Promise.resolve(discoverSync(opts));
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+/** Options for {@link discoverCsv}. */
+export interface CsvDiscoverOptions extends RootOptions {
+  /** CSV files; default every `*.csv` in {@link CSV_DIR}. */
+  files?: string[];
+}
+
+/** The CSV files of a folder, sorted; a missing folder has none. */
+export function csvFiles(dir = CSV_DIR): string[] {
+  try {
+    return readdirSync(dir).filter((n) => n.endsWith(".csv")).sort().map((n) => posix.join(dir, n));
+  } catch {
+    return [];
+  }
+}
+
+/** The driver version from `<procRoot>/driver/nvidia/version`, or "" when it cannot be read. */
+export function procDriverVersion(procRoot = "/proc"): string {
+  try {
+    const text = readFileSync(posix.join(procRoot, "driver/nvidia/version"), "utf8");
+    return text.match(/Kernel Module(?:\s+for\s+\S+)?\s+(\d+(?:\.\d+)+)/)?.[1] ?? "";
+  } catch {
+    return "";
+  }
+}
+
+/** Discovers the driver from CSV mount specs (Tegra): every device node goes to every container. */
+export function discoverCsvSync(opts: CsvDiscoverOptions = {}): MountPlan {
+  const { driverRoot, devRoot, procRoot } = roots(opts);
+  const plan = discoverCsvFiles(opts.files ?? csvFiles(), driverRoot, devRoot);
+  return {
+    driverVersion: procDriverVersion(procRoot),
+    cudaVersion: "",
+    driverRoot,
+    devRoot,
+    controlNodes: plan.nodes,
+    mounts: plan.mounts,
+    symlinks: plan.symlinks,
+    libraryDirs: plan.libraryDirs,
+    gpus: [],
+    source: "csv",
+  };
+}
+
+/** Discovers the driver from CSV mount specs (see {@link discoverCsvSync}). */
+export function discoverCsv(opts: CsvDiscoverOptions = {}): Promise<MountPlan> {
+  try {
+    return Promise.resolve(discoverCsvSync(opts));
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
