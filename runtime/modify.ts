@@ -1,9 +1,10 @@
 /** The spec modifiers, one per mode: what `create` does to config.json before runc sees it. */
-import { join } from "node:path";
+import { dirname, isAbsolute, join } from "node:path";
 import type { Config } from "../lib/config/mod.ts";
 import type { Hook, Spec } from "../lib/oci/mod.ts";
-import { applyDevices, loadRegistry, resolveDevices } from "../lib/cdi/mod.ts";
-import { isTegraHost, onlyCdiDevices, type Request, resolveMode } from "../lib/request/mod.ts";
+import { applyDevices, loadRegistry, memoryRegistry, type Registry, resolveDevices } from "../lib/cdi/mod.ts";
+import { procRootFor } from "../lib/discover/proc_root.ts";
+import { isTegraHost, JIT_KIND, onlyCdiDevices, type Request, resolveMode } from "../lib/request/mod.ts";
 import { ToolkitError } from "../lib/sys/errors.ts";
 import type { Logger } from "../lib/sys/log.ts";
 import { which } from "../lib/sys/which.ts";
@@ -79,6 +80,35 @@ export function cdiNames(req: Request, defaultKind: string): string[] {
   return req.devices;
 }
 
+/** The host's driver version from /proc (cheap: no NVML), or "" when no driver is loaded. */
+export function hostDriverVersion(config: Config): string {
+  try {
+    const text = Deno.readTextFileSync(join(procRootFor(config.cli.root || "/"), "driver/nvidia/version"));
+    return text.match(/Kernel Module(?:\s+for\s+\S+)?\s+(\d+(?:\.\d+)+)/)?.[1] ?? "";
+  } catch {
+    return "";
+  }
+}
+
+/** The annotation generated specs carry with the driver version they were made from. */
+const DRIVER_VERSION_ANNOTATION = "xpu.dev/driver-version";
+
+/** Refuses devices from a spec generated for another driver version than the host runs. */
+export function checkStale(reg: Registry, names: string[], config: Config): void {
+  const host = hostDriverVersion(config);
+  if (!host) return;
+  const seen = new Set<string>();
+  for (const d of resolveDevices(reg, names, config.runtime.cdiDefaultKind)) {
+    const made = d.source.spec.annotations?.[DRIVER_VERSION_ANNOTATION];
+    if (!made || made === host || seen.has(d.source.file)) continue;
+    seen.add(d.source.file);
+    throw new ModifyError(
+      `CDI spec ${d.source.file} is stale: it was generated for driver ${made} but the host runs driver ${host}; ` +
+        `regenerate it with 'xpu-ctk cdi generate --output ${d.source.file}'`,
+    );
+  }
+}
+
 /** CDI mode: resolve the requested devices from the spec dirs and apply them. */
 export async function applyCdi(spec: Spec, req: Request, ctx: ModifyContext): Promise<void> {
   const names = cdiNames(req, ctx.config.runtime.cdiDefaultKind);
@@ -93,16 +123,81 @@ export async function applyCdi(spec: Spec, req: Request, ctx: ModifyContext): Pr
   }
   for (const e of reg.errors) ctx.log.warn(`Skipping invalid CDI spec: ${e}`);
   const devices = resolveDevices(reg, names, ctx.config.runtime.cdiDefaultKind);
+  checkStale(reg, names, ctx.config);
   applyDevices(spec, devices);
   ctx.log.info(`Applied CDI devices ${devices.map((d) => d.qualifiedName).join(", ")}`);
 }
 
+/** The xpu-cdi-hook generated specs should run: beside the configured xpu-ctk, else found like the shim's tools. */
+export function cdiHookPath(ctx: ModifyContext): string {
+  const ctk = ctx.config.ctk.path;
+  if (isAbsolute(ctk)) {
+    const sibling = join(dirname(ctk), "xpu-cdi-hook");
+    if (which(sibling)) return sibling;
+  }
+  return resolveTool("xpu-cdi-hook", ctx, "xpu-ctk.path");
+}
+
+/** The JIT names for a request: every id under the just-in-time kind (a kind given by the image is dropped). */
+export function jitNames(req: Request): string[] {
+  if (req.all) return [`${JIT_KIND}=all`];
+  return req.devices.map((id) => `${JIT_KIND}=${id.includes("=") ? id.slice(id.indexOf("=") + 1) : id}`);
+}
+
+/** jit-cdi and csv modes: generate the CDI spec from the live driver (or the CSV files) in memory and apply it. */
+export async function applyGenerated(spec: Spec, req: Request, ctx: ModifyContext, mode: "jit-cdi" | "csv") {
+  removeLegacyHooks(spec, ctx.log);
+  const driverRoot = ctx.config.cli.root || "/";
+  const procRoot = procRootFor(driverRoot);
+  const discover = await import("../lib/discover/mod.ts");
+  const { generateCdiSpec } = await import("../lib/cdi/generate.ts");
+  const plan = mode === "csv"
+    ? discover.discoverCsvSync({
+      driverRoot,
+      procRoot,
+      files: discover.csvFiles(ctx.config.runtime.csvMountSpecPath),
+    })
+    : discover.discoverSync({ driverRoot, procRoot });
+  const [vendor, cls] = JIT_KIND.split("/");
+  const generated = generateCdiSpec(plan, {
+    vendor,
+    class: cls,
+    cdiHookPath: cdiHookPath(ctx),
+    ldconfigPath: ctx.config.cli.ldconfig,
+  });
+  const origin = mode === "csv"
+    ? `the CSV mount specs in ${ctx.config.runtime.csvMountSpecPath}`
+    : "the live driver";
+  const reg = memoryRegistry([generated], origin);
+  // Tegra CSV lists give every device node to every container that asks for a GPU.
+  const names = mode === "csv" ? [`${JIT_KIND}=all`] : jitNames(req);
+  if (req.none) {
+    const common = reg.specs[0];
+    applyDevices(spec, [{
+      qualifiedName: "(driver only)",
+      device: { name: "none", containerEdits: {} },
+      source: common,
+    }]);
+    ctx.log.info(`Applied the driver from ${origin} without device nodes (none)`);
+    return;
+  }
+  const devices = resolveDevices(reg, names, JIT_KIND);
+  applyDevices(spec, devices);
+  ctx.log.info(`Applied ${devices.map((d) => d.qualifiedName).join(", ")} generated from ${origin}`);
+}
+
 /** Modifies the spec for a GPU request; returns the mode used. */
 export async function modifySpec(spec: Spec, req: Request, ctx: ModifyContext): Promise<string> {
+  let nvmlAvailable = ctx.nvmlAvailable;
+  if (!nvmlAvailable && ctx.config.runtime.mode === "auto" && !onlyCdiDevices(req)) {
+    const nvml = await import("../lib/nvml/mod.ts");
+    const driverRoot = ctx.config.cli.root || "/";
+    nvmlAvailable = () => nvml.nvmlAvailable({ driverRoot });
+  }
   const choice = resolveMode(ctx.config.runtime.mode, {
     onlyCdiDevices: onlyCdiDevices(req),
     isTegra: () => isTegraHost(),
-    nvmlAvailable: ctx.nvmlAvailable ?? (() => false),
+    nvmlAvailable: nvmlAvailable ?? (() => false),
   });
   ctx.log.info(`Using mode ${choice.mode}: ${choice.reason}`);
   switch (choice.mode) {
@@ -114,7 +209,8 @@ export async function modifySpec(spec: Spec, req: Request, ctx: ModifyContext): 
       break;
     case "jit-cdi":
     case "csv":
-      throw new ModifyError(`Mode ${choice.mode} is not available in this build; set mode to legacy or cdi`);
+      await applyGenerated(spec, req, ctx, choice.mode);
+      break;
   }
   return choice.mode;
 }

@@ -118,6 +118,20 @@ export async function loadRegistry(dirs: string[]): Promise<Registry> {
   return reg;
 }
 
+/** A registry over specs held in memory (a spec generated at create time); `origin` names them in errors. */
+export function memoryRegistry(specs: CdiSpec[], origin: string): Registry {
+  const reg: Registry = { dirs: [origin], specs: [], devices: new Map(), conflicts: [], errors: [] };
+  for (const spec of specs) {
+    const loaded: LoadedCdiSpec = { file: origin, priority: 0, spec };
+    reg.specs.push(loaded);
+    for (const device of spec.devices) {
+      const qualifiedName = `${spec.kind}=${device.name}`;
+      reg.devices.set(qualifiedName, { qualifiedName, device, source: loaded });
+    }
+  }
+  return reg;
+}
+
 /** Qualifies a bare device id with the default kind. */
 export function qualify(id: string, defaultKind: string): string {
   return id.includes("=") ? id : `${defaultKind}=${id}`;
