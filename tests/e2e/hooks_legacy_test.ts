@@ -1,0 +1,243 @@
+/**
+ * The legacy prestart hook on real runc containers, with a driver root from fixtures/driver_root.ts and the
+ * mock NVML. The hook entry is written into config.json the way the shim's legacy mode writes it.
+ */
+import { symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { buildDriverRoot, type DriverRoot, removeDriverRoot } from "../../fixtures/driver_root.ts";
+import { NOT_LEGACY_MESSAGE } from "../../hook/prestart.ts";
+import { assertEquals, assertIncludes, assertTrue } from "../_assert.ts";
+import { bin, cleanup, makeBundle, run, tempDir } from "../_helpers.ts";
+import { type ContainerOptions, hostMounts, removeBundle, runContainer } from "./hooks_fixtures.ts";
+
+const LIB = "/usr/lib/x86_64-linux-gnu";
+
+interface Host {
+  dir: string;
+  driver: DriverRoot;
+  config: string;
+}
+
+function host(configExtra = ""): Host {
+  const dir = tempDir("xpu-legacy-");
+  const driver = buildDriverRoot(join(dir, "driver"), { gpus: 2 });
+  const config = join(dir, "config.toml");
+  writeFileSync(config, `${configExtra}\n[xpu-container-cli]\nroot = "${driver.root}"\n`);
+  return { dir, driver, config };
+}
+
+function dropHost(h: Host): void {
+  removeDriverRoot(h.driver);
+  cleanup(h.dir);
+}
+
+/** The prestart hook entry, as the shim writes it: explicit args with the config file, explicit env. */
+function prestartHook(h: Host, path = bin("xpu-container-runtime-hook")) {
+  return {
+    path,
+    args: ["xpu-container-runtime-hook", "--config", h.config, "prestart"],
+    env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", `MOCK_NVML_CONFIG=${h.driver.nvmlConfig}`],
+  };
+}
+
+function legacy(h: Host, opts: ContainerOptions) {
+  return runContainer({ ...opts, hooks: { prestart: [prestartHook(h)] } });
+}
+
+Deno.test("NVIDIA_VISIBLE_DEVICES=0 with compute,utility gets its nodes, nvidia-smi and compute libraries, nothing for video or graphics", async () => {
+  const h = host();
+  const before = hostMounts();
+  const script = [
+    "for n in nvidia0 nvidiactl nvidia-uvm nvidia-uvm-tools nvidia1 nvidia-modeset dri; do " +
+    '[ -e /dev/$n ] && echo "dev $n"; done',
+    "nvidia-smi",
+    "ldconfig -p | sed -n 's/^\\s*\\(lib[^ ]*\\) .*/lib \\1/p'",
+    `grep ' ${LIB}/libcuda.so.550.54.15 ' /proc/self/mountinfo | cut -d' ' -f6`,
+    `echo x > ${LIB}/libcuda.so.550.54.15 || echo write refused`,
+  ].join("; ");
+  const r = await legacy(h, {
+    env: ["NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_DRIVER_CAPABILITIES=compute,utility"],
+    args: ["sh", "-c", script],
+  });
+  try {
+    assertEquals(r.code, 0, r.stderr);
+    const out = r.stdout;
+    const devs = out.split("\n").filter((l) => l.startsWith("dev ")).map((l) => l.slice(4));
+    assertEquals(devs, ["nvidia0", "nvidiactl", "nvidia-uvm", "nvidia-uvm-tools"]);
+    assertIncludes(out, "NVIDIA-SMI xpu-fixture driver 550.54.15");
+    const libs = new Set(out.split("\n").filter((l) => l.startsWith("lib ")).map((l) => l.slice(4)));
+    for (
+      const l of [
+        "libcuda.so.1",
+        "libcuda.so",
+        "libnvidia-ml.so.1",
+        "libnvidia-ptxjitcompiler.so.1",
+        "libnvidia-cfg.so.1",
+      ]
+    ) {
+      assertTrue(libs.has(l), `${l} missing from ldconfig -p: ${[...libs].join(" ")}`);
+    }
+    for (
+      const l of [
+        "libnvidia-encode.so.1",
+        "libnvcuvid.so.1",
+        "libGLX_nvidia.so.0",
+        "libEGL_nvidia.so.0",
+        "libnvidia-ngx.so.1",
+      ]
+    ) {
+      assertTrue(!libs.has(l), `${l} should not be there`);
+    }
+    const opts = out.split("\n").find((l) => l.startsWith("ro,"));
+    assertTrue(opts !== undefined, `no mount line for libcuda in: ${out}`);
+    for (const o of ["ro", "nosuid", "nodev"]) assertTrue(opts.split(",").includes(o), opts);
+    assertIncludes(out, "write refused");
+    assertEquals(hostMounts(), before);
+  } finally {
+    removeBundle(r.bundle);
+    dropHost(h);
+  }
+});
+
+Deno.test("NVIDIA_REQUIRE_CUDA=cuda>=99.0 refuses the container with the documented message", async () => {
+  const h = host();
+  const before = hostMounts();
+  try {
+    const r = await legacy(h, {
+      env: ["NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_REQUIRE_CUDA=cuda>=99.0"],
+      args: ["sh", "-c", "echo started"],
+    });
+    removeBundle(r.bundle);
+    assertTrue(r.code !== 0);
+    assertTrue(!r.stdout.includes("started"));
+    assertIncludes(r.stderr, "unsatisfied condition: cuda>=99.0, please update your driver");
+    // The same container with a requirement the mock driver (CUDA 12.4) meets starts.
+    const ok = await legacy(h, {
+      env: ["NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_REQUIRE_CUDA=cuda>=12.0 driver>=999"],
+      args: ["sh", "-c", "echo started"],
+    });
+    removeBundle(ok.bundle);
+    assertEquals(ok.code, 0, ok.stderr);
+    assertIncludes(ok.stdout, "started");
+    assertEquals(hostMounts(), before);
+  } finally {
+    dropHost(h);
+  }
+});
+
+// This machine: cgroup v1 devices hierarchy (with an empty v2 mount at /sys/fs/cgroup/unified); runc puts
+// the container in a v1 devices cgroup, so this exercises the hook's devices.allow rules.
+Deno.test("the device cgroup confines (cgroup v1): the requested GPU opens, an unrequested one is denied", async () => {
+  const h = host();
+  const probe = 'for n in nvidia0 nvidia1; do head -c0 /dev/$n 2>&1 && echo "$n opened"; done; true';
+  const mounts = [{
+    destination: "/dev/nvidia1",
+    source: join(h.driver.devRoot, "dev", "nvidia1"),
+    type: "bind",
+    options: ["bind"],
+  }];
+  try {
+    const r = await legacy(h, { env: ["NVIDIA_VISIBLE_DEVICES=0"], args: ["sh", "-c", probe], mounts });
+    removeBundle(r.bundle);
+    assertEquals(r.code, 0, r.stderr);
+    // No driver is loaded here: an allowed open reaches the kernel and gets ENXIO, a denied one gets EPERM.
+    assertIncludes(r.stdout, "/dev/nvidia0: No such device or address");
+    assertIncludes(r.stdout, "/dev/nvidia1: Operation not permitted");
+    // Control: with no-cgroups the hook adds no rule, and the requested node is denied as well.
+    writeFileSync(h.config, `[xpu-container-cli]\nroot = "${h.driver.root}"\nno-cgroups = true\n`);
+    const c = await legacy(h, { env: ["NVIDIA_VISIBLE_DEVICES=0"], args: ["sh", "-c", probe], mounts });
+    removeBundle(c.bundle);
+    assertEquals(c.code, 0, c.stderr);
+    assertIncludes(c.stdout, "/dev/nvidia0: Operation not permitted");
+  } finally {
+    dropHost(h);
+  }
+});
+
+Deno.test("a container that asks for no GPU is left alone, even without a usable driver root", async () => {
+  const dir = tempDir();
+  const config = join(dir, "config.toml");
+  writeFileSync(config, '[xpu-container-cli]\nroot = "/nonexistent-driver-root"\n');
+  const hook = {
+    path: bin("xpu-container-runtime-hook"),
+    args: ["xpu-container-runtime-hook", "--config", config, "prestart"],
+    env: ["PATH=/usr/bin:/bin"],
+  };
+  try {
+    for (const env of [[], ["NVIDIA_VISIBLE_DEVICES=void"], ["NVIDIA_VISIBLE_DEVICES="]]) {
+      const r = await runContainer({ env, args: ["sh", "-c", "ls /dev"], hooks: { prestart: [hook] } });
+      removeBundle(r.bundle);
+      assertEquals(r.code, 0, r.stderr);
+      assertTrue(!r.stdout.includes("nvidia"));
+    }
+  } finally {
+    cleanup(dir);
+  }
+});
+
+Deno.test("outside legacy mode the hook refuses with the documented message, unless told to skip the check", async () => {
+  const h = host('[xpu-container-runtime]\nmode = "cdi"\n');
+  try {
+    const r = await legacy(h, { env: ["NVIDIA_VISIBLE_DEVICES=0"], args: ["true"] });
+    removeBundle(r.bundle);
+    assertTrue(r.code !== 0);
+    assertIncludes(r.stderr, NOT_LEGACY_MESSAGE);
+    assertIncludes(NOT_LEGACY_MESSAGE, "is not supported. Please use the XPU Container Runtime instead.");
+    writeFileSync(
+      h.config,
+      `[xpu-container-runtime]\nmode = "cdi"\n[xpu-container-runtime-hook]\nskip-mode-detection = true\n[xpu-container-cli]\nroot = "${h.driver.root}"\n`,
+    );
+    const skip = await legacy(h, {
+      env: ["NVIDIA_VISIBLE_DEVICES=0"],
+      args: ["sh", "-c", "[ -e /dev/nvidia0 ] && echo gpu"],
+    });
+    removeBundle(skip.bundle);
+    assertEquals(skip.code, 0, skip.stderr);
+    assertIncludes(skip.stdout, "gpu");
+  } finally {
+    dropHost(h);
+  }
+});
+
+Deno.test("under the compat name nvidia-container-runtime-hook the hook behaves the same", async () => {
+  const h = host();
+  const link = join(h.dir, "nvidia-container-runtime-hook");
+  symlinkSync(bin("xpu-container-runtime-hook"), link);
+  try {
+    const r = await runContainer({
+      env: ["NVIDIA_VISIBLE_DEVICES=all", "NVIDIA_DRIVER_CAPABILITIES=utility"],
+      args: ["sh", "-c", "ls /dev; nvidia-smi"],
+      hooks: {
+        prestart: [{
+          ...prestartHook(h, link),
+          args: ["nvidia-container-runtime-hook", "--config", h.config, "prestart"],
+        }],
+      },
+    });
+    removeBundle(r.bundle);
+    assertEquals(r.code, 0, r.stderr);
+    assertIncludes(r.stdout, "nvidia0");
+    assertIncludes(r.stdout, "nvidia1");
+    assertIncludes(r.stdout, "GPU 1: /dev/nvidia1");
+    assertTrue(!r.stdout.includes("nvidia-uvm"), "utility alone gets no uvm nodes");
+  } finally {
+    dropHost(h);
+  }
+});
+
+Deno.test("poststart and poststop exit 0; other commands print the usage and exit 2", async () => {
+  const b = makeBundle();
+  try {
+    const state = JSON.stringify({ id: "x", pid: 1, bundle: b.dir });
+    for (const cmd of ["poststart", "poststop"]) {
+      assertEquals((await run([bin("xpu-container-runtime-hook"), cmd], { stdin: state })).code, 0);
+    }
+    const bad = await run([bin("xpu-container-runtime-hook"), "launch"], { stdin: state });
+    assertEquals(bad.code, 2);
+    assertIncludes(bad.stderr, "usage: xpu-container-runtime-hook");
+    const none = await run([bin("xpu-container-runtime-hook")], { stdin: state });
+    assertEquals(none.code, 2);
+  } finally {
+    cleanup(b.dir);
+  }
+});
