@@ -173,7 +173,18 @@ Deno.test({
     const spec = `/var/run/cdi/xpu-e2e-${Deno.pid}.yaml`;
     try {
       const gen = await ctk(
-        ["cdi", "generate", "--driver-root", gpu.root, "--dev-root", gpu.devRoot, "--output", spec],
+        [
+          "cdi",
+          "generate",
+          "--driver-root",
+          gpu.root,
+          "--dev-root",
+          gpu.devRoot,
+          "--cdi-hook-path",
+          bin("xpu-cdi-hook"),
+          "--output",
+          spec,
+        ],
         { ...e.tk.env, ...gpu.env },
       );
       assert.equal(gen.code, 0, `cdi generate failed: ${gen.stderr}`);
