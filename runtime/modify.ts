@@ -1,5 +1,5 @@
 /** The spec modifiers, one per mode: what `create` does to config.json before runc sees it. */
-import { dirname, isAbsolute, join } from "node:path";
+import { dirname, isAbsolute, join } from "../lib/sys/path.ts";
 import type { Config } from "../lib/config/mod.ts";
 import type { Hook, Spec } from "../lib/oci/mod.ts";
 import { applyDevices, loadRegistry, memoryRegistry, type Registry, resolveDevices } from "../lib/cdi/mod.ts";

@@ -1,6 +1,5 @@
 /** The shim: read runc's arguments, modify the spec on create, then become the low-level runtime. */
-import { realpathSync } from "node:fs";
-import { dirname } from "node:path";
+import { dirname } from "../lib/sys/path.ts";
 import { type Config, configPath, loadConfig } from "../lib/config/mod.ts";
 import { loadSpec, saveSpec } from "../lib/oci/mod.ts";
 import { readRequest } from "../lib/request/mod.ts";
@@ -21,13 +20,13 @@ export const LAUNCHER_VARS = ["XPU_LAUNCHER_NOFILE", "XPU_LAUNCHER_SELF"];
 export function findLowLevelRuntime(runtimes: string[], self?: string): string {
   let selfReal: string | undefined;
   try {
-    selfReal = self ? realpathSync(self) : undefined;
+    selfReal = self ? Deno.realPathSync(self) : undefined;
   } catch { /* unknown */ }
   for (const r of runtimes) {
     const p = which(r);
     if (!p) continue;
     try {
-      if (selfReal && realpathSync(p) === selfReal) continue;
+      if (selfReal && Deno.realPathSync(p) === selfReal) continue;
     } catch { /* keep it */ }
     return p;
   }
@@ -60,6 +59,7 @@ function makeLogger(config: Config | undefined, argv: RuncArgs | undefined, warn
 
 /** Runs the shim; returns only on failure (the exit status), otherwise the process becomes runc. */
 export async function runShim(args: string[], env: Record<string, string>): Promise<number> {
+  const t0 = performance.now();
   let argv: RuncArgs | undefined;
   let config: Config | undefined;
   const warnings: string[] = [];
@@ -86,7 +86,11 @@ export async function runShim(args: string[], env: Record<string, string>): Prom
             selfDir: self ? dirname(self) : undefined,
           });
           saveSpec(loaded);
-          log.debug(`Wrote the ${mode}-mode spec to ${loaded.path}`);
+          log.debug(
+            `Wrote the ${mode}-mode spec to ${loaded.path} (${
+              (performance.now() - t0).toFixed(1)
+            } ms after start)`,
+          );
         } catch (err) {
           throw new ToolkitError(`error modifying OCI spec: ${errorMessage(err)}`, { cause: err });
         }

@@ -1,6 +1,5 @@
 /** Loading CDI specs from the spec dirs and resolving qualified device names (REFERENCE §6). */
-import { readdirSync, readFileSync } from "node:fs";
-import { extname, join } from "node:path";
+import { extname, join } from "../sys/path.ts";
 import { ToolkitError } from "../sys/errors.ts";
 import { loadYaml } from "../sys/yaml.ts";
 import type { CdiDevice, CdiSpec } from "./spec.ts";
@@ -59,7 +58,7 @@ export async function parseCdiText(text: string, file: string): Promise<unknown>
 export async function readCdiSpec(file: string): Promise<CdiSpec> {
   let text: string;
   try {
-    text = readFileSync(file, "utf8");
+    text = Deno.readTextFileSync(file);
   } catch (err) {
     throw new CdiError(`Cannot read CDI spec ${file}: ${(err as Error).message}`);
   }
@@ -72,8 +71,8 @@ export async function readCdiSpec(file: string): Promise<CdiSpec> {
 /** The spec files directly in a dir, sorted; a missing dir has none. */
 export function specFiles(dir: string): string[] {
   try {
-    return readdirSync(dir, { withFileTypes: true })
-      .filter((e) => (e.isFile() || e.isSymbolicLink()) && EXTENSIONS.includes(extname(e.name)))
+    return [...Deno.readDirSync(dir)]
+      .filter((e) => (e.isFile || e.isSymlink) && EXTENSIONS.includes(extname(e.name)))
       .map((e) => join(dir, e.name))
       .sort();
   } catch {

@@ -1,7 +1,6 @@
 /** config.toml: where it lives, its defaults, loading with errors that name file and line, and writing. */
 import { parse, stringify, TomlError } from "smol-toml";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join } from "../sys/path.ts";
 import { ENUMS, type KeySpec, keySpec, SCHEMA, type Value } from "./schema.ts";
 import { ToolkitError } from "../sys/errors.ts";
 
@@ -205,10 +204,9 @@ export function parseConfig(text: string, file: string): Config {
 export function loadConfig(path: string = configPath()): Config {
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    text = Deno.readTextFileSync(path);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") return { ...defaultConfig(), file: undefined };
+    if (err instanceof Deno.errors.NotFound) return { ...defaultConfig(), file: undefined };
     throw new ConfigError(
       `Cannot read config file ${path}: ${
         (err as Error).message

@@ -1,15 +1,5 @@
 /** The OCI runtime spec and state: load, the parts the toolkit edits, and atomic writes. */
-import {
-  closeSync,
-  fsyncSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  statSync,
-  unlinkSync,
-  writeSync,
-} from "node:fs";
-import { basename, dirname, isAbsolute, join } from "node:path";
+import { basename, dirname, isAbsolute, join } from "../sys/path.ts";
 import { ToolkitError } from "../sys/errors.ts";
 
 /** A malformed or unreadable spec or state. */
@@ -178,10 +168,9 @@ export function loadSpec(bundle: string): LoadedSpec {
   const path = join(bundle, "config.json");
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    text = Deno.readTextFileSync(path);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") {
+    if (err instanceof Deno.errors.NotFound) {
       throw new SpecError(
         `No OCI spec at ${path}: the bundle ${bundle} does not exist or has no config.json`,
       );
@@ -192,38 +181,42 @@ export function loadSpec(bundle: string): LoadedSpec {
 }
 
 /**
- * Writes `data` to `path` atomically: a temp file beside it, fsync, rename. The file keeps its mode
- * (or gets `mode` when new). On any failure the old file is untouched and the temp file removed.
+ * Writes `data` to `path` atomically: a temp file beside it, fsync (unless `durable` is false), rename. The
+ * file keeps its mode (or gets `mode` when new). On any failure the old file is untouched and the temp file
+ * removed.
  */
-export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): void {
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644, durable = true): void {
   let keepMode = mode;
   try {
-    keepMode = statSync(path).mode & 0o7777;
+    keepMode = (Deno.statSync(path).mode ?? mode) & 0o7777;
   } catch { /* new file */ }
   const tmp = join(dirname(path), `.${basename(path)}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`);
-  let fd: number | undefined;
+  let file: Deno.FsFile | undefined;
   try {
-    fd = openSync(tmp, "wx", keepMode);
+    file = Deno.openSync(tmp, { write: true, createNew: true, mode: keepMode });
     const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
     let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
+    while (off < bytes.length) off += file.writeSync(bytes.subarray(off));
+    if (durable) file.syncSync();
+    file.close();
+    file = undefined;
     Deno.chmodSync(tmp, keepMode);
-    renameSync(tmp, path);
+    Deno.renameSync(tmp, path);
   } catch (err) {
-    if (fd !== undefined) closeSync(fd);
+    file?.close();
     try {
-      unlinkSync(tmp);
+      Deno.removeSync(tmp);
     } catch { /* never created */ }
     throw new ToolkitError(`Cannot write ${path}: ${(err as Error).message}`, { cause: err });
   }
 }
 
-/** Writes a spec back to its bundle atomically, keeping the file mode. */
+/**
+ * Writes a spec back to its bundle atomically, keeping the file mode. The rename is what readers rely on;
+ * like runc's own bundle files it is not fsynced (a bundle does not outlive a host crash).
+ */
 export function saveSpec(loaded: LoadedSpec): void {
-  writeFileAtomic(loaded.path, JSON.stringify(loaded.spec));
+  writeFileAtomic(loaded.path, JSON.stringify(loaded.spec), 0o644, false);
 }
 
 /** Parses `process.env` into a map; later entries win, as execve would see them. */

@@ -1,6 +1,5 @@
 /** Logging in runc's (logrus) formats, to any number of append-only files and optionally stderr. */
-import { dirname } from "node:path";
-import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
+import { dirname } from "./path.ts";
 
 /** Log levels in increasing verbosity, as logrus names them. */
 export const LEVELS = ["panic", "fatal", "error", "warning", "info", "debug", "trace"] as const;
@@ -10,7 +9,7 @@ export type Level = typeof LEVELS[number];
 export type LogFormat = "text" | "json";
 
 interface Sink {
-  fd: number;
+  file: Deno.FsFile;
   format: LogFormat;
 }
 
@@ -65,8 +64,8 @@ export class Logger {
   /** Adds a log file; its directory is created and it is opened for append with mode 0644. */
   addFile(path: string, format: LogFormat = "text"): void {
     if (path === "" || path === "/dev/null") return;
-    mkdirSync(dirname(path), { recursive: true });
-    this.#sinks.push({ fd: openSync(path, "a", 0o644), format });
+    Deno.mkdirSync(dirname(path), { recursive: true });
+    this.#sinks.push({ file: Deno.openSync(path, { append: true, create: true, mode: 0o644 }), format });
   }
 
   /** Whether a message at `level` would be written. */
@@ -80,13 +79,13 @@ export class Logger {
       const now = new Date();
       for (const s of this.#sinks) {
         try {
-          writeSync(s.fd, formatLine(s.format, level, msg, now) + "\n");
+          s.file.writeSync(new TextEncoder().encode(formatLine(s.format, level, msg, now) + "\n"));
         } catch { /* a log that cannot be written must not stop the runtime */ }
       }
     }
     if (LEVELS.indexOf(level) <= LEVELS.indexOf(this.stderrLevel)) {
       try {
-        writeSync(2, `${msg}\n`);
+        Deno.stderr.writeSync(new TextEncoder().encode(`${msg}\n`));
       } catch { /* stderr closed */ }
     }
   }
@@ -112,7 +111,7 @@ export class Logger {
   close(): void {
     for (const s of this.#sinks) {
       try {
-        closeSync(s.fd);
+        s.file.close();
       } catch { /* already closed */ }
     }
     this.#sinks = [];

@@ -1,6 +1,5 @@
 /** Finding executables the way the shim documents it: PATH, then the standard system dirs. */
-import { statSync } from "node:fs";
-import { join } from "node:path";
+import { join } from "./path.ts";
 
 /** Dirs searched after PATH. */
 export const STANDARD_DIRS = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
@@ -8,8 +7,8 @@ export const STANDARD_DIRS = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", 
 /** Whether `path` is a regular file with an execute bit. */
 export function isExecutableFile(path: string): boolean {
   try {
-    const st = statSync(path);
-    return st.isFile() && (st.mode & 0o111) !== 0;
+    const st = Deno.statSync(path);
+    return st.isFile && ((st.mode ?? 0) & 0o111) !== 0;
   } catch {
     return false;
   }
