@@ -1,0 +1,63 @@
+/** The runtime launcher's fast path agrees with the full runtime on which low-level runtime runs and how. */
+import { chmodSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { assertEquals, assertIncludes } from "../_assert.ts";
+import { bin, cleanup, run, tempDir } from "../_helpers.ts";
+
+const SHIM = bin("xpu-container-runtime");
+
+async function both(config: string, args: string[]): Promise<[string, string]> {
+  const env = { XPU_CTK_CONFIG_FILE_PATH: config };
+  const fast = await run([SHIM, ...args], { env });
+  const full = await run([SHIM, ...args], { env: { ...env, XPU_RUNTIME_NO_FAST_PATH: "1" } });
+  assertEquals([fast.code, full.code], [0, 0], fast.stderr + full.stderr);
+  return [fast.stdout, full.stdout];
+}
+
+Deno.test("the launcher reads runtimes from the config and forwards arguments exactly", async () => {
+  const t = tempDir();
+  try {
+    const fake = join(t, "fake-runc");
+    writeFileSync(fake, '#!/bin/sh\nprintf "%s|" "$0" "$@"; echo\n');
+    chmodSync(fake, 0o755);
+    const cfg = join(t, "config.toml");
+    writeFileSync(
+      cfg,
+      `# comment\n[xpu-ctk]\nruntimes = ["/wrong"]\n[xpu-container-runtime]\nruntimes = [ "/nonexistent/runc", "${fake}" ]\n`,
+    );
+    const args = ["--root", "/run/x y", "state", "id with space", "--", "*"];
+    const [fast, full] = await both(cfg, args);
+    assertEquals(fast, `${fake}|--root|/run/x y|state|id with space|--|*|\n`);
+    assertEquals(full, fast);
+  } finally {
+    cleanup(t);
+  }
+});
+
+Deno.test("a runtimes list the launcher cannot read goes to the full runtime with the same result", async () => {
+  const t = tempDir();
+  try {
+    const fake = join(t, "fake-runc");
+    writeFileSync(fake, '#!/bin/sh\necho "ran $*"\n');
+    chmodSync(fake, 0o755);
+    const cfg = join(t, "config.toml");
+    writeFileSync(cfg, `[xpu-container-runtime]\nruntimes = [\n  "no-such-runtime-xpu",\n  "${fake}",\n]\n`);
+    const [fast, full] = await both(cfg, ["delete", "c1"]);
+    assertEquals([fast, full], ["ran delete c1\n", "ran delete c1\n"]);
+  } finally {
+    cleanup(t);
+  }
+});
+
+Deno.test("with no runtime found the launcher defers to the full runtime's error", async () => {
+  const t = tempDir();
+  try {
+    const cfg = join(t, "config.toml");
+    writeFileSync(cfg, `[xpu-container-runtime]\nruntimes = ["no-such-runtime-xpu"]\n`);
+    const r = await run([SHIM, "state", "x"], { env: { XPU_CTK_CONFIG_FILE_PATH: cfg } });
+    assertEquals(r.code, 1);
+    assertIncludes(r.stderr, "No low-level runtime found: none of no-such-runtime-xpu");
+  } finally {
+    cleanup(t);
+  }
+});
