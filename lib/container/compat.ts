@@ -33,5 +33,5 @@ export function enableCudaCompat(root: Root, hostDriverVersion: string): string 
 
 /** A copy of /proc/driver/nvidia/params with `ModifyDeviceFiles` turned off. */
 export function sanitizeParams(text: string): string {
-  return text.replace(/^ModifyDeviceFiles:\s*\d+\s*$/m, "ModifyDeviceFiles: 0");
+  return text.replace(/^ModifyDeviceFiles:[ \t]*\d+[ \t]*$/m, "ModifyDeviceFiles: 0");
 }
