@@ -80,14 +80,7 @@ async function writeOut(file: string | undefined, text: string): Promise<void> {
     await Deno.stdout.write(new TextEncoder().encode(text));
     return;
   }
-  const [{ mkdirSync }, { dirname, resolve }, { writeFileAtomic }] = await Promise.all([
-    import("node:fs"),
-    import("node:path"),
-    import("../../lib/oci/mod.ts"),
-  ]);
-  const path = resolve(file);
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileAtomic(path, text, 0o644);
+  (await import("./_write.ts")).writeTextAtomic(file, text, 0o644);
 }
 
 function isTegra(driverRoot: string): boolean {

@@ -1,21 +1,26 @@
 /** Reads the DT_SONAME of a 64-bit little-endian ELF shared library (enough for the driver's libraries). */
-import { closeSync, openSync, readSync } from "node:fs";
 
 const SHT_DYNAMIC = 6;
 const DT_NULL = 0;
 const DT_SONAME = 14;
 
-function readAt(fd: number, pos: number, len: number): Uint8Array {
+function readAt(f: Deno.FsFile, pos: number, len: number): Uint8Array {
   const buf = new Uint8Array(len);
-  const n = readSync(fd, buf, 0, len, pos);
+  f.seekSync(pos, Deno.SeekMode.Start);
+  let n = 0;
+  while (n < len) {
+    const r = f.readSync(buf.subarray(n));
+    if (r === null || r === 0) break;
+    n += r;
+  }
   return buf.subarray(0, n);
 }
 
 /** The SONAME of the library at `path`, or undefined when it has none or is not a 64-bit ELF file. */
 export function readSoname(path: string): string | undefined {
-  let fd: number;
+  let fd: Deno.FsFile;
   try {
-    fd = openSync(path, "r");
+    fd = Deno.openSync(path, { read: true });
   } catch {
     return undefined;
   }
@@ -57,6 +62,6 @@ export function readSoname(path: string): string | undefined {
     }
     return undefined;
   } finally {
-    closeSync(fd);
+    fd.close();
   }
 }

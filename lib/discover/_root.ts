@@ -1,11 +1,41 @@
 /** Paths inside a driver or dev root: symlinks followed without leaving the root, and device node stats. */
-import { lstatSync, readlinkSync, statSync } from "node:fs";
-import { join, posix } from "node:path";
 import type { DeviceNode } from "./plan.ts";
+import { lstat, normalize, stat } from "./_fs.ts";
 
 /** Joins a root and an absolute path inside it ("/" as root gives the path itself). */
 export function inRoot(root: string, path: string): string {
-  return root === "/" || root === "" ? path : join(root, path);
+  if (root === "/" || root === "") return path;
+  // The fast path: a root without a trailing slash and a clean absolute path need no normalising.
+  if (path.startsWith("/") && !root.endsWith("/") && !path.includes("/.") && !path.includes("//")) {
+    return root + path;
+  }
+  return normalize(`${root}/${path}`);
+}
+
+/**
+ * What a resolver learnt about paths inside one root: "" for a present non-link, the target for a link,
+ * null for an absent path. One discovery run shares it; it must not outlive the run.
+ */
+export type ResolveMemo = Map<string, string | null>;
+
+function look(root: string, cur: string, memo?: ResolveMemo): string | null {
+  const hit = memo?.get(cur);
+  if (hit !== undefined) return hit;
+  const host = inRoot(root, cur);
+  const st = lstat(host);
+  let v: string | null = null;
+  if (st) {
+    if (!st.isSymlink) v = "";
+    else {
+      try {
+        v = Deno.readLinkSync(host) || null;
+      } catch {
+        v = null;
+      }
+    }
+  }
+  memo?.set(cur, v);
+  return v;
 }
 
 /**
@@ -13,8 +43,8 @@ export function inRoot(root: string, path: string): string {
  * absolute link targets and `..` stay inside the root. Returns the resolved path inside the root, or
  * undefined when it does not exist.
  */
-export function resolveInRoot(root: string, path: string): string | undefined {
-  const todo = posix.normalize(path).split("/").filter(Boolean);
+export function resolveInRoot(root: string, path: string, memo?: ResolveMemo): string | undefined {
+  const todo = path.split("/").filter((p) => p !== "" && p !== ".");
   const done: string[] = [];
   let links = 0;
   while (todo.length) {
@@ -24,21 +54,16 @@ export function resolveInRoot(root: string, path: string): string | undefined {
       continue;
     }
     if (part === ".") continue;
-    const cur = "/" + [...done, part].join("/");
-    let st;
-    try {
-      st = lstatSync(inRoot(root, cur));
-    } catch {
-      return undefined;
-    }
-    if (!st.isSymbolicLink()) {
+    const cur = "/" + (done.length ? done.join("/") + "/" : "") + part;
+    const v = look(root, cur, memo);
+    if (v === null) return undefined;
+    if (v === "") {
       done.push(part);
       continue;
     }
     if (++links > 40) return undefined;
-    const target = readlinkSync(inRoot(root, cur));
-    if (target.startsWith("/")) done.length = 0;
-    todo.unshift(...target.split("/").filter(Boolean));
+    if (v.startsWith("/")) done.length = 0;
+    todo.unshift(...v.split("/").filter(Boolean));
   }
   return "/" + done.join("/");
 }
@@ -56,13 +81,8 @@ export function splitRdev(rdev: number): { major: number; minor: number } {
 /** The character or block node at `path` under `devRoot` (symlinks followed), or undefined. */
 export function statNode(devRoot: string, path: string): DeviceNode | undefined {
   const hostPath = inRoot(devRoot, path);
-  let st;
-  try {
-    st = statSync(hostPath);
-  } catch {
-    return undefined;
-  }
-  if (!st.isCharacterDevice() && !st.isBlockDevice()) return undefined;
+  const st = stat(hostPath);
+  if (!st || !(st.isCharDevice || st.isBlockDevice) || st.rdev === null) return undefined;
   const { major, minor } = splitRdev(st.rdev);
-  return { path, hostPath, type: st.isCharacterDevice() ? "c" : "b", major, minor };
+  return { path, hostPath, type: st.isCharDevice ? "c" : "b", major, minor };
 }

@@ -2,8 +2,7 @@
  * The mount spec CSV files of Tegra hosts (no NVML): `type, path` lines with type dev, lib, sym or dir;
  * paths may hold globs; blank and `#` lines are skipped.
  */
-import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
-import { posix } from "node:path";
+import { dirname, join, lstat, normalize, readDirNames } from "./_fs.ts";
 import { DiscoverError } from "./nodes.ts";
 import { inRoot, resolveInRoot, statNode } from "./_root.ts";
 import { ALL_CAPABILITIES, type ControlNode, type FileMount, type Symlink } from "./plan.ts";
@@ -46,7 +45,7 @@ export function parseCsv(text: string, file: string): CsvParse {
       errors.push(`${where}: unknown type ${JSON.stringify(type)}; use dev, lib, sym or dir`);
     } else if (!path.startsWith("/")) {
       errors.push(`${where}: path ${JSON.stringify(path)} must be absolute`);
-    } else entries.push({ type: type as CsvType, path: posix.normalize(path), where });
+    } else entries.push({ type: type as CsvType, path: normalize(path), where });
   });
   return { entries, errors };
 }
@@ -77,21 +76,13 @@ export function globInRoot(root: string, pattern: string): string[] {
     const isGlob = /[*?[]/.test(part);
     for (const dir of current) {
       if (!isGlob) {
-        const p = posix.join(dir, part);
-        try {
-          lstatSync(inRoot(root, p));
-          next.push(p);
-        } catch { /* absent */ }
+        const p = join(dir, part);
+        if (lstat(inRoot(root, p))) next.push(p);
         continue;
       }
       const re = globRegex(part);
-      let names: string[];
-      try {
-        names = readdirSync(inRoot(root, dir));
-      } catch {
-        continue;
-      }
-      for (const n of names.sort()) if (re.test(n)) next.push(posix.join(dir, n));
+      const names = readDirNames(inRoot(root, dir)) ?? [];
+      for (const n of names.sort()) if (re.test(n)) next.push(join(dir, n));
     }
     current = next;
   }
@@ -113,7 +104,7 @@ export function discoverCsvFiles(files: string[], driverRoot: string, devRoot: s
   for (const file of files) {
     let text: string;
     try {
-      text = readFileSync(file, "utf8");
+      text = Deno.readTextFileSync(file);
     } catch (err) {
       errors.push(`${file}: cannot read: ${(err as Error).message}`);
       continue;
@@ -139,10 +130,14 @@ export function discoverCsvFiles(files: string[], driverRoot: string, devRoot: s
         if (n) plan.nodes.push({ ...n, capabilities: "all" });
         continue;
       }
-      const isLink = lstatSync(inRoot(root, path)).isSymbolicLink();
+      const isLink = lstat(inRoot(root, path))?.isSymlink ?? false;
       if (e.type === "sym" || (e.type === "lib" && isLink)) {
         if (isLink) {
-          plan.symlinks.push({ target: readlinkSync(inRoot(root, path)), link: path, capabilities: caps });
+          plan.symlinks.push({
+            target: Deno.readLinkSync(inRoot(root, path)),
+            link: path,
+            capabilities: caps,
+          });
         }
         if (e.type === "sym") continue;
       }
@@ -158,8 +153,8 @@ export function discoverCsvFiles(files: string[], driverRoot: string, devRoot: s
         capabilities: caps,
         readOnly: true,
       });
-      if (kind === "library" && !plan.libraryDirs.includes(posix.dirname(containerPath))) {
-        plan.libraryDirs.push(posix.dirname(containerPath));
+      if (kind === "library" && !plan.libraryDirs.includes(dirname(containerPath))) {
+        plan.libraryDirs.push(dirname(containerPath));
       }
     }
   }

@@ -1,8 +1,7 @@
 /** Driver files other than libraries: binaries, GSP firmware, IPC sockets and graphics config files. */
-import { readdirSync } from "node:fs";
-import { posix } from "node:path";
+import { join, readDirNames } from "./_fs.ts";
 import type { Capability, FileMount } from "./plan.ts";
-import { inRoot, resolveInRoot } from "./_root.ts";
+import { inRoot, resolveInRoot, type ResolveMemo } from "./_root.ts";
 
 /** Driver binaries and the capabilities that want them. */
 export const BINARIES: ReadonlyArray<readonly [string, Capability[]]> = [
@@ -55,12 +54,12 @@ function mount(
 }
 
 /** The driver binaries found in the root's bin folders (first folder wins). */
-export function findBinaries(root: string, extraDirs: string[] = []): FileMount[] {
+export function findBinaries(root: string, extraDirs: string[] = [], memo?: ResolveMemo): FileMount[] {
   const out: FileMount[] = [];
   for (const [name, caps] of BINARIES) {
     for (const dir of [...extraDirs, ...BINARY_DIRS]) {
-      const p = posix.join(dir, name);
-      const real = resolveInRoot(root, p);
+      const p = join(dir, name);
+      const real = resolveInRoot(root, p, memo);
       if (!real) continue;
       out.push(mount(root, p, real, "binary", caps));
       break;
@@ -70,43 +69,39 @@ export function findBinaries(root: string, extraDirs: string[] = []): FileMount[
 }
 
 /** The GSP firmware files of this driver version. */
-export function findFirmware(root: string, version: string): FileMount[] {
+export function findFirmware(root: string, version: string, memo?: ResolveMemo): FileMount[] {
   const out: FileMount[] = [];
   const seen = new Set<string>();
   for (const base of GSP_DIRS) {
-    const dir = posix.join(base, version);
-    let names: string[];
-    try {
-      names = readdirSync(inRoot(root, dir)).filter((n) => n.startsWith("gsp") && n.endsWith(".bin")).sort();
-    } catch {
-      continue;
-    }
-    for (const n of names) {
-      const real = resolveInRoot(root, posix.join(dir, n));
+    const dir = join(base, version);
+    const names = readDirNames(inRoot(root, dir))?.filter((n) => n.startsWith("gsp") && n.endsWith(".bin"))
+      .sort();
+    for (const n of names ?? []) {
+      const real = resolveInRoot(root, join(dir, n), memo);
       if (!real || seen.has(real)) continue;
       seen.add(real);
-      out.push(mount(root, posix.join(dir, n), real, "firmware", ["compute", "utility"]));
+      out.push(mount(root, join(dir, n), real, "firmware", ["compute", "utility"]));
     }
   }
   return out;
 }
 
 /** The IPC sockets and folders present (persistenced, fabric manager, MPS). */
-export function findIpc(root: string): FileMount[] {
+export function findIpc(root: string, memo?: ResolveMemo): FileMount[] {
   const out: FileMount[] = [];
   for (const [p, caps] of IPC_PATHS) {
-    const real = resolveInRoot(root, p);
+    const real = resolveInRoot(root, p, memo);
     if (real) out.push(mount(root, p, real, "ipc", caps));
   }
   return out;
 }
 
 /** The graphics/display config files present. */
-export function findConfigFiles(root: string, version: string): FileMount[] {
+export function findConfigFiles(root: string, version: string, memo?: ResolveMemo): FileMount[] {
   const out: FileMount[] = [];
   for (const [p0, caps] of CONFIG_FILES) {
     const p = p0.replace("VER", version);
-    const real = resolveInRoot(root, p);
+    const real = resolveInRoot(root, p, memo);
     if (real) out.push(mount(root, p, real, "config", caps));
   }
   return out;

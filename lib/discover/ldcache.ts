@@ -2,7 +2,6 @@
  * A reader for glibc's /etc/ld.so.cache: the old `ld.so-1.7.0` layout, the new `glibc-ld.so.cache1.1`
  * layout, and the old layout followed by the new one (what glibc 2.31 and older wrote by default).
  */
-import { readFileSync } from "node:fs";
 import { ToolkitError } from "../sys/errors.ts";
 
 /** A malformed ld.so.cache. */
@@ -116,9 +115,9 @@ export function parseLdCache(bytes: Uint8Array, file = "ld.so.cache"): LdCacheEn
 export function readLdCache(file: string): LdCacheEntry[] {
   let bytes: Uint8Array;
   try {
-    bytes = readFileSync(file);
+    bytes = Deno.readFileSync(file);
   } catch (err) {
-    if ((err as { code?: string }).code === "ENOENT") return [];
+    if (err instanceof Deno.errors.NotFound) return [];
     throw new LdCacheError(`Cannot read ${file}: ${(err as Error).message}`);
   }
   return parseLdCache(bytes, file);

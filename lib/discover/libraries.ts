@@ -1,10 +1,9 @@
 /** The driver's libraries: which capability wants which, and finding `lib*.so.<driver version>` in a root. */
-import { existsSync, readdirSync } from "node:fs";
-import { basename, dirname, posix } from "node:path";
+import { basename, dirname, exists, join, readDirNames } from "./_fs.ts";
 import type { Capability, FileMount, Symlink } from "./plan.ts";
 import { is32Bit, is64Bit, type LdCacheEntry, readLdCache } from "./ldcache.ts";
 import { readSoname } from "./_elf.ts";
-import { inRoot, resolveInRoot } from "./_root.ts";
+import { inRoot, resolveInRoot, type ResolveMemo } from "./_root.ts";
 
 const UTILITY = ["libnvidia-ml", "libnvidia-cfg", "libnvidia-nscq"];
 const COMPUTE = [
@@ -88,6 +87,8 @@ export interface LibraryOptions {
   searchPaths?: string[];
   /** Use these cache entries instead of reading the root's /etc/ld.so.cache. */
   ldcache?: LdCacheEntry[];
+  /** Path facts shared with the rest of one discovery run. */
+  memo?: ResolveMemo;
 }
 
 /** The driver's libraries with their mounts, SONAME/dev symlinks and the folders that hold them. */
@@ -100,6 +101,7 @@ export interface DriverLibraries {
 /** Finds the driver's `lib*.so.<version>` files: through the root's ld.so.cache, then the library folders. */
 export function findDriverLibraries(opts: LibraryOptions): DriverLibraries {
   const root = opts.driverRoot;
+  const memo = opts.memo ?? new Map();
   const suffix = `.so.${opts.driverVersion}`;
   const found = new Map<string, Found>();
   const add = (name: string, path: string, soname: string | undefined, bits: 32 | 64) => {
@@ -114,7 +116,7 @@ export function findDriverLibraries(opts: LibraryOptions): DriverLibraries {
     if (!LIBRARY_CAPABILITIES.has(name)) continue;
     const bits = is64Bit(e) ? 64 : is32Bit(e) ? 32 : 0;
     if (!bits) continue;
-    const real = resolveInRoot(root, e.path);
+    const real = resolveInRoot(root, e.path, memo);
     if (!real || !real.endsWith(suffix) || libraryName(basename(real)) !== name) continue;
     add(name, real, e.key, bits);
   }
@@ -124,22 +126,18 @@ export function findDriverLibraries(opts: LibraryOptions): DriverLibraries {
   const dirs = [...(opts.searchPaths ?? []), ...DEFAULT_LIBRARY_DIRS];
   const seenDirs = new Set<string>();
   for (const dir of dirs) {
-    const realDir = resolveInRoot(root, dir);
+    const realDir = resolveInRoot(root, dir, memo);
     if (!realDir || seenDirs.has(realDir)) continue;
     seenDirs.add(realDir);
-    let names: string[];
-    try {
-      names = readdirSync(inRoot(root, realDir));
-    } catch {
-      continue;
-    }
+    const names = readDirNames(inRoot(root, realDir));
+    if (!names) continue;
     for (const file of names) {
       if (!file.endsWith(suffix)) continue;
       const name = libraryName(file);
       if (have.has(name) || !LIBRARY_CAPABILITIES.has(name)) continue;
-      const real = resolveInRoot(root, posix.join(realDir, file));
+      const real = resolveInRoot(root, join(realDir, file), memo);
       if (!real || found.has(real)) continue;
-      if (!existsSync(inRoot(root, real))) continue;
+      if (!exists(inRoot(root, real))) continue;
       add(name, real, readSoname(inRoot(root, real)), 64);
       have.add(name);
     }
@@ -161,11 +159,11 @@ export function findDriverLibraries(opts: LibraryOptions): DriverLibraries {
     });
     if (!libraryDirs.includes(dir)) libraryDirs.push(dir);
     for (const so of [...f.sonames].sort()) {
-      symlinks.push({ target: basename(f.path), link: posix.join(dir, so), capabilities: caps });
+      symlinks.push({ target: basename(f.path), link: join(dir, so), capabilities: caps });
     }
     if (f.name === "libcuda") {
       const so = [...f.sonames][0] ?? basename(f.path);
-      symlinks.push({ target: so, link: posix.join(dir, "libcuda.so"), capabilities: caps });
+      symlinks.push({ target: so, link: join(dir, "libcuda.so"), capabilities: caps });
     }
   }
   return { mounts, symlinks, libraryDirs };

@@ -3,8 +3,8 @@
  * CSV mount specs of Tegra hosts ({@link discoverCsv}). CDI generation serialises the plan; the legacy hook
  * applies it.
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { posix, resolve } from "node:path";
+import { absolute, exists, join, readDirNames, readText } from "./_fs.ts";
+import type { ResolveMemo } from "./_root.ts";
 import { type NvmlSnapshot, readNvml } from "../nvml/mod.ts";
 import { discoverCsvFiles } from "./csv.ts";
 import { findBinaries, findConfigFiles, findFirmware, findIpc } from "./files.ts";
@@ -47,13 +47,13 @@ export interface DiscoverOptions extends RootOptions {
  * container's view, or a fixture host), else the host's /proc.
  */
 export function procRootFor(driverRoot: string): string {
-  const own = posix.join(driverRoot, "proc");
-  return driverRoot !== "/" && existsSync(posix.join(own, "devices")) ? own : "/proc";
+  const own = join(driverRoot, "proc");
+  return driverRoot !== "/" && exists(join(own, "devices")) ? own : "/proc";
 }
 
 function roots(opts: RootOptions) {
-  const driverRoot = resolve(opts.driverRoot || "/");
-  const devRoot = resolve(opts.devRoot || driverRoot);
+  const driverRoot = absolute(opts.driverRoot || "/");
+  const devRoot = absolute(opts.devRoot || driverRoot);
   return { driverRoot, devRoot, procRoot: opts.procRoot || procRootFor(driverRoot) };
 }
 
@@ -64,10 +64,12 @@ export function discoverSync(opts: DiscoverOptions = {}): MountPlan {
     readNvml({ driverRoot, libraryPath: opts.nvmlLibrary, searchPaths: opts.librarySearchPaths });
   const version = nvml.driverVersion;
   const ctx: NodeContext = { devRoot, procRoot };
+  const memo: ResolveMemo = new Map();
   const libs = findDriverLibraries({
     driverRoot,
     driverVersion: version,
     searchPaths: opts.librarySearchPaths,
+    memo,
   });
   const gpus: GpuDevice[] = nvml.devices.map((d) => ({
     index: d.index,
@@ -100,10 +102,10 @@ export function discoverSync(opts: DiscoverOptions = {}): MountPlan {
     controlNodes: controlNodes(ctx),
     mounts: [
       ...libs.mounts,
-      ...findBinaries(driverRoot),
-      ...findFirmware(driverRoot, version),
-      ...findIpc(driverRoot),
-      ...findConfigFiles(driverRoot, version),
+      ...findBinaries(driverRoot, [], memo),
+      ...findFirmware(driverRoot, version, memo),
+      ...findIpc(driverRoot, memo),
+      ...findConfigFiles(driverRoot, version, memo),
     ],
     symlinks: libs.symlinks,
     libraryDirs: libs.libraryDirs,
@@ -130,21 +132,13 @@ export interface CsvDiscoverOptions extends RootOptions {
 
 /** The CSV files of a folder, sorted; a missing folder has none. */
 export function csvFiles(dir = CSV_DIR): string[] {
-  try {
-    return readdirSync(dir).filter((n) => n.endsWith(".csv")).sort().map((n) => posix.join(dir, n));
-  } catch {
-    return [];
-  }
+  return (readDirNames(dir) ?? []).filter((n) => n.endsWith(".csv")).sort().map((n) => join(dir, n));
 }
 
 /** The driver version from `<procRoot>/driver/nvidia/version`, or "" when it cannot be read. */
 export function procDriverVersion(procRoot = "/proc"): string {
-  try {
-    const text = readFileSync(posix.join(procRoot, "driver/nvidia/version"), "utf8");
-    return text.match(/Kernel Module(?:\s+for\s+\S+)?\s+(\d+(?:\.\d+)+)/)?.[1] ?? "";
-  } catch {
-    return "";
-  }
+  const text = readText(join(procRoot, "driver/nvidia/version")) ?? "";
+  return text.match(/Kernel Module(?:\s+for\s+\S+)?\s+(\d+(?:\.\d+)+)/)?.[1] ?? "";
 }
 
 /** Discovers the driver from CSV mount specs (Tegra): every device node goes to every container. */

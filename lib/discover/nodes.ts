@@ -1,9 +1,8 @@
 /** Device nodes: the control nodes, each GPU's /dev/nvidiaN and DRM nodes, and MIG capability nodes. */
-import { readFileSync } from "node:fs";
-import { posix } from "node:path";
 import { ToolkitError } from "../sys/errors.ts";
 import type { ControlNode, DeviceNode } from "./plan.ts";
 import { inRoot, resolveInRoot, statNode } from "./_root.ts";
+import { join, readText } from "./_fs.ts";
 
 /** A device node or MIG capability that cannot be found. */
 export class DiscoverError extends ToolkitError {}
@@ -28,11 +27,8 @@ export function parseProcDevices(text: string): Map<string, number> {
 
 /** Reads `<procRoot>/devices`; a missing file gives no majors. */
 export function readProcDevices(procRoot: string): Map<string, number> {
-  try {
-    return parseProcDevices(readFileSync(posix.join(procRoot, "devices"), "utf8"));
-  } catch {
-    return new Map();
-  }
+  const text = readText(join(procRoot, "devices"));
+  return text === undefined ? new Map() : parseProcDevices(text);
 }
 
 /** Parses /proc/driver/nvidia-caps/mig-minors (`gpu0/gi1/ci0/access 12` lines) into path → minor. */
@@ -102,12 +98,8 @@ export function gpuNodes(ctx: NodeContext, minor: number, busId: string): Device
 
 function migMinors(ctx: NodeContext): Map<string, number> {
   if (ctx.migMinors) return ctx.migMinors;
-  const file = posix.join(ctx.procRoot, "driver/nvidia-caps/mig-minors");
-  try {
-    return ctx.migMinors = parseMigMinors(readFileSync(file, "utf8"));
-  } catch {
-    return ctx.migMinors = new Map();
-  }
+  const text = readText(join(ctx.procRoot, "driver/nvidia-caps/mig-minors"));
+  return ctx.migMinors = text === undefined ? new Map() : parseMigMinors(text);
 }
 
 function capNode(ctx: NodeContext, key: string, what: string): DeviceNode {
@@ -115,7 +107,7 @@ function capNode(ctx: NodeContext, key: string, what: string): DeviceNode {
   if (minor === undefined) {
     throw new DiscoverError(
       `No MIG capability ${key} for ${what} in ${
-        posix.join(ctx.procRoot, "driver/nvidia-caps/mig-minors")
+        join(ctx.procRoot, "driver/nvidia-caps/mig-minors")
       }; load the nvidia-caps support of the driver (nvidia-modprobe -f) or check the MIG layout`,
     );
   }
@@ -123,7 +115,7 @@ function capNode(ctx: NodeContext, key: string, what: string): DeviceNode {
   if (!n) {
     throw new DiscoverError(
       `No device node /dev/nvidia-caps/nvidia-cap${minor} for ${what} under ${ctx.devRoot} and no nvidia-caps ` +
-        `major in ${posix.join(ctx.procRoot, "devices")}; create it with xpu-ctk system create-device-nodes`,
+        `major in ${join(ctx.procRoot, "devices")}; create it with xpu-ctk system create-device-nodes`,
     );
   }
   return n;

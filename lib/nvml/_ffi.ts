@@ -1,6 +1,16 @@
 /** The NVML symbols, their C signatures, and the loader that tries the driver root before the soname. */
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function join(...parts: string[]): string {
+  return parts.join("/").replace(/\/{2,}/g, "/");
+}
 
 /** NVML entry points as Deno FFI signatures; all but init/shutdown/errorString are optional. */
 export const SYMBOLS = {
@@ -62,12 +72,12 @@ export function candidates(driverRoot: string, libraryPath?: string, searchPaths
   const root = driverRoot === "" ? "/" : driverRoot;
   for (const d of searchPaths) {
     const p = join(root, d, SONAME);
-    if (existsSync(p)) out.push(p);
+    if (exists(p)) out.push(p);
   }
   if (root !== "/") {
     for (const d of LIBRARY_DIRS) {
       const p = join(driverRoot, d, SONAME);
-      if (existsSync(p)) out.push(p);
+      if (exists(p)) out.push(p);
     }
   }
   out.push(SONAME);
