@@ -61,3 +61,31 @@ Deno.test("with no runtime found the launcher defers to the full runtime's error
     cleanup(t);
   }
 });
+
+Deno.test("runc inherits the caller's pid, RLIMIT_NOFILE soft limit and a default SIGPIPE, on both paths", async () => {
+  const t = tempDir();
+  try {
+    const fake = join(t, "fake-runc");
+    writeFileSync(
+      fake,
+      '#!/bin/sh\necho "pid=$$ nofile=$(ulimit -Sn) sigign=$(grep SigIgn /proc/self/status | cut -f2)"\n',
+    );
+    chmodSync(fake, 0o755);
+    const cfg = join(t, "config.toml");
+    writeFileSync(cfg, `[xpu-container-runtime]\nruntimes = ["${fake}"]\n`);
+    for (const full of ["", "1"]) {
+      const r = await run(["/bin/sh", "-c", `ulimit -Sn 512; echo "caller=$$"; exec "$0" state x`, SHIM], {
+        env: { XPU_CTK_CONFIG_FILE_PATH: cfg, XPU_RUNTIME_NO_FAST_PATH: full },
+      });
+      assertEquals(r.code, 0, r.stderr);
+      const [caller, report] = r.stdout.trim().split("\n");
+      const m = report.match(/^pid=(\d+) nofile=(\d+) sigign=([0-9a-f]+)$/)!;
+      assertEquals(`caller=${m[1]}`, caller, `same pid (full path: ${full === "1"})`);
+      assertEquals(m[2], "512", "the soft RLIMIT_NOFILE the caller set");
+      const SIGPIPE_BIT = 1n << 12n;
+      assertEquals(BigInt("0x" + m[3]) & SIGPIPE_BIT, 0n, "SIGPIPE must not be ignored");
+    }
+  } finally {
+    cleanup(t);
+  }
+});
