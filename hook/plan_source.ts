@@ -1,8 +1,6 @@
 /** The host driver for the legacy hook: the shared mount plan from lib/discover, with the matching /proc. */
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import type { Config } from "../lib/config/mod.ts";
-import { discoverSync, type MountPlan } from "../lib/discover/mod.ts";
+import { discoverSync, type MountPlan, procRootFor } from "../lib/discover/mod.ts";
 
 /** The plan and the /proc it was read with. */
 export interface PlanSource {
@@ -11,18 +9,15 @@ export interface PlanSource {
 }
 
 /**
- * The proc root for a driver root: a driver root other than `/` that carries its own proc/devices (a driver
- * container's view) is used; otherwise the host's /proc.
+ * Discovers the driver under the config's driver root (`[xpu-container-cli] root`). The config's
+ * `[xpu-container-cli] environment` entries (`KEY=VALUE`) are set for the driver library while it is read;
+ * children the hook starts never see them.
  */
-export function procRootFor(driverRoot: string): string {
-  if (driverRoot !== "/" && driverRoot !== "" && existsSync(join(driverRoot, "proc", "devices"))) {
-    return join(driverRoot, "proc");
-  }
-  return "/proc";
-}
-
-/** Discovers the driver under the config's driver root (`[xpu-container-cli] root`). */
 export function discoverPlan(config: Config): PlanSource {
+  for (const e of config.cli.environment) {
+    const i = e.indexOf("=");
+    if (i > 0) Deno.env.set(e.slice(0, i), e.slice(i + 1));
+  }
   const driverRoot = config.cli.root || "/";
   const procRoot = procRootFor(driverRoot);
   return { plan: discoverSync({ driverRoot, procRoot }), procRoot };

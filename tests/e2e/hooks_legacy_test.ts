@@ -2,12 +2,12 @@
  * The legacy prestart hook on real runc containers, with a driver root from fixtures/driver_root.ts and the
  * mock NVML. The hook entry is written into config.json the way the shim's legacy mode writes it.
  */
-import { symlinkSync, writeFileSync } from "node:fs";
+import { readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildDriverRoot, type DriverRoot, removeDriverRoot } from "../../fixtures/driver_root.ts";
 import { NOT_LEGACY_MESSAGE } from "../../hook/prestart.ts";
 import { assertEquals, assertIncludes, assertTrue } from "../_assert.ts";
-import { bin, cleanup, makeBundle, run, tempDir } from "../_helpers.ts";
+import { bin, cleanup, containerId, makeBundle, run, tempDir } from "../_helpers.ts";
 import { type ContainerOptions, hostMounts, removeBundle, runContainer } from "./hooks_fixtures.ts";
 
 const LIB = "/usr/lib/x86_64-linux-gnu";
@@ -95,6 +95,71 @@ Deno.test("NVIDIA_VISIBLE_DEVICES=0 with compute,utility gets its nodes, nvidia-
     assertEquals(hostMounts(), before);
   } finally {
     removeBundle(r.bundle);
+    dropHost(h);
+  }
+});
+
+Deno.test("through the shim in legacy mode: the hook the shim adds gets the config and configures the container", async () => {
+  const h = host();
+  const before = hostMounts();
+  writeFileSync(
+    h.config,
+    `[xpu-container-runtime]\nmode = "legacy"\n[xpu-container-runtime-hook]\npath = "${
+      bin("xpu-container-runtime-hook")
+    }"\n[xpu-container-cli]\nroot = "${h.driver.root}"\nenvironment = ["MOCK_NVML_CONFIG=${h.driver.nvmlConfig}"]\n`,
+  );
+  const b = makeBundle({
+    env: ["NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_DRIVER_CAPABILITIES=compute,utility"],
+    args: ["sh", "-c", "ls /dev; nvidia-smi; ldconfig -p | grep -c libcuda.so"],
+  });
+  const id = containerId("xpuh");
+  const runcRoot = join(h.dir, "runc");
+  try {
+    const r = await run([bin("xpu-container-runtime"), "--root", runcRoot, "run", "--bundle", b.dir, id], {
+      env: { XPU_CTK_CONFIG_FILE_PATH: h.config },
+    });
+    assertEquals(r.code, 0, r.stderr);
+    for (const n of ["nvidia0", "nvidiactl", "nvidia-uvm", "nvidia-uvm-tools"]) {
+      assertIncludes(r.stdout, `${n}\n`);
+    }
+    assertTrue(!r.stdout.includes("nvidia1"));
+    assertIncludes(r.stdout, "GPU 0: /dev/nvidia0");
+    assertEquals(r.stdout.trim().split("\n").at(-1), "2");
+    const spec = JSON.parse(readFileSync(b.config, "utf8"));
+    assertEquals(spec.hooks.prestart[0].args, [
+      "xpu-container-runtime-hook",
+      "--config",
+      h.config,
+      "prestart",
+    ]);
+    // The requirement check through the shim as well.
+    const refused = makeBundle({
+      env: ["NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_REQUIRE_CUDA=cuda>=99.0"],
+      args: ["true"],
+    });
+    const id2 = containerId("xpuh");
+    try {
+      const r2 = await run([
+        bin("xpu-container-runtime"),
+        "--root",
+        runcRoot,
+        "run",
+        "--bundle",
+        refused.dir,
+        id2,
+      ], {
+        env: { XPU_CTK_CONFIG_FILE_PATH: h.config },
+      });
+      assertTrue(r2.code !== 0);
+      assertIncludes(r2.stderr, "unsatisfied condition: cuda>=99.0");
+    } finally {
+      await run(["runc", "--root", runcRoot, "delete", "--force", id2]);
+      cleanup(refused.dir);
+    }
+    assertEquals(hostMounts(), before);
+  } finally {
+    await run(["runc", "--root", runcRoot, "delete", "--force", id]);
+    cleanup(b.dir);
     dropHost(h);
   }
 });
