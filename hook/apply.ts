@@ -4,7 +4,14 @@
  * --mount` running this program's hidden `__apply` command, which reads the actions on stdin.
  */
 import { basename } from "node:path";
-import { CHILD_ENV, chooseLdconfig, createSymlinks, findHost, updateLdcache } from "../lib/container/mod.ts";
+import {
+  CHILD_ENV,
+  chooseLdconfig,
+  createSymlinks,
+  enableCudaCompat,
+  findHost,
+  updateLdcache,
+} from "../lib/container/mod.ts";
 import { bindIn, lstatIn, mknodIn, tmpfsWithFilesIn, withRoot } from "../lib/sys/rootfs.ts";
 import { ToolkitError } from "../lib/sys/errors.ts";
 import type { Actions } from "./select.ts";
@@ -32,6 +39,7 @@ export async function applyActions(a: Actions, warn: (msg: string) => void = () 
       // The container's procfs has the folder only when the driver is really loaded; it cannot be made.
       if (lstatIn(root, PROC_DRIVER)?.type === "dir") tmpfsWithFilesIn(root, PROC_DRIVER, a.procFiles);
     }
+    if (a.cudaCompatHostVersion) enableCudaCompat(root, a.cudaCompatHostVersion);
     if (a.ldFolders.length) {
       await updateLdcache(root, a.ldFolders, {
         confFile: a.ldConf,

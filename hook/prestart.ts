@@ -91,6 +91,10 @@ export async function prestart(opts: PrestartOptions): Promise<void> {
     ldConf: confFileFor(state.id),
     ldconfig: config.cli.ldconfig,
     allowLdconfigFromContainer: config.features.allowLdconfigFromContainer,
+    cudaCompatHostVersion:
+      config.runtime.cudaCompatMode === "ldconfig" && !config.features.disableCudaCompatLibHook
+        ? plan.driverVersion
+        : undefined,
     migConfig: req.migConfig,
     migMonitor: req.migMonitor,
   });

@@ -99,6 +99,8 @@ export interface Actions {
   /** The ldconfig setting from the config. */
   ldconfig: string;
   allowLdconfigFromContainer: boolean;
+  /** Put the image's newer CUDA compat libraries first, compared with this host driver version. */
+  cudaCompatHostVersion?: string;
 }
 
 /** Where libraries go in a rootfs: Debian layout when it has /etc/debian_version, else lib64. */
@@ -145,6 +147,8 @@ export interface ActionOptions {
   ldConf: string;
   ldconfig: string;
   allowLdconfigFromContainer: boolean;
+  /** The host driver version when the image's CUDA compat libraries may go first (cuda-compat-mode ldconfig). */
+  cudaCompatHostVersion?: string;
   /** Add the MIG config / monitor capability nodes. */
   migConfig?: boolean;
   migMonitor?: boolean;
@@ -221,5 +225,8 @@ export function planActions(
     ldConf: opts.ldConf,
     ldconfig: opts.ldconfig,
     allowLdconfigFromContainer: opts.allowLdconfigFromContainer,
+    ...(opts.cudaCompatHostVersion && ldFolders.size
+      ? { cudaCompatHostVersion: opts.cudaCompatHostVersion }
+      : {}),
   };
 }

@@ -2,13 +2,13 @@
  * The legacy prestart hook on real runc containers, with a driver root from fixtures/driver_root.ts and the
  * mock NVML. The hook entry is written into config.json the way the shim's legacy mode writes it.
  */
-import { readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildDriverRoot, type DriverRoot, removeDriverRoot } from "../../fixtures/driver_root.ts";
 import { NOT_LEGACY_MESSAGE } from "../../hook/prestart.ts";
 import { assertEquals, assertIncludes, assertTrue } from "../_assert.ts";
-import { bin, cleanup, containerId, makeBundle, run, tempDir } from "../_helpers.ts";
-import { type ContainerOptions, hostMounts, removeBundle, runContainer } from "./hooks_fixtures.ts";
+import { bin, type Bundle, cleanup, containerId, makeBundle, run, tempDir } from "../_helpers.ts";
+import { type ContainerOptions, hostMounts, removeBundle, runContainer, tinyLib } from "./hooks_fixtures.ts";
 
 const LIB = "/usr/lib/x86_64-linux-gnu";
 
@@ -214,6 +214,35 @@ Deno.test("the device cgroup confines (cgroup v1): the requested GPU opens, an u
     removeBundle(c.bundle);
     assertEquals(c.code, 0, c.stderr);
     assertIncludes(c.stdout, "/dev/nvidia0: Operation not permitted");
+  } finally {
+    dropHost(h);
+  }
+});
+
+Deno.test("an image's newer CUDA compat libcuda goes first in the linker cache (cuda-compat-mode ldconfig)", async () => {
+  const h = host();
+  const compatLib = await tinyLib("libcuda.so.1", "libcuda.so.999.1.2");
+  const prepare = (b: Bundle) => {
+    mkdirSync(join(b.rootfs, "usr/local/cuda/compat"), { recursive: true });
+    writeFileSync(join(b.rootfs, "usr/local/cuda/compat/libcuda.so.999.1.2"), readFileSync(compatLib));
+  };
+  const args = ["sh", "-c", "cat /etc/ld.so.conf.d/00-compat-xpu.conf; ldconfig -p | grep 'libcuda.so.1 '"];
+  try {
+    const r = await legacy(h, { env: ["NVIDIA_VISIBLE_DEVICES=0"], args, prepare });
+    removeBundle(r.bundle);
+    assertEquals(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split("\n");
+    assertEquals(lines[0], "/usr/local/cuda/compat");
+    assertIncludes(lines[1], "=> /usr/local/cuda/compat/libcuda.so.1");
+    assertIncludes(lines[2], `=> ${LIB}/libcuda.so.1`);
+    writeFileSync(
+      h.config,
+      `[xpu-container-runtime.modes.legacy]\ncuda-compat-mode = "disabled"\n[xpu-container-cli]\nroot = "${h.driver.root}"\n`,
+    );
+    const off = await legacy(h, { env: ["NVIDIA_VISIBLE_DEVICES=0"], args, prepare });
+    removeBundle(off.bundle);
+    assertIncludes(off.stdout, `=> ${LIB}/libcuda.so.1`);
+    assertTrue(!off.stdout.includes("/usr/local/cuda/compat"));
   } finally {
     dropHost(h);
   }
