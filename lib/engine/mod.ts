@@ -8,7 +8,7 @@ import { basename, dirname, isAbsolute, join } from "node:path";
 import { writeFileAtomic } from "../oci/mod.ts";
 import { EngineConfigError } from "./_error.ts";
 import type { Edited, RuntimeOptions } from "./_options.ts";
-import { parseToml, type Table } from "./_toml.ts";
+import { isTable, parseJson, parseToml, type Table } from "./_toml.ts";
 import { configureContainerd, CONTAINERD_CONFIG, containerdVersion, hasCriPlugin } from "./containerd.ts";
 import { configureCrio, CRIO_CONFIG } from "./crio.ts";
 import { configureDocker, DOCKER_CONFIG } from "./docker.ts";
@@ -135,4 +135,28 @@ export function planConfigure(engine: Engine, file: string, o: RuntimeOptions): 
 export function applyPlan(plan: Plan): void {
   mkdirSync(dirname(plan.file), { recursive: true });
   writeFileAtomic(plan.file, plan.after);
+}
+
+/** The runtime executables an engine config registers (docker `path`, containerd `BinaryName`, …); reads only. */
+export function registeredRuntimePaths(engine: Engine, text: string, file: string): string[] {
+  const doc =
+    (engine === "docker" ? (text.trim() ? parseJson(text, file) : {}) : parseToml(text, file)) as Table;
+  const get = (t: unknown, path: string[]): unknown =>
+    path.reduce<unknown>((v, k) => (isTable(v) ? (v as Table)[k] : undefined), t);
+  const values = (t: unknown): unknown[] => (isTable(t) ? Object.values(t) : []);
+  const out: unknown[] = [];
+  if (engine === "docker") {
+    for (const r of values(doc.runtimes)) out.push(get(r, ["path"]));
+  } else if (engine === "containerd") {
+    for (const plugin of ["cri", "io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime"]) {
+      for (const r of values(get(doc, ["plugins", plugin, "containerd", "runtimes"]))) {
+        out.push(get(r, ["options", "BinaryName"]));
+      }
+    }
+  } else if (engine === "crio") {
+    for (const r of values(get(doc, ["crio", "runtime", "runtimes"]))) out.push(get(r, ["runtime_path"]));
+  } else {
+    for (const r of values(get(doc, ["engine", "runtimes"]))) if (Array.isArray(r)) out.push(...r);
+  }
+  return out.filter((p): p is string => typeof p === "string");
 }
