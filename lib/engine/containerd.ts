@@ -41,13 +41,22 @@ export function hasCriPlugin(doc: Table, version: number): boolean {
 
 /**
  * Adds the runtime to containerd config text (undefined or blank: a new version 2 file). The new entry starts
- * from a copy of the existing `runc` entry so settings such as `SystemdCgroup` carry over.
+ * from a copy of the existing `runc` entry so settings such as `SystemdCgroup` carry over. `inheritedVersion`
+ * is the version of the main file when `text` is a drop-in it imports.
  */
-export function configureContainerd(text: string | undefined, file: string, o: RuntimeOptions): Edited {
+export function configureContainerd(
+  text: string | undefined,
+  file: string,
+  o: RuntimeOptions,
+  inheritedVersion?: number,
+): Edited {
   const notes: string[] = [];
   const blank = text === undefined || text.trim() === "";
-  const doc = blank ? { version: 2n } as Table : parseToml(text, file);
-  const version = containerdVersion(doc, file);
+  const doc = blank ? (inheritedVersion ? {} : { version: 2n }) as Table : parseToml(text, file);
+  // A drop-in without a version key is read with the version of the file that imports it.
+  const version = doc.version === undefined && inheritedVersion
+    ? inheritedVersion
+    : containerdVersion(doc, file);
   const plugin = tableAt(doc, CRI_PLUGIN[version], file);
   const ctd = tableAt(plugin, ["containerd"], file);
   const runtimes = tableAt(ctd, ["runtimes"], file);

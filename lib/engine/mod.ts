@@ -96,12 +96,16 @@ export function expandImports(imports: string[], mainFile: string): string[] {
  * For containerd, the file that holds the CRI plugin's settings: the main file, or the last imported
  * drop-in that configures the plugin (containerd lets imported files override the main one).
  */
-function containerdTarget(file: string, text: string | undefined, notes: string[]): string {
-  if (text === undefined || text.trim() === "") return file;
+function containerdTarget(
+  file: string,
+  text: string | undefined,
+  notes: string[],
+): { target: string; version?: number } {
+  if (text === undefined || text.trim() === "") return { target: file };
   const doc = parseToml(text, file);
   const version = containerdVersion(doc, file);
   const imports = Array.isArray(doc.imports) ? (doc.imports as unknown[]).map(String) : [];
-  if (imports.length === 0) return file;
+  if (imports.length === 0) return { target: file };
   let target = file;
   const files = expandImports(imports, file);
   for (const f of files) {
@@ -115,7 +119,7 @@ function containerdTarget(file: string, text: string | undefined, notes: string[
         `plugin, so the runtime was added to ${file}`
       : `${file} imports drop-in files; ${target} configures the CRI plugin, so the runtime was added there`,
   );
-  return target;
+  return { target, version };
 }
 
 /** Works out the change `runtime configure` makes, reading but writing nothing. */
@@ -123,11 +127,15 @@ export function planConfigure(engine: Engine, file: string, o: RuntimeOptions): 
   const notes: string[] = [];
   let target = file;
   let before = readIfExists(file);
+  let edited: Edited;
   if (engine === "containerd") {
-    target = containerdTarget(file, before, notes);
+    const t = containerdTarget(file, before, notes);
+    target = t.target;
     if (target !== file) before = readIfExists(target);
+    edited = configureContainerd(before, target, o, target !== file ? t.version : undefined);
+  } else {
+    edited = EDITORS[engine](before, target, o);
   }
-  const edited = EDITORS[engine](before, target, o);
   return { engine, file: target, before, after: edited.text, notes: [...notes, ...edited.notes] };
 }
 

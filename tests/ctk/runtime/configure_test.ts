@@ -315,6 +315,29 @@ Deno.test("containerd: with drop-in imports, the drop-in holding the CRI plugin 
   }
 });
 
+Deno.test("containerd: a drop-in without a version key is edited with the importing file's version", async () => {
+  const dir = tempDir();
+  try {
+    const main = join(dir, "config.toml");
+    mkdirSync(join(dir, "conf.d"));
+    writeFileSync(main, `version = 3\nimports = ["${join(dir, "conf.d")}/*.toml"]\n`);
+    const dropIn = join(dir, "conf.d", "50-runtime.toml");
+    writeFileSync(dropIn, `[plugins."io.containerd.cri.v1.runtime"]\nenable_selinux = false\n`);
+    const r = await configure("--runtime", "containerd", "--config", main, "--runtime-path", "/x/rt");
+    assert.equal(r.code, 0, r.stderr);
+    const d: Doc = parse(readFileSync(dropIn, "utf8"));
+    assert.equal(d.version, undefined, "no version key is added to the drop-in");
+    assert.equal(d.plugins.cri, undefined, "not the version 1 layout");
+    assert.equal(
+      d.plugins["io.containerd.cri.v1.runtime"].containerd.runtimes.xpu.options.BinaryName,
+      "/x/rt",
+    );
+    assert.equal(d.plugins["io.containerd.cri.v1.runtime"].enable_selinux, false);
+  } finally {
+    cleanup(dir);
+  }
+});
+
 Deno.test("containerd: a malformed config or an unknown version is an error and left untouched", async () => {
   const dir = tempDir();
   try {
