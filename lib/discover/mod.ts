@@ -30,6 +30,8 @@ export interface RootOptions {
   devRoot?: string;
   /** What stands in for /proc; default the driver root's proc/ when it has proc/devices, else /proc. */
   procRoot?: string;
+  /** What stands in for /sys (DRM nodes without udev links); default /sys. */
+  sysRoot?: string;
 }
 
 /** Options for {@link discover}. */
@@ -63,7 +65,7 @@ export function discoverSync(opts: DiscoverOptions = {}): MountPlan {
   const nvml = opts.nvml ??
     readNvml({ driverRoot, libraryPath: opts.nvmlLibrary, searchPaths: opts.librarySearchPaths });
   const version = nvml.driverVersion;
-  const ctx: NodeContext = { devRoot, procRoot };
+  const ctx: NodeContext = { devRoot, procRoot, sysRoot: opts.sysRoot };
   const memo: ResolveMemo = new Map();
   const libs = findDriverLibraries({
     driverRoot,

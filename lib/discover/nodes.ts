@@ -2,7 +2,7 @@
 import { ToolkitError } from "../sys/errors.ts";
 import type { ControlNode, DeviceNode } from "./plan.ts";
 import { inRoot, resolveInRoot, statNode } from "./_root.ts";
-import { join, readText } from "./_fs.ts";
+import { join, readDirNames, readText } from "./_fs.ts";
 
 /** A device node or MIG capability that cannot be found. */
 export class DiscoverError extends ToolkitError {}
@@ -45,6 +45,8 @@ export function parseMigMinors(text: string): Map<string, number> {
 export interface NodeContext {
   devRoot: string;
   procRoot: string;
+  /** The host's sysfs, for DRM nodes when /dev/dri/by-path has no link (no udev); default /sys. */
+  sysRoot?: string;
   /** Lazily read /proc/devices. */
   majors?: Map<string, number>;
   /** Lazily read mig-minors. */
@@ -91,6 +93,13 @@ export function gpuNodes(ctx: NodeContext, minor: number, busId: string): Device
     const real = resolveInRoot(ctx.devRoot, link);
     if (!real) continue;
     const n = statNode(ctx.devRoot, real);
+    if (n) out.push(n);
+  }
+  if (out.length > 1) return out;
+  // Without udev's by-path links, sysfs names the GPU's DRM nodes.
+  const names = readDirNames(join(ctx.sysRoot ?? "/sys", "bus/pci/devices", busId, "drm")) ?? [];
+  for (const name of names.filter((n) => /^(card|renderD)\d+$/.test(n)).sort()) {
+    const n = statNode(ctx.devRoot, `/dev/dri/${name}`);
     if (n) out.push(n);
   }
   return out;

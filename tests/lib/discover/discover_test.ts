@@ -209,3 +209,19 @@ Deno.test("a symlinked lib folder in the driver root is resolved inside the root
     assert.ok(containerPaths(plan, "library").includes("/usr/lib64/libcuda.so.550.54.15"));
   });
 });
+
+Deno.test("without /dev/dri/by-path links, DRM nodes are found through sysfs", () => {
+  withRoot({ gpus: 2 }, (r, discover) => {
+    Deno.removeSync(join(r.root, "dev/dri/by-path"), { recursive: true });
+    const sys = join(r.root, "sys-standin");
+    mkdirSync(join(sys, "bus/pci/devices", r.gpus[1].busId, "drm/card2"), { recursive: true });
+    mkdirSync(join(sys, "bus/pci/devices", r.gpus[1].busId, "drm/renderD129"), { recursive: true });
+    const plan = discover({ sysRoot: sys });
+    assert.deepEqual(plan.gpus[1].nodes.map((n) => `${n.path} ${n.major}:${n.minor}`), [
+      "/dev/nvidia1 195:1",
+      "/dev/dri/card2 226:2",
+      "/dev/dri/renderD129 226:129",
+    ]);
+    assert.deepEqual(plan.gpus[0].nodes.map((n) => n.path), ["/dev/nvidia0"]);
+  });
+});
