@@ -57,23 +57,28 @@ export function isTable(v: unknown): v is Table {
 
 /**
  * Returns the table at `path` under `doc`, creating missing tables. A non-table value in the way is an error
- * naming the dotted key, since replacing it would lose the user's setting.
+ * naming the dotted key (`base` is where `doc` itself sits), since replacing it would lose the user's setting.
  */
-export function tableAt(doc: Table, path: string[], file: string): Table {
+export function tableAt(doc: Table, path: string[], file: string, base: string[] = []): Table {
   let t = doc;
-  const seen: string[] = [];
+  const seen: string[] = [...base];
   for (const p of path) {
     seen.push(p);
     if (t[p] === undefined) t[p] = {};
     if (!isTable(t[p])) {
       throw new EngineConfigError(
-        `${file}: key ${seen.map(quoteKey).join(".")} should be a table but is ${JSON.stringify(t[p])}; ` +
+        `${file}: key ${seen.map(quoteKey).join(".")} should be a table but is ${show(t[p])}; ` +
           "fix the file by hand, it was left unchanged",
       );
     }
     t = t[p] as Table;
   }
   return t;
+}
+
+/** A value as a user would write it, for messages (TOML integers are bigints). */
+export function show(v: unknown): string {
+  return JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? Number(x) : x)) ?? String(v);
 }
 
 /** Quotes a TOML key part when it needs it. */

@@ -58,8 +58,8 @@ export function configureContainerd(
     ? inheritedVersion
     : containerdVersion(doc, file);
   const plugin = tableAt(doc, CRI_PLUGIN[version], file);
-  const ctd = tableAt(plugin, ["containerd"], file);
-  const runtimes = tableAt(ctd, ["runtimes"], file);
+  const ctd = tableAt(plugin, ["containerd"], file, CRI_PLUGIN[version]);
+  const runtimes = tableAt(ctd, ["runtimes"], file, [...CRI_PLUGIN[version], "containerd"]);
   const old = runtimes[o.name];
   let entry: Table = {};
   if (isTable(old)) {
@@ -73,7 +73,12 @@ export function configureContainerd(
     entry = structuredClone(runtimes.runc) as Table;
   }
   entry.runtime_type = "io.containerd.runc.v2";
-  const options = tableAt(entry, ["options"], file);
+  const options = tableAt(entry, ["options"], file, [
+    ...CRI_PLUGIN[version],
+    "containerd",
+    "runtimes",
+    o.name,
+  ]);
   options.BinaryName = o.path;
   runtimes[o.name] = entry;
   if (o.setAsDefault) ctd.default_runtime_name = o.name;

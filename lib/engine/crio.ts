@@ -11,7 +11,7 @@ export function configureCrio(text: string | undefined, file: string, o: Runtime
   const notes: string[] = [];
   const doc = text === undefined || text.trim() === "" ? {} : parseToml(text, file);
   const rt = tableAt(doc, ["crio", "runtime"], file);
-  const runtimes = tableAt(rt, ["runtimes"], file);
+  const runtimes = tableAt(rt, ["runtimes"], file, ["crio", "runtime"]);
   const old = runtimes[o.name];
   if (old !== undefined && !isTable(old)) {
     throw new EngineConfigError(

@@ -11,7 +11,7 @@ export function configurePodman(text: string | undefined, file: string, o: Runti
   const notes: string[] = [];
   const doc = text === undefined || text.trim() === "" ? {} : parseToml(text, file);
   const engine = tableAt(doc, ["engine"], file);
-  const runtimes = tableAt(engine, ["runtimes"], file);
+  const runtimes = tableAt(engine, ["runtimes"], file, ["engine"]);
   const old = runtimes[o.name];
   if (old !== undefined && !Array.isArray(old)) {
     throw new EngineConfigError(

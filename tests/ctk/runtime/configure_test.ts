@@ -459,3 +459,34 @@ Deno.test("bad arguments: unknown engine, relative path for containerd", async (
   assert.match(r2.stderr, /absolute --runtime-path/);
   assert.notEqual((await configure("--runtime", "docker", "--bogus")).code, 0);
 });
+
+Deno.test("crio and podman: malformed files, and a setting in the way, are errors and left untouched", async () => {
+  const dir = tempDir();
+  try {
+    for (
+      const [engine, text, want] of [
+        ["crio", `[crio.runtime\nx = 1\n`, /:1:\d+: malformed TOML/],
+        [
+          "podman",
+          `[engine]\nruntime = "crun"\nruntimes = "not a table"\n`,
+          /key engine\.runtimes should be a table/,
+        ],
+        [
+          "containerd",
+          `version = 2\n[plugins]\n"io.containerd.grpc.v1.cri" = 5\n`,
+          /should be a table but is 5/,
+        ],
+      ] as const
+    ) {
+      const file = join(dir, `${engine}.toml`);
+      writeFileSync(file, text);
+      const r = await configure("--runtime", engine, "--config", file, "--runtime-path", "/x/rt");
+      assert.equal(r.code, 1, `${engine}: ${r.stdout}`);
+      assert.match(r.stderr, want);
+      assert.ok(r.stderr.includes(file), r.stderr);
+      assert.equal(readFileSync(file, "utf8"), text, `${engine}: the file is untouched`);
+    }
+  } finally {
+    cleanup(dir);
+  }
+});
