@@ -177,7 +177,11 @@ function open(opts: NvmlOptions): { lib: NvmlLib; path: string } {
       last = err;
     }
   }
-  const why = last instanceof Error ? last.message : String(last);
+  // Deno repeats its prefix ("Could not open library: Could not open library: …"); keep the loader's words.
+  const why = (last instanceof Error ? last.message : String(last)).replace(
+    /^(Could not open library: )+/,
+    "",
+  );
   throw noDriver(
     `${SONAME} could not be loaded from ${tried.join(", ")}: ${why}`,
     NVML.ERROR_LIBRARY_NOT_FOUND,
