@@ -58,6 +58,11 @@ Deno.test("install: into a temp prefix, the executables run without the build di
     const compat = join(prefix, "bin", "nvidia-container-runtime-hook");
     assert.equal(readlinkSync(compat), "xpu-container-runtime-hook");
     assert.equal(realpathSync(compat), realpathSync(join(prefix, "bin", "xpu-container-runtime-hook")));
+    // Run by that name (as docker's hook is), it is the toolkit's hook: poststart is a no-op, bad commands usage.
+    const post = await run([compat, "poststart"], { stdin: "{}" });
+    assert.equal(post.code, 0, post.stderr);
+    const bad = await run([compat, "bogus"]);
+    assert.equal(bad.code, 2, bad.stderr);
   } finally {
     cleanup(dir);
   }
