@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildDriverRoot, type DriverRoot, type DriverRootOptions } from "../../../fixtures/driver_root.ts";
-import { discoverSync, type MountPlan } from "../../../lib/discover/mod.ts";
+import { discoverSync, findDriverLibraries, type MountPlan } from "../../../lib/discover/mod.ts";
 import { cleanup, tempDir } from "../../_helpers.ts";
 
 /** Builds a fixture root, runs discovery on it with its mock NVML, and cleans up. */
@@ -223,5 +223,29 @@ Deno.test("without /dev/dri/by-path links, DRM nodes are found through sysfs", (
       "/dev/dri/renderD129 226:129",
     ]);
     assert.deepEqual(plan.gpus[0].nodes.map((n) => n.path), ["/dev/nvidia0"]);
+  });
+});
+
+Deno.test("32-bit libraries of the cache are the compat32 set, in their own folder", () => {
+  withRoot({}, (r) => {
+    const dir32 = join(r.root, "usr/lib/i386-linux-gnu");
+    mkdirSync(dir32, { recursive: true });
+    writeFileSync(join(dir32, "libcuda.so.550.54.15"), "32-bit stand-in");
+    symlinkSync("libcuda.so.550.54.15", join(dir32, "libcuda.so.1"));
+    const libs = findDriverLibraries({
+      driverRoot: r.root,
+      driverVersion: "550.54.15",
+      ldcache: [
+        { key: "libcuda.so.1", path: `${LIB}/libcuda.so.1`, flags: 0x0303 },
+        { key: "libcuda.so.1", path: "/usr/lib/i386-linux-gnu/libcuda.so.1", flags: 0x0003 },
+      ],
+    });
+    const m32 = libs.mounts.find((m) => m.containerPath === "/usr/lib/i386-linux-gnu/libcuda.so.550.54.15");
+    assert.ok(m32, "the 32-bit libcuda is mounted");
+    assert.deepEqual(m32.capabilities, ["compat32"]);
+    const m64 = libs.mounts.find((m) => m.containerPath === `${LIB}/libcuda.so.550.54.15`)!;
+    assert.ok(m64.capabilities.includes("compute") && !m64.capabilities.includes("compat32"));
+    assert.deepEqual(libs.libraryDirs, [LIB, "/usr/lib/i386-linux-gnu"]);
+    assert.ok(libs.symlinks.some((s) => s.link === "/usr/lib/i386-linux-gnu/libcuda.so.1"));
   });
 });
