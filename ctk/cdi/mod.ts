@@ -24,7 +24,8 @@ const GENERATE_USAGE = `Usage: xpu-ctk cdi generate [OPTIONS]
   --cdi-hook-path PATH          xpu-cdi-hook path written into hooks (default /usr/bin/xpu-cdi-hook)
   --ldconfig-path PATH          ldconfig for update-ldcache (e.g. @/sbin/ldconfig)
   --library-search-path DIR     extra library folder inside the driver root; repeatable
-  --csv.file FILE               CSV mount spec for csv mode; repeatable
+  --csv.file FILE               CSV mount spec for csv mode; repeatable (default: the *.csv files in
+                                config.toml's modes.csv.mount-spec-path)
   --no-all-device               leave out the merged "all" device
   --device-id ID                only this GPU/MIG device (index, 1:0 or UUID); repeatable
   --proc-root DIR               what stands in for /proc (default /proc)
@@ -134,17 +135,24 @@ async function generate(args: string[]): Promise<number> {
     devRoot: v["dev-root"] as string | undefined,
     procRoot: v["proc-root"] as string | undefined,
   };
-  const csv = () =>
-    discover.discoverCsvSync({ ...roots, files: (v["csv.file"] as string[] | undefined) ?? undefined });
+  const csv = async () => {
+    let files = v["csv.file"] as string[] | undefined;
+    if (!files?.length) {
+      // The runtime's csv mode reads the folder config.toml names; so does generate.
+      const { loadConfig } = await import("../../lib/config/mod.ts");
+      files = discover.csvFiles(loadConfig().runtime.csvMountSpecPath);
+    }
+    return discover.discoverCsvSync({ ...roots, files });
+  };
   let plan;
-  if (mode === "csv") plan = csv();
+  if (mode === "csv") plan = await csv();
   else {
     try {
       plan = discover.discoverSync({ ...roots, librarySearchPaths: v["library-search-path"] as string[] });
     } catch (err) {
       const { NvmlError } = await import("../../lib/nvml/mod.ts");
       if (mode === "auto" && err instanceof NvmlError && err.noDriver && isTegra(roots.driverRoot)) {
-        plan = csv();
+        plan = await csv();
       } else throw err;
     }
   }

@@ -200,6 +200,21 @@ Deno.test("generate --mode csv with --csv.file", async () => {
     const nodes = spec.devices[0].containerEdits.deviceNodes!.map((n) => n.path);
     assert.ok(nodes.includes("/dev/nvidia0") && nodes.includes("/dev/nvidiactl"), nodes.join(","));
     assert.ok(spec.containerEdits.mounts.some((m) => m.containerPath === `${LIB}/libcuda.so.550.54.15`));
+    // Without --csv.file, the *.csv files of config.toml's modes.csv.mount-spec-path are read.
+    const specDir = join(dir, "csv.d");
+    mkdirSync(specDir);
+    writeFileSync(join(specDir, "l4t.csv"), "dev, /dev/nvidiactl\n");
+    writeFileSync(join(specDir, "ignored.txt"), "dev, /dev/nvidia0\n");
+    const cfg = join(dir, "config.toml");
+    writeFileSync(cfg, `[xpu-container-runtime.modes.csv]\nmount-spec-path = "${specDir}"\n`);
+    const c = await run([CTK, "cdi", "generate", "--mode", "csv", "--driver-root", r.root], {
+      env: { XPU_CTK_CONFIG_FILE_PATH: cfg },
+    });
+    assert.equal(c.code, 0, c.stderr);
+    const fromConfig = JSON.parse(c.stdout) as Spec;
+    assert.deepEqual(fromConfig.devices[0].containerEdits.deviceNodes!.map((n) => n.path), [
+      "/dev/nvidiactl",
+    ]);
     const bad = join(dir, "bad.csv");
     writeFileSync(bad, "dev, /dev/nvidia0\nnope, /x\n");
     const b = await run([
