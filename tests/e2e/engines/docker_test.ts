@@ -206,6 +206,44 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "docker: after runtime configure --set-as-default and a reload, a plain docker run goes through the shim",
+  ...opts,
+  async fn() {
+    const e = await engine();
+    e.setMode("auto");
+    const r = await ctk([
+      "runtime",
+      "configure",
+      "--runtime",
+      "docker",
+      "--config",
+      e.daemonJson,
+      "--runtime-path",
+      SHIM,
+      "--set-as-default",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(readFileSync(e.daemonJson, "utf8"))["default-runtime"], "xpu");
+    Deno.kill(e.docker.daemon.pid, "SIGHUP"); // dockerd reloads runtimes and default-runtime
+    let def = "";
+    for (let i = 0; i < 40 && def !== "xpu"; i++) {
+      await new Promise((res) => setTimeout(res, 250));
+      def = (await e.docker.docker(["info", "--format", "{{.DefaultRuntime}}"])).stdout.trim();
+    }
+    assert.equal(def, "xpu");
+    const create = await e.docker.docker(["create", "--network", "none", IMAGE, "echo", "default runtime"]);
+    assert.equal(create.code, 0, create.stderr);
+    const id = create.stdout.trim();
+    const start = await e.docker.docker(["start", "-a", id]);
+    await e.docker.docker(["rm", "-f", id]);
+    assert.equal(start.code, 0, start.stderr);
+    assert.equal(start.stdout, "default runtime\n");
+    assert.ok(e.tk.readLog().includes(id), "the container went through the shim");
+  },
+});
+
+Deno.test({
   name: "docker: dockerd stops and leaves no mounts behind",
   ...opts,
   async fn() {
