@@ -63,11 +63,21 @@ export function selfCommand(): string[] {
 /** A failure of the helper inside the container's mount namespace. */
 export class ApplyError extends ToolkitError {}
 
-/** Runs the helper in the mount namespace of process `pid` and waits for it. */
-export async function applyInNamespace(pid: number, actions: Actions): Promise<string> {
-  const self = selfCommand();
+/** A helper started in a container's mount namespace, waiting for its actions on stdin. */
+export interface Helper {
+  /** Sends the actions and waits for the helper; returns its warnings. */
+  apply(actions: Actions): Promise<string>;
+  /** Stops the helper before it was given anything (it then does nothing). */
+  abort(): Promise<void>;
+}
+
+/**
+ * Starts the helper in the mount namespace of process `pid`. It is started early so that its own start-up
+ * overlaps with the hook's discovery of the driver; it acts only once {@link Helper.apply} sends the actions.
+ */
+export function startHelper(pid: number): Helper {
   const child = new Deno.Command(findHost("nsenter"), {
-    args: ["--target", String(pid), "--mount", "--", ...self, APPLY_COMMAND],
+    args: ["--target", String(pid), "--mount", "--", ...selfCommand(), APPLY_COMMAND],
     clearEnv: true,
     env: CHILD_ENV,
     cwd: "/",
@@ -75,15 +85,34 @@ export async function applyInNamespace(pid: number, actions: Actions): Promise<s
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(JSON.stringify(actions)));
-  await w.close();
-  const r = await child.output();
-  const err = new TextDecoder().decode(r.stderr).trim();
-  if (!r.success) {
-    throw new ApplyError(
-      `Configuring the container in its mount namespace failed: ${err || `exit ${r.code}`}`,
-    );
-  }
-  return err;
+  const output = child.output();
+  return {
+    async apply(actions: Actions): Promise<string> {
+      const w = child.stdin.getWriter();
+      await w.write(new TextEncoder().encode(JSON.stringify(actions)));
+      await w.close();
+      const r = await output;
+      const err = new TextDecoder().decode(r.stderr).trim();
+      if (!r.success) {
+        throw new ApplyError(
+          `Configuring the container in its mount namespace failed: ${err || `exit ${r.code}`}`,
+        );
+      }
+      return err;
+    },
+    async abort(): Promise<void> {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already gone */ }
+      try {
+        await child.stdin.close();
+      } catch { /* already closed */ }
+      await output.catch(() => {});
+    },
+  };
+}
+
+/** Runs the helper in the mount namespace of process `pid` with the given actions and waits for it. */
+export function applyInNamespace(pid: number, actions: Actions): Promise<string> {
+  return startHelper(pid).apply(actions);
 }

@@ -16,9 +16,9 @@ import {
 import { ToolkitError } from "../lib/sys/errors.ts";
 import type { Logger } from "../lib/sys/log.ts";
 import { lstatIn, withRoot } from "../lib/sys/rootfs.ts";
-import { applyInNamespace } from "./apply.ts";
-import { allowDevices, deviceCgroup } from "./cgroup.ts";
-import { factsFor, planActions, selectDevices } from "./select.ts";
+import { startHelper } from "./apply.ts";
+import { allowDevices, type DeviceCgroup, deviceCgroup } from "./cgroup.ts";
+import { type Actions, factsFor, planActions, selectDevices } from "./select.ts";
 
 /** The refusal when the hook runs for a container the runtime would not configure in legacy mode. */
 export const NOT_LEGACY_MESSAGE =
@@ -78,34 +78,42 @@ export async function prestart(opts: PrestartOptions): Promise<void> {
   if (typeof state.pid !== "number" || state.pid <= 0) {
     throw new PrestartError("The container state on stdin has no pid: run this hook as an OCI prestart hook");
   }
-  const { plan, procRoot } = opts.discover(config, req);
-  const selected = selectDevices(plan, req);
-  if (!req.disableRequire) checkRequirements(req.requirements, factsFor(plan, selected));
-
-  const rootPath = containerRoot(state, spec);
-  const debian = withRoot(rootPath, (root) => lstatIn(root, "/etc/debian_version") !== undefined);
-  const actions = planActions(plan, req, selected, {
-    rootPath,
-    debian,
-    procFiles: readProcDriver(procRoot),
-    ldConf: confFileFor(state.id),
-    ldconfig: config.cli.ldconfig,
-    allowLdconfigFromContainer: config.features.allowLdconfigFromContainer,
-    cudaCompatHostVersion:
-      config.runtime.cudaCompatMode === "ldconfig" && !config.features.disableCudaCompatLibHook
-        ? plan.driverVersion
-        : undefined,
-    migConfig: req.migConfig,
-    migMonitor: req.migMonitor,
-  });
-  // Find the cgroup first: a container whose devices cannot be allowed is refused before anything is mounted.
-  const cg = config.cli.noCgroups ? undefined : deviceCgroup(state.pid);
-  if (cg?.version === 2 && actions.nodes.length) allowDevices(cg, actions.nodes, config.file);
+  // Started now, the helper's own start-up overlaps with the discovery below; it waits for its actions.
+  const helper = startHelper(state.pid);
+  let actions: Actions;
+  let cg: DeviceCgroup | undefined;
+  try {
+    const { plan, procRoot } = opts.discover(config, req);
+    const selected = selectDevices(plan, req);
+    if (!req.disableRequire) checkRequirements(req.requirements, factsFor(plan, selected));
+    const rootPath = containerRoot(state, spec);
+    const debian = withRoot(rootPath, (root) => lstatIn(root, "/etc/debian_version") !== undefined);
+    actions = planActions(plan, req, selected, {
+      rootPath,
+      debian,
+      procFiles: readProcDriver(procRoot),
+      ldConf: confFileFor(state.id),
+      ldconfig: config.cli.ldconfig,
+      allowLdconfigFromContainer: config.features.allowLdconfigFromContainer,
+      cudaCompatHostVersion:
+        config.runtime.cudaCompatMode === "ldconfig" && !config.features.disableCudaCompatLibHook
+          ? plan.driverVersion
+          : undefined,
+      migConfig: req.migConfig,
+      migMonitor: req.migMonitor,
+    });
+    // Find the cgroup first: a container whose devices cannot be allowed is refused before anything is mounted.
+    cg = config.cli.noCgroups ? undefined : deviceCgroup(state.pid);
+    if (cg?.version === 2 && actions.nodes.length) allowDevices(cg, actions.nodes, config.file);
+  } catch (err) {
+    await helper.abort();
+    throw err;
+  }
   log.debug(
-    `configuring ${rootPath}: ${actions.nodes.length} nodes, ${actions.mounts.length} mounts, ` +
+    `configuring ${actions.rootPath}: ${actions.nodes.length} nodes, ${actions.mounts.length} mounts, ` +
       `${actions.symlinks.length} links`,
   );
-  const warnings = await applyInNamespace(state.pid, actions);
+  const warnings = await helper.apply(actions);
   if (warnings) log.warn(warnings);
   if (cg) allowDevices(cg, actions.nodes, config.file);
 }

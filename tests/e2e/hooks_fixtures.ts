@@ -74,11 +74,30 @@ export function makeSentinel(): string {
   return d;
 }
 
-/** The host's mount table without the per-process noise (for before/after comparisons). */
+/** Temp-dir prefixes of the hook tests: mounts under them, or under system paths, would be ours. */
+const OUR_TMP = [
+  "xpu-bundle-",
+  "xpu-sentinel-",
+  "xpu-legacy-",
+  "xpu-attack-",
+  "xpu-mounts-",
+  "xpu-rootfs-",
+  "xpu-lxc-",
+];
+
+/**
+ * The host's mount table as far as the hooks could change it (for before/after comparisons): system paths,
+ * and the temp dirs of the hook tests. Container engines tested at the same time mount under /run, /var
+ * and their own temp dirs; those are left out.
+ */
 export function hostMounts(): string {
-  return readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) =>
-    l.split(" ").slice(3, 6).join(" ")
-  )
+  return readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter(Boolean)
+    .map((l) => l.split(" ").slice(3, 6).join(" "))
+    .filter((l) => {
+      const point = l.split(" ")[1];
+      if (point.startsWith("/tmp/")) return OUR_TMP.some((p) => point.startsWith(`/tmp/${p}`));
+      return !point.startsWith("/run/") && !point.startsWith("/var/");
+    })
     .sort().join("\n");
 }
 
