@@ -8,7 +8,7 @@
 import { parseArgs } from "node:util";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { binaryExec, denoExec, plainLauncher, runtimeLauncher } from "./launcher.ts";
+import { type BuildForm, programLauncher } from "./launcher.ts";
 
 /** The executables and their entry points. */
 export const PROGRAMS: Record<string, string> = {
@@ -53,7 +53,7 @@ async function main() {
   mkdirSync(libexec, { recursive: true });
   const template = readFileSync(join(ROOT, "tools", "runtime_launcher.sh"), "utf8");
 
-  let made = form === "bundle" ? "bundle" : "compile";
+  let made: BuildForm = form === "bundle" ? "bundle" : "compile";
   if (made === "compile") {
     const [name, entry] = Object.entries(PROGRAMS)[0];
     if (!await tryCompile(entry, join(libexec, name))) {
@@ -72,14 +72,12 @@ async function main() {
   const deno = join(libexec, "deno");
   if (made === "bundle") symlinkSync(resolve(Deno.execPath()), deno);
   for (const [name, entry] of Object.entries(PROGRAMS)) {
-    let exec: string;
     if (made === "compile") {
       const bin = join(libexec, name);
       if (!existsSync(bin) && !await tryCompile(entry, bin)) {
         console.error(`deno compile failed for ${name}`);
         Deno.exit(1);
       }
-      exec = binaryExec(bin);
     } else {
       const outdir = join(libexec, name);
       const r = await run([
@@ -94,13 +92,9 @@ async function main() {
         entry,
       ]);
       if (!r.ok) Deno.exit(1);
-      exec = denoExec(deno, join(outdir, "main.js"));
     }
-    const launcher = name === "xpu-container-runtime"
-      ? runtimeLauncher(template, { exec })
-      : plainLauncher(name, { exec });
     const path = join(dist, "bin", name);
-    writeFileSync(path, launcher);
+    writeFileSync(path, programLauncher(name, made as BuildForm, libexec, template));
     chmodSync(path, 0o755);
   }
   writeFileSync(join(libexec, "FORM"), made + "\n");
