@@ -28,6 +28,9 @@ const GENERATE_USAGE = `Usage: xpu-ctk cdi generate [OPTIONS]
                                 config.toml's modes.csv.mount-spec-path)
   --no-all-device               leave out the merged "all" device
   --device-id ID                only this GPU/MIG device (index, 1:0 or UUID); repeatable
+  --annotate-driver-version     also record the driver version as an annotation (needs cdiVersion 0.6.0,
+                                which podman 4.3 and other older CDI readers refuse); the version is
+                                always in the enable-cuda-compat hook
   --proc-root DIR               what stands in for /proc (default /proc)
 `;
 
@@ -113,6 +116,7 @@ async function generate(args: string[]): Promise<number> {
     "csv.file": { type: "string", multiple: true },
     "no-all-device": { type: "boolean" },
     "device-id": { type: "string", multiple: true },
+    "annotate-driver-version": { type: "boolean" },
   }, GENERATE_USAGE);
   if (v.help) {
     console.log(GENERATE_USAGE);
@@ -169,6 +173,7 @@ async function generate(args: string[]): Promise<number> {
     ldconfigPath: v["ldconfig-path"] as string | undefined,
     allDevice: !v["no-all-device"],
     deviceIds: split(v["device-id"]),
+    annotateDriverVersion: v["annotate-driver-version"] === true,
   });
   const problems = cdiSpecProblems(spec, output ?? "the generated spec");
   if (problems.length) {

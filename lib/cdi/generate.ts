@@ -41,6 +41,12 @@ export interface GenerateOptions {
   allDevice?: boolean;
   /** Only these GPUs / MIG devices (index `0`, `1:0`, or UUID); default all of them. */
   deviceIds?: string[];
+  /**
+   * Record the driver version in the {@link DRIVER_VERSION_ANNOTATION} annotation; default true. Annotations
+   * need cdiVersion 0.6.0, which older CDI consumers refuse (Debian 12's podman 4.3 reads up to 0.5.0);
+   * without it the version is still recorded in the enable-cuda-compat hook (see {@link specDriverVersion}).
+   */
+  annotateDriverVersion?: boolean;
 }
 
 /** The mount options of a plan mount: read-only binds, except IPC sockets. */
@@ -181,7 +187,9 @@ export function generateCdiSpec(plan: MountPlan, opts: GenerateOptions = {}): Cd
   const spec: CdiSpec = {
     cdiVersion: "0.3.0",
     kind: `${opts.vendor ?? "nvidia.com"}/${opts.class ?? "gpu"}`,
-    ...(plan.driverVersion ? { annotations: { [DRIVER_VERSION_ANNOTATION]: plan.driverVersion } } : {}),
+    ...(plan.driverVersion && opts.annotateDriverVersion !== false
+      ? { annotations: { [DRIVER_VERSION_ANNOTATION]: plan.driverVersion } }
+      : {}),
     devices,
     containerEdits: commonEdits(plan, opts),
   };
@@ -189,7 +197,17 @@ export function generateCdiSpec(plan: MountPlan, opts: GenerateOptions = {}): Cd
   return spec;
 }
 
-/** The driver version a spec was generated from (its annotation), if it records one. */
+/**
+ * The driver version a spec was generated from, if it records one: its annotation, else the
+ * `--host-driver-version` of its enable-cuda-compat hook (specs written for pre-0.6.0 consumers).
+ */
 export function specDriverVersion(spec: CdiSpec): string | undefined {
-  return spec.annotations?.[DRIVER_VERSION_ANNOTATION];
+  const annotated = spec.annotations?.[DRIVER_VERSION_ANNOTATION];
+  if (annotated) return annotated;
+  for (const h of spec.containerEdits?.hooks ?? []) {
+    if (h.args?.[1] !== "enable-cuda-compat") continue;
+    const arg = h.args.find((a) => a.startsWith("--host-driver-version="));
+    if (arg) return arg.slice("--host-driver-version=".length);
+  }
+  return undefined;
 }

@@ -42,7 +42,11 @@ Deno.test("generate --output spec.json: a valid 0644 spec for 2 GPUs from the dr
     const spec = JSON.parse(readFileSync(out, "utf8")) as Spec;
     assert.equal(spec.kind, "nvidia.com/gpu");
     assert.deepEqual(spec.devices.map((d) => d.name), ["0", r.gpus[0].uuid, "1", r.gpus[1].uuid, "all"]);
-    assert.equal(spec.annotations?.["xpu.dev/driver-version"], "550.54.15");
+    // Readable by pre-0.6.0 CDI consumers (Debian 12's podman 4.3): no annotations unless asked for.
+    assert.equal(spec.cdiVersion, "0.5.0");
+    assert.equal(spec.annotations, undefined);
+    const compat = spec.containerEdits.hooks.find((h) => h.args[1] === "enable-cuda-compat")!;
+    assert.deepEqual(compat.args, ["xpu-cdi-hook", "enable-cuda-compat", "--host-driver-version=550.54.15"]);
     assert.ok(spec.containerEdits.mounts.some((m) => m.containerPath === `${LIB}/libcuda.so.550.54.15`));
     assert.deepEqual(spec.containerEdits.hooks.map((h) => h.hookName), Array(3).fill("createContainer"));
     assert.equal(spec.containerEdits.hooks[0].path, "/usr/bin/xpu-cdi-hook");
@@ -61,6 +65,18 @@ Deno.test("generate --output spec.json: a valid 0644 spec for 2 GPUs from the dr
         "nvidia.com/gpu=all",
       ].sort(),
     );
+  });
+});
+
+Deno.test("generate --annotate-driver-version records the driver version as an annotation (cdiVersion 0.6.0)", async () => {
+  await withRoot({ driverVersion: "535.104.05" }, async (r) => {
+    const res = await run([CTK, "cdi", "generate", "--driver-root", r.root, "--annotate-driver-version"], {
+      env: r.env,
+    });
+    assert.equal(res.code, 0, res.stderr);
+    const spec = JSON.parse(res.stdout) as Spec;
+    assert.equal(spec.cdiVersion, "0.6.0");
+    assert.deepEqual(spec.annotations, { "xpu.dev/driver-version": "535.104.05" });
   });
 });
 

@@ -58,8 +58,31 @@ Deno.test("the spec records its driver version and uses the lowest cdiVersion it
     assert.equal(specDriverVersion(spec), "560.35.03");
     // Annotations need 0.6.0; nothing in the spec needs more.
     assert.equal(spec.cdiVersion, "0.6.0");
+    // Without the annotation, device names starting with a digit and split hostPaths need 0.5.0 only,
+    // and the version is still read back from the enable-cuda-compat hook.
+    const plain = generateCdiSpec(plan, { annotateDriverVersion: false });
+    assert.equal(plain.cdiVersion, "0.5.0");
+    assert.equal(plain.annotations, undefined);
+    assert.equal(specDriverVersion(plain), "560.35.03");
+    // type-index names on a root at / need nothing past 0.3.0.
+    assert.equal(
+      generateCdiSpec({ ...plan, driverRoot: "/", devRoot: "/", ...atSlash(plan) }, {
+        annotateDriverVersion: false,
+        deviceNameStrategies: ["type-index"],
+      }).cdiVersion,
+      "0.3.0",
+    );
   });
 });
+
+/** The plan's nodes as if found on / (hostPath equal to path). */
+function atSlash(plan: MountPlan): Partial<MountPlan> {
+  const strip = <T extends { path: string; hostPath: string }>(n: T): T => ({ ...n, hostPath: n.path });
+  return {
+    controlNodes: plan.controlNodes.map(strip),
+    gpus: plan.gpus.map((g) => ({ ...g, nodes: g.nodes.map(strip), mig: [] })),
+  };
+}
 
 Deno.test("common edits: control nodes, read-only driver files, read-write IPC, hooks with explicit env", () => {
   withPlan({}, (plan, r) => {
