@@ -1,7 +1,8 @@
-/** Device-cgroup rules for a running container: cgroup v1 devices.allow; cgroup v2 is refused clearly. */
+/** Device-cgroup rules for a running container: cgroup v1 devices.allow, cgroup v2 eBPF device programs. */
 import { readFileSync, writeFileSync } from "node:fs";
 import { posix } from "node:path";
 import type { DeviceNode } from "../lib/discover/plan.ts";
+import { allowDevicesBpf } from "../lib/sys/bpf.ts";
 import { ToolkitError } from "../lib/sys/errors.ts";
 
 /** A device cgroup that cannot be found or written. */
@@ -97,19 +98,33 @@ export function ruleFor(n: DeviceNode): string {
 }
 
 /**
- * Allows the nodes in the container's device cgroup. On cgroup v2 this needs an eBPF device program, which
- * this version does not install: it refuses, naming the way out.
+ * Allows the nodes in the container's device cgroup: cgroup v1 rules in devices.allow, or on cgroup v2 the
+ * container's eBPF device programs widened for them.
  */
 export function allowDevices(cg: DeviceCgroup, nodes: DeviceNode[], configFile?: string): void {
   if (nodes.length === 0) return;
   if (cg.version === 2) {
-    throw new CgroupError(
-      `The container runs under cgroup v2 (${cg.path}), where device access is granted by an eBPF program ` +
-        "that the legacy hook does not install; use the cdi or jit-cdi mode (the runtime then adds the device " +
-        `rules to the spec), or set no-cgroups = true under [xpu-container-cli] in ${
-          configFile ?? "the config file"
-        } to skip device rules`,
-    );
+    if (!cg.dir) {
+      throw new CgroupError(
+        `The container's cgroup ${cg.path} is not under a mounted cgroup2 hierarchy, so its device access ` +
+          `cannot be granted; mount cgroup2 or set no-cgroups = true under [xpu-container-cli] in ${
+            configFile ?? "the config file"
+          }`,
+      );
+    }
+    try {
+      allowDevicesBpf(
+        cg.dir,
+        nodes.map((n) => ({ type: n.type, major: n.major, minor: n.minor, access: "rw" })),
+      );
+    } catch (err) {
+      throw new CgroupError(
+        `Cannot allow ${nodes.map((n) => n.path).join(", ")} in cgroup v2 ${cg.dir}: ${
+          (err as Error).message
+        }`,
+      );
+    }
+    return;
   }
   const file = posix.join(cg.dir, "devices.allow");
   for (const n of nodes) {

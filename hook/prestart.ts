@@ -102,9 +102,8 @@ export async function prestart(opts: PrestartOptions): Promise<void> {
       migConfig: req.migConfig,
       migMonitor: req.migMonitor,
     });
-    // Find the cgroup first: a container whose devices cannot be allowed is refused before anything is mounted.
+    // Find the cgroup first: a container whose cgroup cannot be found is refused before anything is mounted.
     cg = config.cli.noCgroups ? undefined : deviceCgroup(state.pid);
-    if (cg?.version === 2 && actions.nodes.length) allowDevices(cg, actions.nodes, config.file);
   } catch (err) {
     await helper.abort();
     throw err;

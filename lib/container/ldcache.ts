@@ -12,7 +12,7 @@ import {
   type Root,
   writeFileIn,
 } from "../sys/rootfs.ts";
-import * as sys from "../sys/_fdcalls.ts";
+import * as sys from "../sys/syscalls.ts";
 
 /** A linker-cache update that could not be done. */
 export class LdcacheError extends ToolkitError {}

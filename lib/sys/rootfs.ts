@@ -6,9 +6,9 @@
  */
 import { posix } from "node:path";
 import { ToolkitError } from "./errors.ts";
-import * as sys from "./_fdcalls.ts";
+import * as sys from "./syscalls.ts";
 
-export { makedev, SysError } from "./_fdcalls.ts";
+export { makedev, SysError } from "./syscalls.ts";
 
 /** An operation inside a rootfs that failed or was refused. */
 export class RootfsError extends ToolkitError {}

@@ -209,12 +209,12 @@ Deno.test("parseProcCgroup and parseMountinfo find v1 controllers and the v2 pat
   assertEquals(mi[1].fstype, "cgroup2");
 });
 
-Deno.test("ruleFor writes v1 rules; cgroup v2 is refused with the way out", () => {
+Deno.test("ruleFor writes v1 rules; a v2 cgroup outside any cgroup2 mount is refused with the way out", () => {
   assertEquals(ruleFor(node("/dev/nvidia0", 195, 0)), "c 195:0 rw");
   const err = assertThrows(
     () => allowDevices({ version: 2, path: "/x" }, [node("/dev/nvidia0", 195, 0)], "/etc/xpu/config.toml"),
     CgroupError,
-    "cgroup v2",
+    "cgroup2",
   );
   assertIncludes(err.message, "no-cgroups = true");
   assertIncludes(err.message, "/etc/xpu/config.toml");

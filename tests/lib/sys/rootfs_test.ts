@@ -25,7 +25,7 @@ import {
   withRoot,
   writeFileIn,
 } from "../../../lib/sys/rootfs.ts";
-import { close } from "../../../lib/sys/_fdcalls.ts";
+import { close } from "../../../lib/sys/syscalls.ts";
 import { assertEquals, assertIncludes, assertThrows, assertTrue } from "../../_assert.ts";
 import { cleanup, run, tempDir } from "../../_helpers.ts";
 import { hashTree, makeSentinel } from "../../e2e/hooks_fixtures.ts";

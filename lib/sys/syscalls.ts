@@ -1,4 +1,4 @@
-/** The *at() family, openat2 and the new mount API through FFI: what safe work inside a rootfs needs. */
+/** Raw system calls through FFI: the *at() family, openat2, the mount API, bpf (rootfs.ts is the safe layer). */
 
 const SYMBOLS = {
   syscall: { parameters: ["i64", "i64", "i64", "i64", "i64", "i64", "i64"], result: "i64" },
@@ -106,6 +106,11 @@ function strerror(n: number): string {
 /** A NUL-terminated copy of a string. */
 export function cstr(s: string): Uint8Array<ArrayBuffer> {
   return new TextEncoder().encode(s + "\0");
+}
+
+/** The address of a buffer, for attribute structs that hold pointers (keep the buffer alive meanwhile). */
+export function addressOf(b: ArrayBufferView<ArrayBuffer>): bigint {
+  return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b)));
 }
 
 function ptr(b: Uint8Array<ArrayBuffer> | BigUint64Array<ArrayBuffer> | null): bigint {
@@ -309,4 +314,13 @@ export function detachedTmpfs(attrs: bigint, mode = "0755"): number {
   } finally {
     close(fs);
   }
+}
+
+const SYS_BPF = 321n;
+
+/** bpf(2) with an attribute buffer; returns the call's result (an fd, or 0). */
+export function bpf(cmd: number, attr: Uint8Array<ArrayBuffer>, what: string): number {
+  const r = c().syscall(SYS_BPF, BigInt(cmd), ptr(attr), BigInt(attr.length), 0n, 0n, 0n);
+  keep(attr);
+  return check(r, "bpf", what);
 }
