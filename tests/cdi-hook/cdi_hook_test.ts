@@ -170,3 +170,31 @@ Deno.test("disable-device-node-modification does nothing on a host without the d
     cleanup(b.dir);
   }
 });
+
+Deno.test("disable-device-node-modification mounts a read-only copy of params with ModifyDeviceFiles 0", async () => {
+  const b = makeBundle();
+  try {
+    const target = join(b.rootfs, "proc/driver/nvidia/params");
+    mkdirSync(join(b.rootfs, "proc/driver/nvidia"), { recursive: true });
+    writeFileSync(target, "placeholder\n");
+    // A private mount namespace where /proc/driver/nvidia/params looks like a loaded driver's.
+    const script = [
+      "mount -t tmpfs xpu-test /proc/driver",
+      "mkdir /proc/driver/nvidia",
+      "printf 'ResmanDebugLevel: 4294967295\\nModifyDeviceFiles: 1\\nDeviceFileUID: 0\\n' > /proc/driver/nvidia/params",
+      `printf '%s' '${state(b.dir)}' | '${HOOK}' disable-device-node-modification`,
+      `cat '${target}'`,
+      `(echo x > '${target}') 2>/dev/null || echo read-only`,
+    ].join(" && ");
+    const r = await run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script]);
+    assertEquals(r.code, 0, r.stderr);
+    assertEquals(
+      r.stdout,
+      "ResmanDebugLevel: 4294967295\nModifyDeviceFiles: 0\nDeviceFileUID: 0\nread-only\n",
+    );
+    // Outside that namespace nothing is mounted: the rootfs file is as it was.
+    assertEquals(readFileSync(target, "utf8"), "placeholder\n");
+  } finally {
+    cleanup(b.dir);
+  }
+});
