@@ -3,6 +3,7 @@ import { dirname, isAbsolute, join } from "../lib/sys/path.ts";
 import type { Config } from "../lib/config/mod.ts";
 import type { Hook, Spec } from "../lib/oci/mod.ts";
 import { applyDevices, loadRegistry, memoryRegistry, type Registry, resolveDevices } from "../lib/cdi/mod.ts";
+import { specDriverVersion } from "../lib/cdi/generate.ts";
 import { procRootFor } from "../lib/discover/proc_root.ts";
 import { isTegraHost, JIT_KIND, onlyCdiDevices, type Request, resolveMode } from "../lib/request/mod.ts";
 import { ToolkitError } from "../lib/sys/errors.ts";
@@ -90,16 +91,13 @@ export function hostDriverVersion(config: Config): string {
   }
 }
 
-/** The annotation generated specs carry with the driver version they were made from. */
-const DRIVER_VERSION_ANNOTATION = "xpu.dev/driver-version";
-
 /** Refuses devices from a spec generated for another driver version than the host runs. */
 export function checkStale(reg: Registry, names: string[], config: Config): void {
   const host = hostDriverVersion(config);
   if (!host) return;
   const seen = new Set<string>();
   for (const d of resolveDevices(reg, names, config.runtime.cdiDefaultKind)) {
-    const made = d.source.spec.annotations?.[DRIVER_VERSION_ANNOTATION];
+    const made = specDriverVersion(d.source.spec);
     if (!made || made === host || seen.has(d.source.file)) continue;
     seen.add(d.source.file);
     throw new ModifyError(

@@ -1,6 +1,8 @@
 /** xpu-ctk cdi: generate, list, validate and transform CDI specs; `lxc` is handed to ./lxc.ts. */
 import { parseArgs } from "node:util";
 import { ToolkitError } from "../../lib/sys/errors.ts";
+import { writeFileAtomic } from "../../lib/oci/mod.ts";
+import { resolve } from "../../lib/sys/path.ts";
 
 const USAGE = `Usage: xpu-ctk cdi COMMAND [OPTIONS]
 
@@ -84,7 +86,7 @@ async function writeOut(file: string | undefined, text: string): Promise<void> {
     await Deno.stdout.write(new TextEncoder().encode(text));
     return;
   }
-  (await import("./_write.ts")).writeTextAtomic(file, text, 0o644);
+  writeFileAtomic(resolve(file), text, { mode: 0o644, forceMode: true, mkdirParent: true });
 }
 
 function isTegra(driverRoot: string): boolean {

@@ -46,40 +46,4 @@ export function readText(path: string): string | undefined {
   }
 }
 
-/** Normalises an absolute or relative POSIX path (`.`, `..`, repeated and trailing slashes). */
-export function normalize(path: string): string {
-  const abs = path.startsWith("/");
-  const out: string[] = [];
-  for (const part of path.split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") {
-      if (out.length && out[out.length - 1] !== "..") out.pop();
-      else if (!abs) out.push("..");
-    } else out.push(part);
-  }
-  const s = out.join("/");
-  return abs ? "/" + s : s || ".";
-}
-
-/** Joins POSIX path parts and normalises the result. */
-export function join(...parts: string[]): string {
-  return normalize(parts.filter((p) => p !== "").join("/"));
-}
-
-/** The folder part of a POSIX path. */
-export function dirname(path: string): string {
-  const p = normalize(path);
-  const i = p.lastIndexOf("/");
-  return i < 0 ? "." : i === 0 ? "/" : p.slice(0, i);
-}
-
-/** The last component of a POSIX path. */
-export function basename(path: string): string {
-  const p = path.replace(/\/+$/, "");
-  return p.slice(p.lastIndexOf("/") + 1);
-}
-
-/** Makes a path absolute against the working directory. */
-export function absolute(path: string): string {
-  return normalize(path.startsWith("/") ? path : `${Deno.cwd()}/${path}`);
-}
+export { basename, dirname, join, normalize, resolve as absolute } from "../sys/path.ts";

@@ -3,7 +3,7 @@
  * CSV mount specs of Tegra hosts ({@link discoverCsv}). CDI generation serialises the plan; the legacy hook
  * applies it.
  */
-import { absolute, exists, join, readDirNames, readText } from "./_fs.ts";
+import { absolute, join, readDirNames, readText } from "./_fs.ts";
 import type { ResolveMemo } from "./_root.ts";
 import { type NvmlSnapshot, readNvml } from "../nvml/mod.ts";
 import { discoverCsvFiles } from "./csv.ts";
@@ -44,14 +44,8 @@ export interface DiscoverOptions extends RootOptions {
   librarySearchPaths?: string[];
 }
 
-/**
- * The /proc that describes a driver root: the root's own proc/ when it carries proc/devices (a driver
- * container's view, or a fixture host), else the host's /proc.
- */
-export function procRootFor(driverRoot: string): string {
-  const own = join(driverRoot, "proc");
-  return driverRoot !== "/" && exists(join(own, "devices")) ? own : "/proc";
-}
+export { procRootFor } from "./proc_root.ts";
+import { procRootFor } from "./proc_root.ts";
 
 function roots(opts: RootOptions) {
   const driverRoot = absolute(opts.driverRoot || "/");

@@ -180,16 +180,36 @@ export function loadSpec(bundle: string): LoadedSpec {
   return { path, text, spec: parseSpec(text, path) };
 }
 
+/** Options for {@link writeFileAtomic}. */
+export interface AtomicWriteOptions {
+  /** Mode of a new file, or of every write with `forceMode`. Default 0644. */
+  mode?: number;
+  /** Give the file `mode` even when it exists with another. Default false: an existing file keeps its mode. */
+  forceMode?: boolean;
+  /** fsync before the rename. Default true. */
+  durable?: boolean;
+  /** Create the parent folder when missing. Default false. */
+  mkdirParent?: boolean;
+}
+
 /**
- * Writes `data` to `path` atomically: a temp file beside it, fsync (unless `durable` is false), rename. The
- * file keeps its mode (or gets `mode` when new). On any failure the old file is untouched and the temp file
- * removed.
+ * Writes `data` to `path` atomically: a temp file beside it, fsync, rename. Readers see the old file or the new
+ * one, never a mix; on any failure the old file is untouched and the temp file removed. Deno APIs only: this
+ * is on the shim's and `cdi generate`'s hot paths.
  */
-export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644, durable = true): void {
+export function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  opts: AtomicWriteOptions = {},
+): void {
+  const mode = opts.mode ?? 0o644;
   let keepMode = mode;
-  try {
-    keepMode = (Deno.statSync(path).mode ?? mode) & 0o7777;
-  } catch { /* new file */ }
+  if (!opts.forceMode) {
+    try {
+      keepMode = (Deno.statSync(path).mode ?? mode) & 0o7777;
+    } catch { /* new file */ }
+  }
+  if (opts.mkdirParent) Deno.mkdirSync(dirname(path), { recursive: true });
   const tmp = join(dirname(path), `.${basename(path)}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`);
   let file: Deno.FsFile | undefined;
   try {
@@ -197,7 +217,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
     const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
     let off = 0;
     while (off < bytes.length) off += file.writeSync(bytes.subarray(off));
-    if (durable) file.syncSync();
+    if (opts.durable ?? true) file.syncSync();
     file.close();
     file = undefined;
     Deno.chmodSync(tmp, keepMode);
@@ -216,7 +236,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
  * like runc's own bundle files it is not fsynced (a bundle does not outlive a host crash).
  */
 export function saveSpec(loaded: LoadedSpec): void {
-  writeFileAtomic(loaded.path, JSON.stringify(loaded.spec), 0o644, false);
+  writeFileAtomic(loaded.path, JSON.stringify(loaded.spec), { durable: false });
 }
 
 /** Parses `process.env` into a map; later entries win, as execve would see them. */

@@ -156,7 +156,9 @@ test("a stale CDI spec (generated for another driver version)", async (h) => {
   const spec = join(h.root, "etc/cdi/nvidia.yaml");
   writeFileSync(
     spec,
-    readFileSync(spec, "utf8").replaceAll("driver-version: 550.54.15", "driver-version: 535.104.05"),
+    readFileSync(spec, "utf8")
+      .replaceAll("driver-version: 550.54.15", "driver-version: 535.104.05")
+      .replaceAll("--host-driver-version=550.54.15", "--host-driver-version=535.104.05"),
   );
   await onlyFault(
     h,
