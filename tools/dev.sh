@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 case "${1:-}" in
 demo)
   bash tools/setup.sh || exit 1
-  exec node_modules/.bin/deno task demo
+  exec node_modules/deno/deno task demo
   ;;
 test)
   shift
@@ -13,7 +13,7 @@ test)
     echo "0 passed, 1 failed"
     exit 1
   fi
-  exec node_modules/.bin/deno task test "$@"
+  exec node_modules/deno/deno task test "$@"
   ;;
 *)
   echo "usage: bash tools/dev.sh demo|test [deno test args]" >&2

@@ -17,16 +17,20 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if ! node_modules/.bin/deno --version >/dev/null 2>&1; then
+if ! node_modules/deno/deno --version >/dev/null 2>&1; then
   echo "setup: installing the pinned Deno and npm packages"
   # package.json pins exact versions and package-lock.json the integrity; `npm ci` rejects a lock that
   # lists only this platform's optional Deno binary, so install from the pinned manifest.
   npm install --no-audit --no-fund --loglevel=error
 fi
-# npm may skip the deno package's install script; its platform package carries the same binary.
-if ! node_modules/.bin/deno --version >/dev/null 2>&1; then
+# The deno package's install script puts the native binary at node_modules/deno/deno; when npm skips the
+# script, the platform package carries the same binary.
+if ! node_modules/deno/deno --version >/dev/null 2>&1; then
   for b in node_modules/@deno/linux-x64-glibc/deno node_modules/@deno/linux-arm64-glibc/deno; do
-    [ -x "$b" ] && ln -sf "../../$b" node_modules/.bin/deno && break
+    [ -x "$b" ] && cp "$b" node_modules/deno/deno && break
   done
 fi
-node_modules/.bin/deno --version | head -1
+# `deno task` runs node_modules/.bin entries as scripts: point the deno entry at the package's JS launcher
+# (which starts the native binary), never at the binary itself.
+ln -sf ../deno/bin.cjs node_modules/.bin/deno
+node_modules/deno/deno --version | head -1
