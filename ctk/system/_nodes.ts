@@ -10,13 +10,8 @@ export interface CharNode {
   minor: number;
 }
 
-/** Splits a Linux dev_t into major and minor (the glibc encoding). */
-export function splitDev(rdev: number): { major: number; minor: number } {
-  const dev = BigInt(rdev);
-  const major = Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn));
-  const minor = Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn));
-  return { major, minor };
-}
+export { splitDev } from "../../lib/sys/dev.ts";
+import { splitDev } from "../../lib/sys/dev.ts";
 
 const NODE_NAMES =
   /^(nvidia\d+|nvidiactl|nvidia-modeset|nvidia-uvm|nvidia-uvm-tools|nvidia-nvswitch\d+|nvidia-nvlink)$/;

@@ -1,5 +1,6 @@
 /** Applying CDI container edits to an OCI spec, with every rule of REFERENCE §6. */
 import type { DeviceRule, Hook, LinuxDevice, Mount, Spec } from "../oci/mod.ts";
+import { splitDev } from "../sys/dev.ts";
 import { CdiError, type RegistryDevice } from "./registry.ts";
 import type { CdiDeviceNode, ContainerEdits } from "./spec.ts";
 
@@ -14,13 +15,7 @@ export interface NodeInfo {
 /** Reads a host node; undefined when it does not exist or is not a device. */
 export type StatNode = (hostPath: string) => NodeInfo | undefined;
 
-/** Decodes a Linux dev_t into major and minor. */
-export function splitDev(rdev: number): { major: number; minor: number } {
-  const d = BigInt(rdev);
-  const major = Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn));
-  const minor = Number((d & 0xffn) | ((d >> 12n) & ~0xffn));
-  return { major, minor };
-}
+export { splitDev } from "../sys/dev.ts";
 
 /** Stats a host node with Deno. */
 export const statHostNode: StatNode = (hostPath) => {

@@ -1,6 +1,7 @@
 /** Paths inside a driver or dev root: symlinks followed without leaving the root, and device node stats. */
 import type { DeviceNode } from "./plan.ts";
 import { lstat, normalize, stat } from "./_fs.ts";
+import { splitDev } from "../sys/dev.ts";
 
 /** Joins a root and an absolute path inside it ("/" as root gives the path itself). */
 export function inRoot(root: string, path: string): string {
@@ -68,21 +69,11 @@ export function resolveInRoot(root: string, path: string, memo?: ResolveMemo): s
   return "/" + done.join("/");
 }
 
-/** Splits a Linux dev_t into major and minor numbers. */
-export function splitRdev(rdev: number): { major: number; minor: number } {
-  const hi = Math.floor(rdev / 0x100000000);
-  const lo = rdev >>> 0;
-  return {
-    major: ((lo >>> 8) & 0xfff) | ((hi & 0xfffff000) >>> 0),
-    minor: (lo & 0xff) | ((lo >>> 12) & 0xfff00),
-  };
-}
-
 /** The character or block node at `path` under `devRoot` (symlinks followed), or undefined. */
 export function statNode(devRoot: string, path: string): DeviceNode | undefined {
   const hostPath = inRoot(devRoot, path);
   const st = stat(hostPath);
   if (!st || !(st.isCharDevice || st.isBlockDevice) || st.rdev === null) return undefined;
-  const { major, minor } = splitRdev(st.rdev);
+  const { major, minor } = splitDev(st.rdev);
   return { path, hostPath, type: st.isCharDevice ? "c" : "b", major, minor };
 }

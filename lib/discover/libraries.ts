@@ -50,19 +50,8 @@ function table(): Map<string, Capability[]> {
 /** Driver library name (without `.so…`) → the capabilities that want it (64-bit; compat32 adds the 32-bit set). */
 export const LIBRARY_CAPABILITIES: ReadonlyMap<string, Capability[]> = table();
 
-/** The library folders searched after the ld.so.cache, inside the driver root. */
-export const DEFAULT_LIBRARY_DIRS = [
-  "/usr/lib64",
-  "/usr/lib/x86_64-linux-gnu",
-  "/usr/lib/aarch64-linux-gnu",
-  "/lib64",
-  "/lib/x86_64-linux-gnu",
-  "/lib/aarch64-linux-gnu",
-  "/usr/lib/x86_64-linux-gnu/nvidia/current",
-  "/usr/lib/aarch64-linux-gnu/nvidia/current",
-  "/usr/lib",
-  "/lib",
-];
+export { DEFAULT_LIBRARY_DIRS } from "./lib_dirs.ts";
+import { DEFAULT_LIBRARY_DIRS } from "./lib_dirs.ts";
 
 /** The name part of a library file or soname: `libcuda.so.1` → `libcuda`. */
 export function libraryName(file: string): string {

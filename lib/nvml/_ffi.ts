@@ -1,4 +1,8 @@
 /** The NVML symbols, their C signatures, and the loader that tries the driver root before the soname. */
+import { DEFAULT_LIBRARY_DIRS } from "../discover/lib_dirs.ts";
+import { join } from "../sys/path.ts";
+
+/** Whether anything (even a dangling link) is at `path`. */
 function exists(path: string): boolean {
   try {
     Deno.lstatSync(path);
@@ -6,10 +10,6 @@ function exists(path: string): boolean {
   } catch {
     return false;
   }
-}
-
-function join(...parts: string[]): string {
-  return parts.join("/").replace(/\/{2,}/g, "/");
 }
 
 /** NVML entry points as Deno FFI signatures; all but init/shutdown/errorString are optional. */
@@ -50,17 +50,7 @@ export type NvmlLib = Deno.DynamicLibrary<typeof SYMBOLS>;
 export const SONAME = "libnvidia-ml.so.1";
 
 /** Library folders of a driver root, in the order they are tried. */
-export const LIBRARY_DIRS = [
-  "/usr/lib64",
-  "/usr/lib/x86_64-linux-gnu",
-  "/usr/lib/aarch64-linux-gnu",
-  "/lib64",
-  "/lib/x86_64-linux-gnu",
-  "/lib/aarch64-linux-gnu",
-  "/usr/lib/x86_64-linux-gnu/nvidia/current",
-  "/usr/lib",
-  "/lib",
-];
+export const LIBRARY_DIRS = DEFAULT_LIBRARY_DIRS;
 
 /**
  * The paths to try for libnvidia-ml.so.1: an explicit path; else the search paths and the root's lib dirs
