@@ -1,5 +1,4 @@
 /** `disable-device-node-modification`: hide ModifyDeviceFiles from the container's driver params. */
-import { readFileSync } from "node:fs";
 import { sanitizeParams } from "../lib/container/mod.ts";
 import { fileOnTmpfsIn, lstatIn, withRoot } from "../lib/sys/rootfs.ts";
 import { hookContext, parseFlags } from "./_common.ts";
@@ -13,7 +12,7 @@ export async function disableDeviceNodeModificationCommand(args: string[]): Prom
   const ctx = await hookContext();
   let text: string;
   try {
-    text = readFileSync(PARAMS, "utf8");
+    text = Deno.readTextFileSync(PARAMS);
   } catch {
     return; // no driver loaded: nothing the container could read
   }

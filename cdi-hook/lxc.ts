@@ -3,11 +3,9 @@
  * is named by LXC_ROOTFS_MOUNT; the hooks file says which symlinks to make and which folders the linker
  * cache needs.
  */
-import { parseArgs } from "node:util";
-import { readFileSync } from "node:fs";
 import { createSymlinks, type LinkRequest, updateLdcache } from "../lib/container/mod.ts";
 import { withRoot } from "../lib/sys/rootfs.ts";
-import { say, UsageError } from "./_common.ts";
+import { parseFlags, say, UsageError } from "./_common.ts";
 
 /** The hooks file LXC mode reads. */
 export interface LxcHooks {
@@ -55,19 +53,12 @@ export function parseHooksFile(text: string, file: string): LxcHooks {
 
 /** Runs LXC mode. */
 export async function lxcCommand(args: string[]): Promise<void> {
-  let file: string | undefined;
-  try {
-    // LXC appends the container name, the section ("lxc") and the hook type: accept any positionals.
-    file =
-      parseArgs({ args, options: { "hooks-file": { type: "string" } }, strict: true, allowPositionals: true })
-        .values["hooks-file"];
-  } catch (err) {
-    throw new UsageError(`lxc: ${(err as Error).message}`);
-  }
+  // LXC appends the container name, the section ("lxc") and the hook type: accept any positionals.
+  const file = parseFlags("lxc", args, { "hooks-file": { type: "string" } }, true)["hooks-file"];
   if (!file) throw new UsageError("lxc: --hooks-file FILE is required");
   let text: string;
   try {
-    text = readFileSync(file, "utf8");
+    text = Deno.readTextFileSync(file);
   } catch (err) {
     throw new UsageError(`Cannot read hooks file ${file}: ${(err as Error).message}`);
   }

@@ -3,7 +3,7 @@
  * multithreaded process may not change mount namespace), so it starts a helper, `nsenter --target PID
  * --mount` running this program's hidden `__apply` command, which reads the actions on stdin.
  */
-import { basename } from "node:path";
+import { basename } from "../lib/sys/path.ts";
 import {
   CHILD_ENV,
   chooseLdconfig,

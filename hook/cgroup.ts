@@ -1,6 +1,5 @@
 /** Device-cgroup rules for a running container: cgroup v1 devices.allow, cgroup v2 eBPF device programs. */
-import { readFileSync, writeFileSync } from "node:fs";
-import { posix } from "node:path";
+import * as posix from "../lib/sys/path.ts";
 import type { DeviceNode } from "../lib/discover/plan.ts";
 import { allowDevicesBpf } from "../lib/sys/bpf.ts";
 import { ToolkitError } from "../lib/sys/errors.ts";
@@ -68,12 +67,12 @@ export function deviceCgroup(pid: number, proc = "/proc"): DeviceCgroup {
   const file = `${proc}/${pid}/cgroup`;
   let text: string;
   try {
-    text = readFileSync(file, "utf8");
+    text = Deno.readTextFileSync(file);
   } catch (err) {
     throw new CgroupError(`Cannot read ${file} to find the container's cgroup: ${(err as Error).message}`);
   }
   const cg = parseProcCgroup(text);
-  const mounts = parseMountinfo(readFileSync(`${proc}/self/mountinfo`, "utf8"));
+  const mounts = parseMountinfo(Deno.readTextFileSync(`${proc}/self/mountinfo`));
   const v1 = cg.v1.get("devices");
   if (v1 !== undefined) {
     for (const m of mounts) {
@@ -129,7 +128,7 @@ export function allowDevices(cg: DeviceCgroup, nodes: DeviceNode[], configFile?:
   const file = posix.join(cg.dir, "devices.allow");
   for (const n of nodes) {
     try {
-      writeFileSync(file, ruleFor(n));
+      Deno.writeTextFileSync(file, ruleFor(n));
     } catch (err) {
       throw new CgroupError(`Cannot allow ${n.path} (${ruleFor(n)}) in ${file}: ${(err as Error).message}`);
     }

@@ -1,6 +1,6 @@
 /** `xpu-container-runtime-hook prestart`: configure a legacy-mode GPU container before its process starts. */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { posix } from "node:path";
+import { exists as existsSync } from "../lib/sys/path.ts";
+import * as posix from "../lib/sys/path.ts";
 import type { Config } from "../lib/config/mod.ts";
 import { confFileFor } from "../lib/container/mod.ts";
 import type { MountPlan } from "../lib/discover/plan.ts";
@@ -45,12 +45,14 @@ export function readProcDriver(procRoot: string): Record<string, string> | undef
   const out: Record<string, string> = {};
   const read = (rel: string) => {
     try {
-      out[rel] = readFileSync(posix.join(dir, rel), "utf8");
+      out[rel] = Deno.readTextFileSync(posix.join(dir, rel));
     } catch { /* optional */ }
   };
   for (const f of ["params", "version", "registry"]) read(f);
   try {
-    for (const bus of readdirSync(posix.join(dir, "gpus"))) read(`gpus/${bus}/information`);
+    for (const bus of [...Deno.readDirSync(posix.join(dir, "gpus"))].map((e) => e.name)) {
+      read(`gpus/${bus}/information`);
+    }
   } catch { /* no gpus folder */ }
   return out;
 }

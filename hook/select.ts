@@ -2,7 +2,8 @@
  * What a legacy-mode container gets: the GPUs it asked for and, from the shared mount plan, the nodes, files,
  * links and linker folders its capabilities want, placed where the legacy layout puts them. Pure functions.
  */
-import { basename, posix } from "node:path";
+import * as posix from "../lib/sys/path.ts";
+import { basename } from "../lib/sys/path.ts";
 import type { Capability, DeviceNode, FileMount, GpuDevice, MountPlan } from "../lib/discover/plan.ts";
 import type { Request } from "../lib/request/mod.ts";
 import type { Facts } from "../lib/request/mod.ts";

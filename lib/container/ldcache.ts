@@ -1,6 +1,6 @@
 /** The container's linker cache: its ld.so.conf folders, and ldconfig run confined to the container root. */
-import { existsSync } from "node:fs";
-import { posix } from "node:path";
+import { exists as existsSync } from "../sys/path.ts";
+import * as posix from "../sys/path.ts";
 import { ToolkitError } from "../sys/errors.ts";
 import {
   cleanPath,

@@ -4,7 +4,7 @@
  * change is made relative to a directory handle opened that way, so swapping a path component for a symlink
  * between a check and its use changes nothing: the handle already points at the checked directory.
  */
-import { posix } from "node:path";
+import * as posix from "./path.ts";
 import { ToolkitError } from "./errors.ts";
 import * as sys from "./syscalls.ts";
 
