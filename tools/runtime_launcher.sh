@@ -7,7 +7,12 @@
 # certainty goes to the full runtime, which applies the same rules.
 
 xpu_full() {
-  XPU_LAUNCHER_NOFILE=$(ulimit -Sn)
+  # Deno raises the soft RLIMIT_NOFILE at start; pass the caller's value on so runc gets it back. Read with
+  # builtins (a $(ulimit -Sn) subshell would cost a fork).
+  XPU_LAUNCHER_NOFILE=
+  while read -r xpu_a xpu_b xpu_c xpu_d xpu_e; do
+    [ "$xpu_a $xpu_b $xpu_c" = "Max open files" ] && XPU_LAUNCHER_NOFILE=$xpu_d && break
+  done </proc/self/limits
   XPU_LAUNCHER_SELF=$0
   export XPU_LAUNCHER_NOFILE XPU_LAUNCHER_SELF
   exec @EXEC@ "$@"

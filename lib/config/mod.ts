@@ -85,7 +85,13 @@ function lineOfKey(text: string, key: string): number | undefined {
   return undefined;
 }
 
-function checkValue(spec: KeySpec, v: unknown, where: string): Value {
+/** A copy of a schema value (lists are the only mutable kind); cheaper than structuredClone on a hot path. */
+function copyValue(v: Value): Value {
+  return Array.isArray(v) ? [...v] : v;
+}
+
+function checkValue(spec: KeySpec, v: unknown, where: string | (() => string)): Value {
+  const at = () => typeof where === "string" ? where : where();
   const ok = spec.type === "string"
     ? typeof v === "string"
     : spec.type === "boolean"
@@ -93,12 +99,12 @@ function checkValue(spec: KeySpec, v: unknown, where: string): Value {
     : Array.isArray(v) && v.every((x) => typeof x === "string");
   if (!ok) {
     const want = spec.type === "string[]" ? "a list of strings" : `a ${spec.type}`;
-    throw new ConfigError(`${where}: key ${spec.key} must be ${want}, found ${typeName(v)}`);
+    throw new ConfigError(`${at()}: key ${spec.key} must be ${want}, found ${typeName(v)}`);
   }
   const allowed = ENUMS[spec.key];
   if (allowed && !allowed.includes(v as string)) {
     throw new ConfigError(
-      `${where}: key ${spec.key} has unknown value ${JSON.stringify(v)}; use one of ${allowed.join(", ")}`,
+      `${at()}: key ${spec.key} has unknown value ${JSON.stringify(v)}; use one of ${allowed.join(", ")}`,
     );
   }
   return v as Value;
@@ -122,7 +128,7 @@ export function fromValues(
   file?: string,
 ): Config {
   const all = new Map<string, Value>();
-  for (const k of SCHEMA) all.set(k.key, values.get(k.key) ?? structuredClone(k.default));
+  for (const k of SCHEMA) all.set(k.key, values.get(k.key) ?? copyValue(k.default));
   const s = (k: string) => all.get(k) as string;
   const b = (k: string) => all.get(k) as boolean;
   const l = (k: string) => all.get(k) as string[];
@@ -194,8 +200,13 @@ export function parseConfig(text: string, file: string): Config {
   for (const [key, v] of flat) {
     const spec = keySpec(key);
     if (!spec) continue; // unknown keys are kept in raw and ignored
-    const line = lineOfKey(text, key);
-    values.set(key, checkValue(spec, v, line ? `${file}:${line}` : file));
+    values.set(
+      key,
+      checkValue(spec, v, () => {
+        const line = lineOfKey(text, key);
+        return line ? `${file}:${line}` : file;
+      }),
+    );
   }
   return fromValues(values, raw, file);
 }
