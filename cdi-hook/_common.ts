@@ -1,6 +1,7 @@
 /** What every OCI-mode hook command shares: the container root from the state on stdin, and flag parsing. */
 import { containerRoot, loadSpec, parseState, type State } from "../lib/oci/mod.ts";
 import { ToolkitError } from "../lib/sys/errors.ts";
+import { type FlagSpec, type FlagValues, parseArgs } from "../lib/sys/flags.ts";
 
 /** A bad invocation of a known hook command (exit 1, like every failure). */
 export class UsageError extends ToolkitError {}
@@ -32,23 +33,9 @@ export async function hookContext(): Promise<HookContext> {
   return { state, rootPath: containerRoot(state, loadSpec(state.bundle).spec) };
 }
 
-/** A flag a hook command takes. */
-export interface FlagSpec {
-  type: "string" | "boolean";
-  multiple?: boolean;
-}
-
-/** The parsed values of a command's flags. */
-export type FlagValues<T extends Record<string, FlagSpec>> = {
-  [K in keyof T]?: T[K]["type"] extends "boolean" ? boolean
-    : T[K]["multiple"] extends true ? string[]
-    : string;
-};
-
 /**
- * Parses a command's flags strictly (`--name value`, `--name=value`, booleans as `--name`): unknown flags,
- * missing values and, unless `positionals` is set, stray arguments are usage errors. Hooks start on every
- * container start, so this stays off Node's compatibility layer (node:util costs milliseconds to load).
+ * Parses a command's flags strictly: unknown flags, missing values and, unless `positionals` is set, stray
+ * arguments are usage errors.
  */
 export function parseFlags<const T extends Record<string, FlagSpec>>(
   command: string,
@@ -56,30 +43,11 @@ export function parseFlags<const T extends Record<string, FlagSpec>>(
   options: T,
   positionals = false,
 ): FlagValues<T> {
-  const out: Record<string, string | string[] | boolean> = {};
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (!a.startsWith("--") || a === "--") {
-      if (positionals) continue;
-      throw new UsageError(`${command}: unexpected argument ${JSON.stringify(a)}`);
-    }
-    const eq = a.indexOf("=");
-    const name = a.slice(2, eq < 0 ? undefined : eq);
-    const spec = options[name];
-    if (!spec) throw new UsageError(`${command}: unknown flag --${name}`);
-    if (spec.type === "boolean") {
-      if (eq >= 0) throw new UsageError(`${command}: --${name} takes no value`);
-      out[name] = true;
-      continue;
-    }
-    let value: string;
-    if (eq >= 0) value = a.slice(eq + 1);
-    else if (i + 1 < args.length && !args[i + 1].startsWith("--")) value = args[++i];
-    else throw new UsageError(`${command}: --${name} needs a value`);
-    if (spec.multiple) ((out[name] ??= []) as string[]).push(value);
-    else out[name] = value;
+  try {
+    return parseArgs({ args, options, allowPositionals: positionals }).values;
+  } catch (err) {
+    throw new UsageError(`${command}: ${(err as Error).message}`);
   }
-  return out as FlagValues<T>;
 }
 
 /** Writes a message to stderr, where runc shows a failing hook's output. */

@@ -4,7 +4,7 @@
  * without LXD. The hooks JSON carries the spec's create-symlinks and update-ldcache work for
  * `xpu-cdi-hook lxc`, which LXC runs as its mount hook.
  */
-import { parseArgs } from "node:util";
+import { parseArgs } from "../../lib/sys/flags.ts";
 import { existsSync, mkdirSync, statSync } from "node:fs";
 import { dirname, posix } from "node:path";
 import { loadConfig } from "../../lib/config/mod.ts";

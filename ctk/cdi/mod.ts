@@ -1,5 +1,5 @@
 /** xpu-ctk cdi: generate, list, validate and transform CDI specs; `lxc` is handed to ./lxc.ts. */
-import { parseArgs } from "node:util";
+import { parseArgs } from "../../lib/sys/flags.ts";
 import { ToolkitError } from "../../lib/sys/errors.ts";
 import { writeFileAtomic } from "../../lib/oci/mod.ts";
 import { resolve } from "../../lib/sys/path.ts";

@@ -1,5 +1,5 @@
 /** xpu-ctk config: print the effective config.toml, change keys in it, or print the documented default. */
-import { parseArgs } from "node:util";
+import { parseArgs } from "../../lib/sys/flags.ts";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import {

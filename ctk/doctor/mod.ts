@@ -1,5 +1,5 @@
 /** xpu-ctk doctor: check the host for the faults users hit most, and say how to fix each. */
-import { parseArgs } from "node:util";
+import { parseArgs } from "../../lib/sys/flags.ts";
 import {
   checkCdiSpecs,
   checkConfig,

@@ -1,5 +1,5 @@
 /** xpu-ctk info: the driver, the CUDA version and every GPU and MIG device, as a table or JSON. */
-import { parseArgs } from "node:util";
+import { parseArgs } from "../../lib/sys/flags.ts";
 import { loadConfig } from "../../lib/config/mod.ts";
 import { type NvmlDevice, NvmlError, type NvmlSnapshot, readNvml } from "../../lib/nvml/mod.ts";
 

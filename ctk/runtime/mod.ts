@@ -1,5 +1,5 @@
 /** xpu-ctk runtime: register the runtime with docker, containerd, CRI-O or podman. */
-import { parseArgs } from "node:util";
+import { parseArgs } from "../../lib/sys/flags.ts";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../../lib/config/mod.ts";

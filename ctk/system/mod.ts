@@ -1,5 +1,5 @@
 /** xpu-ctk system: create the NVIDIA device nodes and their /dev/char links. */
-import { parseArgs } from "node:util";
+import { parseArgs } from "../../lib/sys/flags.ts";
 import { loadConfig } from "../../lib/config/mod.ts";
 import { procRootFor } from "../../lib/discover/proc_root.ts";
 import { readNvml } from "../../lib/nvml/mod.ts";
