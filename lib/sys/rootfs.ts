@@ -53,34 +53,6 @@ export function cleanPath(path: string): string {
   return posix.normalize("/" + path).replace(/\/+$/, "") || "/";
 }
 
-/** The host path a container path names when symlinks are followed inside the root (for messages and reads). */
-export function resolveInRoot(root: string, path: string): string {
-  let links = 0;
-  const todo = cleanPath(path).split("/").filter(Boolean);
-  const done: string[] = [];
-  while (todo.length) {
-    const part = todo.shift()!;
-    if (part === "..") {
-      done.pop();
-      continue;
-    }
-    if (part === ".") continue;
-    const host = posix.join(root, ...done, part);
-    let target: string | undefined;
-    try {
-      target = Deno.readLinkSync(host);
-    } catch { /* not a link, or missing: keep the name */ }
-    if (target === undefined) {
-      done.push(part);
-      continue;
-    }
-    if (++links > 255) throw new RootfsError(`Too many symlinks resolving ${path} in ${root}`);
-    if (target.startsWith("/")) done.length = 0;
-    todo.unshift(...target.split("/").filter(Boolean));
-  }
-  return posix.join(root, ...done);
-}
-
 function fail(root: Root, path: string, what: string, err: unknown): never {
   const reason = err instanceof Error ? err.message : String(err);
   throw new RootfsError(`Cannot ${what} ${path} in container root ${root.path}: ${reason}`, { cause: err });
