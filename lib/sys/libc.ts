@@ -1,16 +1,21 @@
 /** The few libc calls Deno does not offer, through FFI: execve, rlimits and signal dispositions. */
 import { ToolkitError } from "./errors.ts";
 
+// Deno compiles a trampoline per bound symbol (a few tenths of a millisecond each, on the shim's create
+// path), so the calls are bound in two groups: what every exec needs, and what only failures need.
 const SYMBOLS = {
   execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
   getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   signal: { parameters: ["i32", "usize"], result: "usize" },
+} as const;
+const ERROR_SYMBOLS = {
   __errno_location: { parameters: [], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },
 } as const;
 
 let lib: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
+let errLib: Deno.DynamicLibrary<typeof ERROR_SYMBOLS> | undefined;
 
 function libc(): Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] {
   lib ??= Deno.dlopen("libc.so.6", SYMBOLS);
@@ -23,7 +28,8 @@ const SIGPIPE = 13;
 const SIG_DFL = 0n;
 
 function lastError(): string {
-  const c = libc();
+  errLib ??= Deno.dlopen("libc.so.6", ERROR_SYMBOLS);
+  const c = errLib.symbols;
   const p = c.__errno_location();
   const errno = p ? new Deno.UnsafePointerView(p).getInt32() : 0;
   const s = c.strerror(errno);

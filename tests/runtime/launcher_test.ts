@@ -89,3 +89,21 @@ Deno.test("runc inherits the caller's pid, RLIMIT_NOFILE soft limit and a defaul
     cleanup(t);
   }
 });
+
+Deno.test("a low-level runtime the kernel cannot execute is an error naming it and the reason", async () => {
+  const t = tempDir();
+  try {
+    const broken = join(t, "broken-runc");
+    writeFileSync(broken, new Uint8Array([0x7f, 0x45, 0x4c, 0x46, 0, 0, 0, 0]));
+    chmodSync(broken, 0o755);
+    const cfg = join(t, "config.toml");
+    writeFileSync(cfg, `[xpu-container-runtime]\nruntimes = ["${broken}"]\n`);
+    const r = await run([SHIM, "state", "x"], {
+      env: { XPU_CTK_CONFIG_FILE_PATH: cfg, XPU_RUNTIME_NO_FAST_PATH: "1" },
+    });
+    assertEquals(r.code, 1);
+    assertIncludes(r.stderr, `xpu-container-runtime: Cannot execute ${broken}: Exec format error`);
+  } finally {
+    cleanup(t);
+  }
+});
