@@ -74,7 +74,6 @@ mkdirSync(join(bundle, "rootfs"), { recursive: true });
 copyRootfs(join(bundle, "rootfs"));
 const script = [
   "echo '--- inside the container ---'",
-  'echo "NVIDIA_VISIBLE_DEVICES=$NVIDIA_VISIBLE_DEVICES"',
   "echo '# device nodes'; ls -l /dev | grep nvidia",
   "echo '# nvidia-smi'; nvidia-smi",
   "echo '# driver libraries in the linker cache'; ldconfig -p | grep -E 'libcuda|libnvidia-ml'",
