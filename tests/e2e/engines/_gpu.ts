@@ -3,6 +3,7 @@
  * nodes). Loaded lazily so the non-GPU engine tests run even when the fixture cannot be built; a GPU test then
  * fails with the reason.
  */
+import assert from "node:assert/strict";
 import { join } from "node:path";
 
 /** What the engine tests need of fixtures/driver_root.ts. */
@@ -41,3 +42,17 @@ export function driverRootToml(host: GpuHost | Error): string {
 /** A shell script run in a GPU container that prints what a user would look for. */
 export const GPU_PROBE = "for f in /dev/nvidiactl /dev/nvidia0; do [ -c $f ] && echo node:$f; done; " +
   "nvidia-smi; ls /usr/lib/x86_64-linux-gnu /usr/lib64 2>/dev/null | grep -E '^libcuda\\.so\\.' | sed 's/^/lib:/'";
+
+/**
+ * Asserts that a container's {@link GPU_PROBE} output shows GPU 0: its node (and nvidiactl unless told not
+ * to check it), the fixture's nvidia-smi for the host's driver, and libcuda.
+ */
+export function assertSeesGpu(stdout: string, gpu: GpuHost, opts: { ctl?: boolean } = {}): void {
+  assert.match(stdout, /^node:\/dev\/nvidia0$/m);
+  if (opts.ctl) assert.match(stdout, /^node:\/dev\/nvidiactl$/m);
+  assert.match(
+    stdout,
+    new RegExp(`NVIDIA-SMI xpu-fixture driver ${gpu.driverVersion.replaceAll(".", "\\.")}`),
+  );
+  assert.match(stdout, /^lib:libcuda\.so\./m);
+}
