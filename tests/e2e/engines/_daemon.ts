@@ -1,5 +1,7 @@
 /** Starting and stopping a test's own daemon (dockerd, containerd), and cleaning up the mounts it leaves. */
+import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { cleanup } from "../../_helpers.ts";
 
 /** A daemon started by a test. */
 export interface Daemon {
@@ -80,5 +82,25 @@ export async function unmountBelow(dir: string): Promise<void> {
     .sort((a, b) => b.length - a.length);
   for (const p of points) {
     await new Deno.Command("umount", { args: ["-l", p], stdout: "null", stderr: "null" }).output();
+  }
+}
+
+/**
+ * The last test of an engine file: stops what started (`stop` is undefined when setup failed, which the
+ * earlier tests report), asserts that no mount below `dir` is left, then removes `dir` whatever happened.
+ */
+export async function stopLeavingNoMounts(
+  dir: string,
+  stop: (() => Promise<void>) | undefined,
+): Promise<void> {
+  try {
+    if (stop) {
+      await stop();
+      const left = readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter((l) => l.includes(dir));
+      assert.deepEqual(left, []);
+    }
+  } finally {
+    await unmountBelow(dir);
+    cleanup(dir);
   }
 }

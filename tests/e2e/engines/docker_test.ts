@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { bin, cleanup, tempDir } from "../../_helpers.ts";
-import { unmountBelow } from "./_daemon.ts";
+import { bin, tempDir } from "../../_helpers.ts";
+import { stopLeavingNoMounts } from "./_daemon.ts";
 import { type Docker, startDocker } from "./_docker.ts";
 import { assertSeesGpu, driverRootToml, GPU_PROBE, type GpuHost, gpuHost, need } from "./_gpu.ts";
 import { fixtureImages } from "./_image.ts";
@@ -242,18 +242,14 @@ Deno.test({
   name: "docker: dockerd stops and leaves no mounts behind",
   ...opts,
   async fn() {
-    try {
-      // A failed setup is reported by the tests above; here only what did start is stopped.
-      const e = await env?.catch(() => undefined);
-      if (e) {
-        await e.docker.stop();
-        pid = undefined;
-        const left = readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter((l) => l.includes(dir));
-        assert.deepEqual(left, []);
-      }
-    } finally {
-      await unmountBelow(dir);
-      cleanup(dir);
-    }
+    const e = await env?.catch(() => undefined);
+    await stopLeavingNoMounts(
+      dir,
+      e &&
+        (async () => {
+          await e.docker.stop();
+          pid = undefined;
+        }),
+    );
   },
 });
