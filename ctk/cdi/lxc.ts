@@ -4,7 +4,7 @@
  * without LXD. The hooks JSON carries the spec's create-symlinks and update-ldcache work for
  * `xpu-cdi-hook lxc`, which LXC runs as its mount hook.
  */
-import { parseArgs } from "../../lib/sys/flags.ts";
+import { parseCommand } from "../_cli.ts";
 import { existsSync, mkdirSync, statSync } from "node:fs";
 import { dirname, posix } from "node:path";
 import { loadConfig } from "../../lib/config/mod.ts";
@@ -188,31 +188,23 @@ function isDir(p: string): boolean {
 
 /** Runs `xpu-ctk cdi lxc`; returns the exit status. */
 export async function lxcMain(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        spec: { type: "string" },
-        "spec-dir": { type: "string", multiple: true },
-        "hooks-file": { type: "string" },
-        "cdi-hook-path": { type: "string" },
-        rootfs: { type: "string" },
-        cgroup: { type: "string", default: "auto" },
-        output: { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    });
-  } catch (err) {
-    console.error(`xpu-ctk cdi lxc: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+  const parsed = parseCommand(
+    "xpu-ctk cdi lxc",
+    args,
+    {
+      spec: { type: "string" },
+      "spec-dir": { type: "string", multiple: true },
+      "hooks-file": { type: "string" },
+      "cdi-hook-path": { type: "string" },
+      rootfs: { type: "string" },
+      cgroup: { type: "string", default: "auto" },
+      output: { type: "string" },
+    },
+    USAGE,
+    true,
+  );
+  if (typeof parsed === "number") return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
   if (positionals.length === 0) {
     console.error(`xpu-ctk cdi lxc: name the CDI device, e.g. nvidia.com/gpu=0\n\n${USAGE}`);
     return 2;

@@ -1,5 +1,5 @@
 /** xpu-ctk doctor: check the host for the faults users hit most, and say how to fix each. */
-import { parseArgs } from "../../lib/sys/flags.ts";
+import { parseCommand } from "../_cli.ts";
 import {
   checkCdiSpecs,
   checkConfig,
@@ -50,26 +50,14 @@ export async function runChecks(
 
 /** Runs `xpu-ctk doctor`; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
-  let values;
-  try {
-    values = parseArgs({
-      args,
-      options: {
-        json: { type: "boolean", default: false },
-        config: { type: "string" },
-        "host-root": { type: "string", default: "/" },
-        "nvml-library": { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    }).values;
-  } catch (err) {
-    console.error(`xpu-ctk doctor: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const parsed = parseCommand("xpu-ctk doctor", args, {
+    json: { type: "boolean", default: false },
+    config: { type: "string" },
+    "host-root": { type: "string", default: "/" },
+    "nvml-library": { type: "string" },
+  }, USAGE);
+  if (typeof parsed === "number") return parsed;
+  const { values } = parsed;
   const results = await runChecks(values["host-root"]!, {
     config: values.config,
     nvmlLibrary: values["nvml-library"],

@@ -1,5 +1,5 @@
 /** xpu-ctk info: the driver, the CUDA version and every GPU and MIG device, as a table or JSON. */
-import { parseArgs } from "../../lib/sys/flags.ts";
+import { parseCommand } from "../_cli.ts";
 import { loadConfig } from "../../lib/config/mod.ts";
 import { type NvmlDevice, NvmlError, type NvmlSnapshot, readNvml } from "../../lib/nvml/mod.ts";
 
@@ -68,25 +68,13 @@ export function renderInfo(s: NvmlSnapshot): string {
 
 /** Runs `xpu-ctk info`; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
-  let values;
-  try {
-    values = parseArgs({
-      args,
-      options: {
-        json: { type: "boolean", default: false },
-        "driver-root": { type: "string" },
-        "nvml-library": { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    }).values;
-  } catch (err) {
-    console.error(`xpu-ctk info: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const parsed = parseCommand("xpu-ctk info", args, {
+    json: { type: "boolean", default: false },
+    "driver-root": { type: "string" },
+    "nvml-library": { type: "string" },
+  }, USAGE);
+  if (typeof parsed === "number") return parsed;
+  const { values } = parsed;
   const driverRoot = values["driver-root"] ?? (loadConfig().cli.root || "/");
   let snap: NvmlSnapshot;
   try {
