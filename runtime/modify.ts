@@ -2,9 +2,15 @@
 import { dirname, isAbsolute, join } from "../lib/sys/path.ts";
 import type { Config } from "../lib/config/mod.ts";
 import type { Hook, Spec } from "../lib/oci/mod.ts";
-import { applyDevices, loadRegistry, memoryRegistry, type Registry, resolveDevices } from "../lib/cdi/mod.ts";
+import {
+  applyDevices,
+  loadRegistry,
+  memoryRegistry,
+  type RegistryDevice,
+  resolveDevices,
+} from "../lib/cdi/mod.ts";
 import { specDriverVersion } from "../lib/cdi/generate.ts";
-import { procRootFor } from "../lib/discover/proc_root.ts";
+import { procDriverVersion, procRootFor } from "../lib/discover/proc_root.ts";
 import { isTegraHost, JIT_KIND, onlyCdiDevices, type Request, resolveMode } from "../lib/request/mod.ts";
 import { ToolkitError } from "../lib/sys/errors.ts";
 import type { Logger } from "../lib/sys/log.ts";
@@ -81,25 +87,13 @@ export function cdiNames(req: Request, defaultKind: string): string[] {
   return req.devices;
 }
 
-/** The host's driver version from /proc (cheap: no NVML), or "" when no driver is loaded. */
-export function hostDriverVersion(config: Config): string {
-  try {
-    const text = Deno.readTextFileSync(join(procRootFor(config.cli.root || "/"), "driver/nvidia/version"));
-    return text.match(/Kernel Module(?:\s+for\s+\S+)?\s+(\d+(?:\.\d+)+)/)?.[1] ?? "";
-  } catch {
-    return "";
-  }
-}
-
 /** Refuses devices from a spec generated for another driver version than the host runs. */
-export function checkStale(reg: Registry, names: string[], config: Config): void {
-  const host = hostDriverVersion(config);
+export function checkStale(devices: RegistryDevice[], config: Config): void {
+  const host = procDriverVersion(procRootFor(config.cli.root || "/"));
   if (!host) return;
-  const seen = new Set<string>();
-  for (const d of resolveDevices(reg, names, config.runtime.cdiDefaultKind)) {
+  for (const d of devices) {
     const made = specDriverVersion(d.source.spec);
-    if (!made || made === host || seen.has(d.source.file)) continue;
-    seen.add(d.source.file);
+    if (!made || made === host) continue;
     throw new ModifyError(
       `CDI spec ${d.source.file} is stale: it was generated for driver ${made} but the host runs driver ${host}; ` +
         `regenerate it with 'xpu-ctk cdi generate --output ${d.source.file}'`,
@@ -121,7 +115,7 @@ export async function applyCdi(spec: Spec, req: Request, ctx: ModifyContext): Pr
   }
   for (const e of reg.errors) ctx.log.warn(`Skipping invalid CDI spec: ${e}`);
   const devices = resolveDevices(reg, names, ctx.config.runtime.cdiDefaultKind);
-  checkStale(reg, names, ctx.config);
+  checkStale(devices, ctx.config);
   applyDevices(spec, devices);
   ctx.log.info(`Applied CDI devices ${devices.map((d) => d.qualifiedName).join(", ")}`);
 }

@@ -3,7 +3,7 @@
  * CSV mount specs of Tegra hosts ({@link discoverCsv}). CDI generation serialises the plan; the legacy hook
  * applies it.
  */
-import { absolute, join, readDirNames, readText } from "./_fs.ts";
+import { absolute, join, readDirNames } from "./_fs.ts";
 import type { ResolveMemo } from "./_root.ts";
 import { type NvmlSnapshot, readNvml } from "../nvml/mod.ts";
 import { discoverCsvFiles } from "./csv.ts";
@@ -44,8 +44,8 @@ export interface DiscoverOptions extends RootOptions {
   librarySearchPaths?: string[];
 }
 
-export { procRootFor } from "./proc_root.ts";
-import { procRootFor } from "./proc_root.ts";
+export { procDriverVersion, procRootFor } from "./proc_root.ts";
+import { procDriverVersion, procRootFor } from "./proc_root.ts";
 
 function roots(opts: RootOptions) {
   const driverRoot = absolute(opts.driverRoot || "/");
@@ -132,10 +132,6 @@ export function csvFiles(dir = CSV_DIR): string[] {
 }
 
 /** The driver version from `<procRoot>/driver/nvidia/version`, or "" when it cannot be read. */
-export function procDriverVersion(procRoot = "/proc"): string {
-  const text = readText(join(procRoot, "driver/nvidia/version")) ?? "";
-  return text.match(/Kernel Module(?:\s+for\s+\S+)?\s+(\d+(?:\.\d+)+)/)?.[1] ?? "";
-}
 
 /** Discovers the driver from CSV mount specs (Tegra): every device node goes to every container. */
 export function discoverCsvSync(opts: CsvDiscoverOptions = {}): MountPlan {

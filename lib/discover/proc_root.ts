@@ -1,4 +1,4 @@
-/** Which /proc describes a driver root's kernel side. */
+/** Which /proc describes a driver root's kernel side, and the driver version it reports (a leaf module). */
 import { exists, join } from "../sys/path.ts";
 
 /**
@@ -10,4 +10,14 @@ export function procRootFor(driverRoot: string): string {
     return join(driverRoot, "proc");
   }
   return "/proc";
+}
+
+/** The driver version from `<procRoot>/driver/nvidia/version` (cheap: no NVML), or "" when it cannot be read. */
+export function procDriverVersion(procRoot = "/proc"): string {
+  try {
+    const text = Deno.readTextFileSync(join(procRoot, "driver/nvidia/version"));
+    return text.match(/Kernel Module(?:\s+for\s+\S+)?\s+(\d+(?:\.\d+)+)/)?.[1] ?? "";
+  } catch {
+    return "";
+  }
 }
