@@ -1,6 +1,7 @@
 /** The OCI runtime spec and state: load, the parts the toolkit edits, and atomic writes. */
 import { basename, dirname, isAbsolute, join } from "../sys/path.ts";
 import { ToolkitError } from "../sys/errors.ts";
+import { makeDirs, resolveWriteTarget } from "../sys/files.ts";
 
 /** A malformed or unreadable spec or state. */
 export class SpecError extends ToolkitError {}
@@ -182,52 +183,69 @@ export function loadSpec(bundle: string): LoadedSpec {
 
 /** Options for {@link writeFileAtomic}. */
 export interface AtomicWriteOptions {
-  /** Mode of a new file, or of every write with `forceMode`. Default 0644. */
+  /** Mode of a new file, or of every write with `forceMode`. Default 0644, whatever the umask. */
   mode?: number;
   /** Give the file `mode` even when it exists with another. Default false: an existing file keeps its mode. */
   forceMode?: boolean;
   /** fsync before the rename. Default true. */
   durable?: boolean;
-  /** Create the parent folder when missing. Default false. */
+  /** Create the missing parent folders, mode 0755 whatever the umask. Default false. */
   mkdirParent?: boolean;
 }
 
 /**
  * Writes `data` to `path` atomically: a temp file beside it, fsync, rename. Readers see the old file or the new
- * one, never a mix; on any failure the old file is untouched and the temp file removed. Deno APIs only: this
- * is on the shim's and `cdi generate`'s hot paths.
+ * one, never a mix; on any failure the old file is untouched and the temp file removed. A `path` that is a
+ * symbolic link is written through: the file it points to is replaced (temp file in that file's folder) and
+ * the link stays a link. A file that exists keeps its owner, group and mode (unless `forceMode`); a new one
+ * gets `mode` exactly. Deno APIs only: this is on the shim's and `cdi generate`'s hot paths.
  */
 export function writeFileAtomic(
   path: string,
   data: string | Uint8Array,
   opts: AtomicWriteOptions = {},
 ): void {
-  const mode = opts.mode ?? 0o644;
-  let keepMode = mode;
-  if (!opts.forceMode) {
-    try {
-      keepMode = (Deno.statSync(path).mode ?? mode) & 0o7777;
-    } catch { /* new file */ }
-  }
-  if (opts.mkdirParent) Deno.mkdirSync(dirname(path), { recursive: true });
-  const tmp = join(dirname(path), `.${basename(path)}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`);
+  let target = path;
+  let old: Deno.FileInfo | undefined;
+  let tmp: string | undefined;
   let file: Deno.FsFile | undefined;
   try {
-    file = Deno.openSync(tmp, { write: true, createNew: true, mode: keepMode });
+    target = resolveWriteTarget(path);
+    try {
+      old = Deno.statSync(target);
+    } catch { /* new file */ }
+    const mode = old && !opts.forceMode ? (old.mode ?? 0o644) & 0o7777 : opts.mode ?? 0o644;
+    if (opts.mkdirParent) makeDirs(dirname(target));
+    const name = join(
+      dirname(target),
+      `.${basename(target)}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`,
+    );
+    file = Deno.openSync(name, { write: true, createNew: true, mode: mode & 0o777 });
+    tmp = name;
     const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
     let off = 0;
     while (off < bytes.length) off += file.writeSync(bytes.subarray(off));
     if (opts.durable ?? true) file.syncSync();
+    if (old) {
+      const made = file.statSync();
+      const uid = old.uid ?? made.uid, gid = old.gid ?? made.gid;
+      if (made.uid !== uid || made.gid !== gid) Deno.chownSync(tmp, uid, gid);
+    }
     file.close();
     file = undefined;
-    Deno.chmodSync(tmp, keepMode);
-    Deno.renameSync(tmp, path);
+    // After the chown, which clears set-id bits; and past the umask, which the open's mode went through.
+    Deno.chmodSync(tmp, mode);
+    Deno.renameSync(tmp, target);
   } catch (err) {
     file?.close();
-    try {
-      Deno.removeSync(tmp);
-    } catch { /* never created */ }
-    throw new ToolkitError(`Cannot write ${path}: ${(err as Error).message}`, { cause: err });
+    if (tmp) {
+      try {
+        Deno.removeSync(tmp);
+      } catch { /* never created */ }
+    }
+    if (err instanceof ToolkitError) throw err;
+    const via = target === path ? "" : ` (through the link to ${target})`;
+    throw new ToolkitError(`Cannot write ${path}${via}: ${(err as Error).message}`, { cause: err });
   }
 }
 

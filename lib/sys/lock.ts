@@ -1,0 +1,129 @@
+/**
+ * Serialises the read-modify-writes of the files the toolkit edits (engine configs, config.toml, CDI specs):
+ * an exclusive flock(2) on the folder that holds the file, taken before the read and held past the rename.
+ *
+ * The lock is on the folder, not the file: every write replaces the file by renaming a temp file onto it, so a
+ * lock on the file's own inode would be held on a file that is no longer there, and the next writer would lock
+ * the new inode while the first still runs. The folder is the one inode every writer of the file shares, and
+ * locking it leaves no lock file behind. Files edited through a symbolic link are locked at the link's target.
+ */
+import { ToolkitError } from "./errors.ts";
+import { dirname } from "./path.ts";
+import { makeDirs, resolveWriteTarget } from "./files.ts";
+import { AT, close, O, openat, SysError } from "./syscalls.ts";
+import { type AtomicWriteOptions, writeFileAtomic } from "../oci/mod.ts";
+
+/** A lock that could not be taken in time, or at all. */
+export class LockError extends ToolkitError {}
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+const LOCK_UN = 8;
+const EINTR = 4;
+const EWOULDBLOCK = 11;
+
+const SYMBOLS = {
+  flock: { parameters: ["i32", "i32"], result: "i32" },
+  __errno_location: { parameters: [], result: "pointer" },
+} as const;
+
+let lib: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
+
+/** flock(2): 0 on success, else the errno. */
+function flock(fd: number, op: number): number {
+  lib ??= Deno.dlopen("libc.so.6", SYMBOLS);
+  if (lib.symbols.flock(fd, op) === 0) return 0;
+  const p = lib.symbols.__errno_location();
+  return p ? new Deno.UnsafePointerView(p).getInt32() : -1;
+}
+
+const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
+
+function sleepSync(ms: number): void {
+  Atomics.wait(SLEEPER, 0, 0, ms);
+}
+
+/** Options for taking a lock. */
+export interface LockOptions {
+  /** How long to wait for another writer before giving up, in ms. Default 60 000. */
+  timeoutMs?: number;
+}
+
+/** Runs `fn` holding an exclusive lock on folder `dir` (shared by every toolkit process that edits files in it). */
+export function withDirLock<T>(dir: string, fn: () => T, opts: LockOptions = {}): T {
+  let fd: number;
+  try {
+    fd = openat(AT.FDCWD, dir, O.RDONLY | O.DIRECTORY);
+  } catch (err) {
+    const why = err instanceof SysError ? err.message : String(err);
+    throw new LockError(
+      `Cannot lock the folder ${dir} for writing: ${why}; check that it exists and is readable`,
+    );
+  }
+  try {
+    const timeout = opts.timeoutMs ?? 60_000;
+    const start = Date.now();
+    for (let wait = 2;; wait = Math.min(wait * 2, 50)) {
+      const e = flock(fd, LOCK_EX | LOCK_NB);
+      if (e === 0) break;
+      if (e !== EWOULDBLOCK && e !== EINTR) {
+        throw new LockError(`Cannot lock the folder ${dir} for writing: flock failed (errno ${e})`);
+      }
+      if (Date.now() - start >= timeout) {
+        throw new LockError(
+          `Timed out after ${Math.round(timeout / 1000)} s waiting for another process writing in ${dir}; ` +
+            "try again when it is done",
+        );
+      }
+      sleepSync(wait);
+    }
+    return fn();
+  } finally {
+    flock(fd, LOCK_UN);
+    close(fd);
+  }
+}
+
+/** Options for {@link editFileLocked} and {@link writeFileLocked}. */
+export type LockedWriteOptions = AtomicWriteOptions & LockOptions;
+
+function readIfExists(path: string): string | undefined {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return undefined;
+    throw new ToolkitError(`Cannot read ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * Edits `path` under the lock of its folder: `edit` gets the current text (undefined when there is no file)
+ * and returns the new text, or undefined to leave the file as it is. The write is atomic
+ * ({@link writeFileAtomic}); no other toolkit process reads or writes the file in between. Returns whether
+ * the file was written.
+ */
+export function editFileLocked(
+  path: string,
+  edit: (old: string | undefined) => string | undefined,
+  opts: LockedWriteOptions = {},
+): boolean {
+  const dir = dirname(resolveWriteTarget(path));
+  if (opts.mkdirParent) makeDirs(dir);
+  return withDirLock(dir, () => {
+    const next = edit(readIfExists(path));
+    if (next === undefined) return false;
+    writeFileAtomic(path, next, opts);
+    return true;
+  }, opts);
+}
+
+/** Replaces `path` with `data` under the lock of its folder (a whole-file write that waits for any edit in progress). */
+export function writeFileLocked(
+  path: string,
+  data: string | Uint8Array,
+  opts: LockedWriteOptions = {},
+): void {
+  const dir = dirname(resolveWriteTarget(path));
+  if (opts.mkdirParent) makeDirs(dir);
+  withDirLock(dir, () => writeFileAtomic(path, data, opts), opts);
+}
