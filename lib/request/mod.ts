@@ -37,20 +37,32 @@ export interface Request {
   migMonitor: boolean;
 }
 
-/** The prefix every ecosystem variable has, and our alias that wins when both are set. */
-const PREFIXES = ["XPU_", "NVIDIA_"] as const;
+/**
+ * The established prefix of every request variable, and the toolkit's alias for it, in precedence order.
+ *
+ * The rule, the same for every variable (`VISIBLE_DEVICES`, `DRIVER_CAPABILITIES`, each `REQUIRE_*`,
+ * `DISABLE_REQUIRE`, `MIG_CONFIG_DEVICES`, `MIG_MONITOR_DEVICES`) and in every mode: when `NVIDIA_<name>` is
+ * present in the container's environment, even empty, it is the value and `XPU_<name>` is ignored; `XPU_<name>`
+ * is read only when `NVIDIA_<name>` is absent. Engines and device plugins (`docker run --gpus`, the Kubernetes
+ * device plugin, CDI specs' `NVIDIA_VISIBLE_DEVICES=void`) write the established name over the image's, so an
+ * alias set by an image can never widen or change what they assigned; an image that sets only the alias gets
+ * exactly what it would get by setting the established name itself.
+ */
+const PREFIXES = ["NVIDIA_", "XPU_"] as const;
 /** Where volume-mount requests point. */
 export const DEVICE_LIST_MOUNT_ROOT = "/var/run/nvidia-container-devices";
 /** The JIT CDI kind. */
 export const JIT_KIND = "runtime.nvidia.com/gpu";
 
-/** Reads `NVIDIA_<name>`, with `XPU_<name>` winning when both are set. */
+/** Reads `NVIDIA_<name>`, or `XPU_<name>` when the established name is absent (see {@link PREFIXES}). */
 export function getVar(env: Map<string, string>, name: string): string | undefined {
-  for (const p of PREFIXES) {
-    const v = env.get(p + name);
-    if (v !== undefined) return v;
-  }
-  return undefined;
+  const key = varKey(env, name);
+  return key === undefined ? undefined : env.get(key);
+}
+
+/** The variable that holds `<name>`'s value: `NVIDIA_<name>` when present, else `XPU_<name>` when present. */
+export function varKey(env: Map<string, string>, name: string): string | undefined {
+  return PREFIXES.map((p) => p + name).find((k) => env.has(k));
 }
 
 function splitList(v: string): string[] {
@@ -85,7 +97,7 @@ export function mountDevices(spec: Spec): string[] {
   return out;
 }
 
-/** The raw visible-devices value from env: the swarm variables first, then XPU_/NVIDIA_VISIBLE_DEVICES. */
+/** The raw visible-devices value from env: the swarm variables first, then NVIDIA_ (or XPU_) VISIBLE_DEVICES. */
 export function envDevices(env: Map<string, string>, swarm: string[]): string | undefined {
   for (const name of swarm) {
     const v = env.get(name);
@@ -132,21 +144,21 @@ export function parseCapabilities(
   return out;
 }
 
-/** Every NVIDIA_REQUIRE_* (except JETPACK) expression, plus cuda>=MAJOR.MINOR for a legacy image. */
+/**
+ * Every NVIDIA_REQUIRE_* (except JETPACK) expression, plus cuda>=MAJOR.MINOR for a legacy image. An
+ * XPU_REQUIRE_<name> counts only where NVIDIA_REQUIRE_<name> is absent (see {@link PREFIXES}).
+ */
 export function requirementsOf(env: Map<string, string>, legacyImage: boolean): Expression[] {
-  const names = new Map<string, string>();
-  for (const [k, v] of env) {
+  const names = new Set<string>();
+  for (const k of env.keys()) {
     for (const p of PREFIXES) {
-      if (k.startsWith(p + "REQUIRE_")) {
-        const n = k.slice(p.length);
-        if (n === "REQUIRE_JETPACK") continue;
-        if (!names.has(n) || p === "XPU_") names.set(n, v);
-      }
+      if (k.startsWith(p + "REQUIRE_") && k !== p + "REQUIRE_JETPACK") names.add(k.slice(p.length));
     }
   }
-  const out = [...names].sort(([a], [b]) => a.localeCompare(b)).map(([n, v]) =>
-    parseExpression(v, `NVIDIA_${n}`)
-  );
+  const out = [...names].sort((a, b) => a.localeCompare(b)).map((n) => {
+    const key = varKey(env, n)!;
+    return parseExpression(env.get(key)!, key);
+  });
   if (legacyImage) {
     const m = (env.get("CUDA_VERSION") ?? "").match(/^(\d+)\.(\d+)/);
     if (m) out.push(parseExpression(`cuda>=${m[1]}.${m[2]}`, "CUDA_VERSION"));

@@ -36,14 +36,90 @@ Deno.test("visible devices: all anywhere, none, indices, UUIDs and MIG forms", (
   assertEquals(list.source, "env");
 });
 
-Deno.test("XPU_ aliases win over NVIDIA_ names", () => {
-  const r = readRequest(spec(["NVIDIA_VISIBLE_DEVICES=0", "XPU_VISIBLE_DEVICES=1"]), cfg)!;
-  assertEquals(r.devices, ["1"]);
-  const c = readRequest(
-    spec(["XPU_VISIBLE_DEVICES=0", "NVIDIA_DRIVER_CAPABILITIES=video", "XPU_DRIVER_CAPABILITIES=graphics"]),
+Deno.test("an XPU_ alias alone is read like the NVIDIA_ name", () => {
+  const r = readRequest(spec(["XPU_VISIBLE_DEVICES=1", "XPU_DRIVER_CAPABILITIES=graphics"]), cfg)!;
+  assertEquals([r.devices, r.all, r.capabilities], [["1"], false, ["graphics"]]);
+  assertEquals(readRequest(spec(["XPU_VISIBLE_DEVICES=all"]), cfg)!.all, true);
+  assertEquals(readRequest(spec(["XPU_VISIBLE_DEVICES=void"]), cfg), undefined);
+});
+
+Deno.test("the engine's NVIDIA_VISIBLE_DEVICES wins over an image's XPU_VISIBLE_DEVICES, never widened", () => {
+  for (const alias of ["all", "1", "0,1", "none", ""]) {
+    const r = readRequest(spec([`XPU_VISIBLE_DEVICES=${alias}`, "NVIDIA_VISIBLE_DEVICES=0"]), cfg)!;
+    assertEquals([r.devices, r.all, r.none], [["0"], false, false], `alias ${alias}`);
+    // Order in the environment does not matter.
+    const s = readRequest(spec(["NVIDIA_VISIBLE_DEVICES=0", `XPU_VISIBLE_DEVICES=${alias}`]), cfg)!;
+    assertEquals([s.devices, s.all], [["0"], false], `alias ${alias} after`);
+  }
+  // An engine value that asks for nothing (a CDI spec's void, an empty value) is not replaced by the alias.
+  assertEquals(readRequest(spec(["NVIDIA_VISIBLE_DEVICES=void", "XPU_VISIBLE_DEVICES=all"]), cfg), undefined);
+  assertEquals(readRequest(spec(["NVIDIA_VISIBLE_DEVICES=", "XPU_VISIBLE_DEVICES=all"]), cfg), undefined);
+  const none = readRequest(spec(["NVIDIA_VISIBLE_DEVICES=none", "XPU_VISIBLE_DEVICES=all"]), cfg)!;
+  assertEquals([none.none, none.all, none.devices], [true, false, []]);
+});
+
+Deno.test("NVIDIA_DRIVER_CAPABILITIES wins over XPU_DRIVER_CAPABILITIES", () => {
+  const r = readRequest(
+    spec(["NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_DRIVER_CAPABILITIES=compute", "XPU_DRIVER_CAPABILITIES=all"]),
     cfg,
   )!;
-  assertEquals(c.capabilities, ["graphics"]);
+  assertEquals(r.capabilities, ["compute"]);
+  // Present but empty is the default set, not the alias's.
+  const d = readRequest(
+    spec(["NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_DRIVER_CAPABILITIES=", "XPU_DRIVER_CAPABILITIES=graphics"]),
+    cfg,
+  )!;
+  assertEquals(d.capabilities, ["utility", "compute"]);
+});
+
+Deno.test("requirements: NVIDIA_REQUIRE_<name> wins; an XPU_REQUIRE_<name> counts only where it is absent", () => {
+  const r = readRequest(
+    spec([
+      "NVIDIA_VISIBLE_DEVICES=0",
+      "NVIDIA_REQUIRE_CUDA=cuda>=99.0",
+      "XPU_REQUIRE_CUDA=cuda>=1.0",
+      "XPU_REQUIRE_BRAND=brand=tesla",
+      "XPU_REQUIRE_JETPACK=csv-mounts=all",
+    ]),
+    cfg,
+  )!;
+  assertEquals(r.requirements.map((x) => x.text), ["brand=tesla", "cuda>=99.0"]);
+  // A bad expression names the variable it came from.
+  assertThrows(
+    () => readRequest(spec(["NVIDIA_VISIBLE_DEVICES=0", "XPU_REQUIRE_ARCH=arch~8"]), cfg),
+    RequirementError,
+    "XPU_REQUIRE_ARCH",
+  );
+  // XPU_REQUIRE_CUDA alone makes the image a modern one, as NVIDIA_REQUIRE_CUDA does.
+  assertEquals(readRequest(spec(["CUDA_VERSION=11.8.0", "XPU_REQUIRE_CUDA=cuda>=11.8"]), cfg), undefined);
+});
+
+Deno.test("an alias cannot disable requirement checks the NVIDIA_ name keeps", () => {
+  const env = ["NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_REQUIRE_CUDA=cuda>=99.0"];
+  assertEquals(
+    readRequest(spec([...env, "NVIDIA_DISABLE_REQUIRE=false", "XPU_DISABLE_REQUIRE=true"]), cfg)!
+      .disableRequire,
+    false,
+  );
+  assertEquals(
+    readRequest(spec([...env, "NVIDIA_DISABLE_REQUIRE=", "XPU_DISABLE_REQUIRE=1"]), cfg)!.disableRequire,
+    false,
+  );
+  // Alone, the alias does what NVIDIA_DISABLE_REQUIRE would do, no more.
+  assertEquals(readRequest(spec([...env, "XPU_DISABLE_REQUIRE=true"]), cfg)!.disableRequire, true);
+});
+
+Deno.test("MIG access variables follow the same rule", () => {
+  const r = readRequest(
+    spec(["NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_MIG_CONFIG_DEVICES=", "XPU_MIG_CONFIG_DEVICES=all"]),
+    cfg,
+  )!;
+  assertEquals([r.migConfig, r.migMonitor], [false, false]);
+  assertThrows(
+    () => readRequest(spec(["NVIDIA_VISIBLE_DEVICES=0", "XPU_MIG_MONITOR_DEVICES=all"]), cfg),
+    RequestError,
+    "only allowed in privileged containers",
+  );
 });
 
 Deno.test("swarm resource variables replace the visible-devices variable", () => {
