@@ -4,14 +4,16 @@ import { loadConfig } from "../../lib/config/mod.ts";
 import { procRootFor } from "../../lib/discover/proc_root.ts";
 import { readNvml } from "../../lib/nvml/mod.ts";
 import { applyDevCharLinks, planDevCharLinks } from "./dev_char.ts";
-import { createDeviceNodes, planDeviceNodes, readProcFiles } from "./device_nodes.ts";
+import { createDeviceNodes, describeAttrs, planDeviceNodes, readProcFiles } from "./device_nodes.ts";
 
 const USAGE = `Usage:
   xpu-ctk system create-device-nodes [--driver-root DIR] [--dev-root DIR] [--control-devices] [--dry-run]
   xpu-ctk system create-dev-char-symlinks [--dev-root DIR] [--dry-run]
 
 create-device-nodes makes /dev/nvidiactl, /dev/nvidia-modeset, /dev/nvidia-uvm(-tools), /dev/nvidiaN for every
-GPU and the MIG capability nodes, with majors from /proc/devices.
+GPU and the MIG capability nodes, with majors from /proc/devices, and the owner, group and mode the driver's
+params give them (DeviceFileUID, DeviceFileGID, DeviceFileMode); existing nodes get them too unless the driver's
+ModifyDeviceFiles is 0.
 create-dev-char-symlinks makes the /dev/char/MAJOR:MINOR links for every NVIDIA node; without them GPUs vanish
 from running containers after systemctl daemon-reload.
 
@@ -45,8 +47,17 @@ async function deviceNodes(args: string[]): Promise<number> {
   const wrong = plan.filter((p) => p.state === "wrong");
   for (const p of plan) {
     const what = `${p.path} (c ${p.major}:${p.minor})`;
-    if (p.state === "ok") console.log(`exists  ${what}`);
-    else if (p.state === "missing") console.log(`${values["dry-run"] ? "would create" : "create"}  ${what}`);
+    if (p.state === "ok" && p.differs && p.attrs.modify) {
+      const verb = values["dry-run"] ? "would fix" : "fix";
+      console.log(`${verb}  ${what}: ${p.differs} -> ${describeAttrs(p.attrs)}`);
+    } else if (p.state === "ok" && p.differs) {
+      console.log(
+        `exists  ${what}: ${p.differs}, left as it is (the driver turns device file modification off)`,
+      );
+    } else if (p.state === "ok") console.log(`exists  ${what}`);
+    else if (p.state === "missing") {
+      console.log(`${values["dry-run"] ? "would create" : "create"}  ${what}: ${describeAttrs(p.attrs)}`);
+    }
   }
   for (const p of wrong) {
     console.error(
