@@ -5,8 +5,8 @@
  * `xpu-cdi-hook lxc`, which LXC runs as its mount hook.
  */
 import { parseCommand } from "../_cli.ts";
-import { existsSync, mkdirSync, statSync } from "node:fs";
-import { dirname, posix } from "node:path";
+import { existsSync, statSync } from "node:fs";
+import { posix } from "node:path";
 import { loadConfig } from "../../lib/config/mod.ts";
 import {
   type CdiDeviceNode,
@@ -19,7 +19,7 @@ import {
   resolveDevices,
   splitDev,
 } from "../../lib/cdi/mod.ts";
-import { writeFileAtomic } from "../../lib/oci/mod.ts";
+import { writeFileLocked } from "../../lib/sys/lock.ts";
 
 const USAGE = `Usage: xpu-ctk cdi lxc DEVICE... [OPTIONS]
 
@@ -243,14 +243,12 @@ export async function lxcMain(args: string[]): Promise<number> {
   const text = [header, ...result.lines].join("\n") + "\n";
   for (const s of result.skipped) console.error(`note: LXC mode does not run ${s}`);
   if (values["hooks-file"]) {
-    mkdirSync(dirname(values["hooks-file"]), { recursive: true });
-    writeFileAtomic(values["hooks-file"], JSON.stringify(result.hooks, null, 2) + "\n");
+    writeFileLocked(values["hooks-file"], JSON.stringify(result.hooks, null, 2) + "\n", { mkdirParent: true });
   } else if (result.hooks.symlinks.length || result.hooks.ld_cache_updates.length) {
     console.error("note: without --hooks-file the symlinks and linker cache update are left out");
   }
   if (values.output) {
-    mkdirSync(dirname(values.output), { recursive: true });
-    writeFileAtomic(values.output, text);
+    writeFileLocked(values.output, text, { mkdirParent: true });
   } else {
     await Deno.stdout.write(new TextEncoder().encode(text));
   }

@@ -1,7 +1,5 @@
 /** xpu-ctk config: print the effective config.toml, change keys in it, or print the documented default. */
 import { parseArgs } from "../../lib/sys/flags.ts";
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
 import {
   ConfigError,
   configPath,
@@ -14,7 +12,7 @@ import {
   type Value,
 } from "../../lib/config/mod.ts";
 import { documentedConfigToml } from "../../lib/config/documented.ts";
-import { writeFileAtomic } from "../../lib/oci/mod.ts";
+import { editFileLocked, writeFileLocked } from "../../lib/sys/lock.ts";
 
 const USAGE = `Usage:
   xpu-ctk config [--config FILE] [--set KEY=VALUE]... [--in-place | --output FILE]
@@ -31,8 +29,7 @@ Options:
 `;
 
 function write(path: string, text: string): void {
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileAtomic(path, text);
+  writeFileLocked(path, text, { mkdirParent: true });
 }
 
 function parseSet(item: string): [string, Value] {
@@ -81,11 +78,14 @@ async function showOrSet(args: string[]): Promise<number> {
       console.error("xpu-ctk config: --in-place needs at least one --set KEY=VALUE");
       return 2;
     }
-    const raw = structuredClone(config.raw);
-    for (const [k, v] of sets) setRaw(raw, k, v);
-    const text = renderToml(raw);
-    parseConfig(text, path); // never write a file the toolkit could not read back
-    write(path, text);
+    // Read again under the file's lock, so concurrent --in-place runs each keep the others' keys.
+    editFileLocked(path, (current) => {
+      const raw = structuredClone(current === undefined ? config.raw : parseConfig(current, path).raw);
+      for (const [k, v] of sets) setRaw(raw, k, v);
+      const text = renderToml(raw);
+      parseConfig(text, path); // never write a file the toolkit could not read back
+      return text;
+    }, { mkdirParent: true });
     console.error(`Updated ${path}: ${sets.map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join(", ")}`);
     return 0;
   }

@@ -3,9 +3,9 @@
  * 1–3, following its drop-in imports), a CRI-O drop-in and podman's containers.conf. Every key the toolkit does
  * not own is kept, a malformed file is an error naming file and line, and files are replaced atomically.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { basename, dirname, isAbsolute, join } from "node:path";
-import { writeFileAtomic } from "../oci/mod.ts";
+import { editFileLocked } from "../sys/lock.ts";
 import { EngineConfigError } from "./_error.ts";
 import type { Edited, RuntimeOptions } from "./_options.ts";
 import { isTable, parseJson, parseToml, type Table } from "./_toml.ts";
@@ -49,6 +49,8 @@ export interface Plan {
   /** The content to write. */
   after: string;
   notes: string[];
+  /** What the plan was made from, to make it again on a file another writer changed meanwhile. */
+  request?: { file: string; options: RuntimeOptions };
 }
 
 const EDITORS: Record<Engine, (text: string | undefined, file: string, o: RuntimeOptions) => Edited> = {
@@ -136,13 +138,36 @@ export function planConfigure(engine: Engine, file: string, o: RuntimeOptions): 
   } else {
     edited = EDITORS[engine](before, target, o);
   }
-  return { engine, file: target, before, after: edited.text, notes: [...notes, ...edited.notes] };
+  return {
+    engine,
+    file: target,
+    before,
+    after: edited.text,
+    notes: [...notes, ...edited.notes],
+    request: { file, options: o },
+  };
 }
 
-/** Writes a plan's file atomically (parent dirs created, mode kept). */
+/**
+ * Writes a plan's file atomically (parent dirs created 0755, owner and mode kept), holding the file's lock
+ * from the read to the rename. When another writer changed the file since the plan was made, the change is
+ * made again on what is there now, so concurrent runs each keep the others' entries.
+ */
 export function applyPlan(plan: Plan): void {
-  mkdirSync(dirname(plan.file), { recursive: true });
-  writeFileAtomic(plan.file, plan.after);
+  editFileLocked(plan.file, (current) => {
+    if (current === plan.before) return plan.after;
+    if (!plan.request) {
+      throw new EngineConfigError(`${plan.file} changed while it was being edited; run the command again`);
+    }
+    const again = planConfigure(plan.engine, plan.request.file, plan.request.options);
+    if (again.file !== plan.file) {
+      throw new EngineConfigError(
+        `${plan.request.file} changed while it was being edited (the runtime now belongs in ${again.file}); ` +
+          "run the command again",
+      );
+    }
+    return again.after === current ? undefined : again.after;
+  }, { mkdirParent: true });
 }
 
 /** The runtime executables an engine config registers (docker `path`, containerd `BinaryName`, …); reads only. */

@@ -490,3 +490,128 @@ Deno.test("crio and podman: malformed files, and a setting in the way, are error
     cleanup(dir);
   }
 });
+
+Deno.test("docker: ten concurrent configure runs on one daemon.json keep all ten runtimes", async () => {
+  const dir = tempDir();
+  try {
+    const file = join(dir, "daemon.json");
+    writeFileSync(file, HAND_DAEMON_JSON);
+    const names = Array.from({ length: 10 }, (_, i) => `xpu-${i}`);
+    const results = await Promise.all(
+      names.map((n) => configure("--runtime", "docker", "--config", file, "--runtime-name", n)),
+    );
+    for (const r of results) assert.deepEqual(r.code, 0, r.stderr);
+    const after: Doc = JSON.parse(readFileSync(file, "utf8"));
+    assert.deepEqual(Object.keys(after.runtimes).sort(), ["kata", ...names].sort());
+    for (const n of names) assert.deepEqual(after.runtimes[n].path, "xpu-container-runtime");
+    assert.deepEqual(after["max-concurrent-downloads"], 7);
+    // No temp files left behind.
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["daemon.json"]);
+  } finally {
+    cleanup(dir);
+  }
+});
+
+Deno.test("containerd: ten concurrent configure runs on one config.toml keep all ten runtimes", async () => {
+  const dir = tempDir();
+  try {
+    const file = join(dir, "config.toml");
+    writeFileSync(file, "version = 2\n");
+    const names = Array.from({ length: 10 }, (_, i) => `xpu-${i}`);
+    const results = await Promise.all(
+      names.map((n) =>
+        configure(
+          "--runtime",
+          "containerd",
+          "--config",
+          file,
+          "--runtime-name",
+          n,
+          "--runtime-path",
+          "/usr/bin/x",
+        )
+      ),
+    );
+    for (const r of results) assert.deepEqual(r.code, 0, r.stderr);
+    const doc = parse(readFileSync(file, "utf8"));
+    const runtimes = doc.plugins["io.containerd.grpc.v1.cri"].containerd.runtimes;
+    assert.deepEqual(Object.keys(runtimes).sort(), names.sort());
+  } finally {
+    cleanup(dir);
+  }
+});
+
+Deno.test("config --set --in-place: ten concurrent runs setting different keys keep all ten", async () => {
+  const dir = tempDir();
+  try {
+    const file = join(dir, "config.toml");
+    writeFileSync(file, "# hand-written\n");
+    const sets: [string, string, unknown][] = [
+      ["disable-require", "true", true],
+      ["xpu-container-cli.root", "/drv", "/drv"],
+      ["xpu-container-cli.debug", "/var/log/hook.log", "/var/log/hook.log"],
+      ["xpu-container-cli.ldcache", "/etc/ld.so.cache.x", "/etc/ld.so.cache.x"],
+      ["xpu-container-cli.load-kmods", "false", false],
+      ["xpu-container-cli.user", "nobody", "nobody"],
+      ["xpu-container-runtime.log-level", "debug", "debug"],
+      ["xpu-ctk.path", "/opt/xpu-ctk", "/opt/xpu-ctk"],
+      ["features.allow-ldconfig-from-container", "true", true],
+      ["features.disable-cuda-compat-lib-hook", "true", true],
+    ];
+    const results = await Promise.all(
+      sets.map(([k, v]) => run([CTK, "config", "--config", file, "--in-place", "--set", `${k}=${v}`])),
+    );
+    for (const r of results) assert.deepEqual(r.code, 0, r.stderr);
+    const doc = parse(readFileSync(file, "utf8"));
+    // Every key here is top-level or TABLE.key with one dot.
+    const get = (key: string) => key.includes(".") ? doc[key.split(".")[0]]?.[key.split(".")[1]] : doc[key];
+    for (const [k, , want] of sets) assert.deepEqual(get(k), want, `${k} in\n${readFileSync(file, "utf8")}`);
+  } finally {
+    cleanup(dir);
+  }
+});
+
+Deno.test("docker: a daemon.json that is a symlink is written through; the link stays, owner and mode are kept", async () => {
+  const dir = tempDir();
+  try {
+    mkdirSync(join(dir, "real"));
+    const target = join(dir, "real", "daemon.json");
+    writeFileSync(target, HAND_DAEMON_JSON);
+    Deno.chownSync(target, 65534, 65534);
+    chmodSync(target, 0o640);
+    const link = join(dir, "daemon.json");
+    Deno.symlinkSync("real/daemon.json", link);
+    const r = await configure("--runtime", "docker", "--config", link);
+    assert.deepEqual(r.code, 0, r.stderr);
+    assert.ok(Deno.lstatSync(link).isSymlink, "the link must stay a link");
+    assert.deepEqual(Deno.readLinkSync(link), "real/daemon.json");
+    const after: Doc = JSON.parse(readFileSync(target, "utf8"));
+    assert.deepEqual(after.runtimes.xpu, { path: "xpu-container-runtime", runtimeArgs: [] });
+    assert.deepEqual(after.runtimes.kata.path, "/opt/kata/bin/kata-runtime");
+    const st = statSync(target);
+    assert.deepEqual([st.uid, st.gid, st.mode & 0o7777], [65534, 65534, 0o640]);
+    assert.deepEqual([...Deno.readDirSync(join(dir, "real"))].map((e) => e.name), ["daemon.json"]);
+  } finally {
+    cleanup(dir);
+  }
+});
+
+Deno.test("docker: under umask 000 a new daemon.json and its new folders are 0644 and 0755", async () => {
+  const dir = tempDir();
+  try {
+    const file = join(dir, "etc", "docker", "daemon.json");
+    const r = await run([
+      "sh",
+      "-c",
+      'umask 000 && exec "$0" runtime configure --runtime docker --config "$1"',
+      CTK,
+      file,
+    ]);
+    assert.deepEqual(r.code, 0, r.stderr);
+    assert.deepEqual((statSync(join(dir, "etc")).mode & 0o7777).toString(8), "755");
+    assert.deepEqual((statSync(join(dir, "etc", "docker")).mode & 0o7777).toString(8), "755");
+    assert.deepEqual((statSync(file).mode & 0o7777).toString(8), "644");
+  } finally {
+    cleanup(dir);
+  }
+});
