@@ -4,6 +4,7 @@ import { ToolkitError } from "../sys/errors.ts";
 import { loadYaml } from "../sys/yaml.ts";
 import type { CdiDevice, CdiSpec } from "./spec.ts";
 import { cdiSpecProblems } from "./validate.ts";
+import { TrustChecker } from "./trust.ts";
 
 /** An invalid spec, an unknown device, or a conflict. */
 export class CdiError extends ToolkitError {}
@@ -30,14 +31,25 @@ export interface CdiConflict {
   files: string[];
 }
 
+/** A spec file that someone other than root could have written (see ./trust.ts): never used. */
+export interface UntrustedSpec {
+  file: string;
+  /** Why, each naming the file or folder at fault and the fix. */
+  problems: string[];
+  /** The qualified device names it would define, as far as it could be read; requesting one is refused. */
+  devices: string[];
+}
+
 /** The devices of every spec dir, with what went wrong on the way. */
 export interface Registry {
   dirs: string[];
   specs: LoadedCdiSpec[];
   devices: Map<string, RegistryDevice>;
   conflicts: CdiConflict[];
-  /** Files that could not be read or failed validation, one line each. */
+  /** Files that could not be read, failed validation or are untrusted, one line each. */
   errors: string[];
+  /** Files left out because they, their dir or a folder above could be written by others than root. */
+  untrusted: UntrustedSpec[];
 }
 
 const EXTENSIONS = [".json", ".yaml", ".yml"];
@@ -58,6 +70,8 @@ export async function parseCdiText(text: string, file: string): Promise<unknown>
 export async function readCdiSpec(file: string): Promise<CdiSpec> {
   let text: string;
   try {
+    // A FIFO or device would block or have side effects on open: only regular files are read.
+    if (!Deno.statSync(file).isFile) throw new Error("not a regular file");
     text = Deno.readTextFileSync(file);
   } catch (err) {
     throw new CdiError(`Cannot read CDI spec ${file}: ${(err as Error).message}`);
@@ -80,13 +94,38 @@ export function specFiles(dir: string): string[] {
   }
 }
 
-/** Loads every spec of `dirs`; a later dir overrides an earlier one, same-dir duplicates are conflicts. */
-export async function loadRegistry(dirs: string[]): Promise<Registry> {
-  const reg: Registry = { dirs, specs: [], devices: new Map(), conflicts: [], errors: [] };
+/** The qualified device names a spec that is not used would define, read as leniently as possible. */
+async function claimedDevices(file: string): Promise<string[]> {
+  try {
+    if (!Deno.statSync(file).isFile) return [];
+    const v = await parseCdiText(Deno.readTextFileSync(file), file) as { kind?: unknown; devices?: unknown };
+    if (typeof v?.kind !== "string" || !Array.isArray(v.devices)) return [];
+    return v.devices.map((d) => (d as { name?: unknown })?.name).filter((n) => typeof n === "string")
+      .map((n) => `${v.kind}=${n}`);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Loads every spec of `dirs`; a later dir overrides an earlier one, same-dir duplicates are conflicts. A file
+ * that others than root could have written (./trust.ts) is not loaded: it goes to `untrusted` (and `errors`),
+ * with the devices it claims, so that requesting one of them fails instead of quietly using another spec.
+ */
+export async function loadRegistry(dirs: string[], trust = new TrustChecker()): Promise<Registry> {
+  const reg: Registry = { dirs, specs: [], devices: new Map(), conflicts: [], errors: [], untrusted: [] };
   for (const [priority, dir] of dirs.entries()) {
     const inDir = new Map<string, RegistryDevice>();
     const conflicted = new Map<string, Set<string>>();
-    for (const file of specFiles(dir)) {
+    const files = specFiles(dir);
+    const dirProblems = files.length ? trust.dirProblems(dir) : [];
+    for (const file of files) {
+      const problems = [...dirProblems, ...trust.fileProblems(file)];
+      if (problems.length) {
+        reg.untrusted.push({ file, problems, devices: await claimedDevices(file) });
+        reg.errors.push(`${file} is not used: ${problems.join("; ")}`);
+        continue;
+      }
       let spec: CdiSpec;
       try {
         spec = await readCdiSpec(file);
@@ -119,7 +158,14 @@ export async function loadRegistry(dirs: string[]): Promise<Registry> {
 
 /** A registry over specs held in memory (a spec generated at create time); `origin` names them in errors. */
 export function memoryRegistry(specs: CdiSpec[], origin: string): Registry {
-  const reg: Registry = { dirs: [origin], specs: [], devices: new Map(), conflicts: [], errors: [] };
+  const reg: Registry = {
+    dirs: [origin],
+    specs: [],
+    devices: new Map(),
+    conflicts: [],
+    errors: [],
+    untrusted: [],
+  };
   for (const spec of specs) {
     const loaded: LoadedCdiSpec = { file: origin, priority: 0, spec };
     reg.specs.push(loaded);
@@ -136,8 +182,22 @@ export function qualify(id: string, defaultKind: string): string {
   return id.includes("=") ? id : `${defaultKind}=${id}`;
 }
 
-/** Resolves requested names (bare ids get `defaultKind`); an unknown one is an error naming dirs and offers. */
+/**
+ * Resolves requested names (bare ids get `defaultKind`); an unknown one is an error naming dirs and offers.
+ * A name that an untrusted spec file defines is refused even when a trusted file defines it too: the
+ * untrusted one may be meant to shadow it, and which spec was meant cannot be told.
+ */
 export function resolveDevices(reg: Registry, names: string[], defaultKind: string): RegistryDevice[] {
+  for (const n of names) {
+    const q = qualify(n, defaultKind);
+    const bad = reg.untrusted.find((u) => u.devices.includes(q));
+    if (bad) {
+      throw new CdiError(
+        `CDI device ${q} is defined in ${bad.file}, which the runtime refuses to use: ` +
+          `${bad.problems.join("; ")}. Fix that or remove the file`,
+      );
+    }
+  }
   const out: RegistryDevice[] = [];
   const missing: string[] = [];
   for (const n of names) {
