@@ -14,6 +14,7 @@ import {
 } from "../lib/container/mod.ts";
 import { bindIn, lstatIn, mknodIn, tmpfsWithFilesIn, withRoot } from "../lib/sys/rootfs.ts";
 import { ToolkitError } from "../lib/sys/errors.ts";
+import { deviceCgroup, joinCgroup } from "../lib/sys/cgroup.ts";
 import type { Actions } from "./select.ts";
 
 /** The name of the hidden helper command. */
@@ -22,8 +23,20 @@ export const APPLY_COMMAND = "__apply";
 /** Where the copies of the driver's proc files go. */
 export const PROC_DRIVER = "/proc/driver/nvidia";
 
-/** Does every action inside the root; must run in the container's mount namespace. */
-export async function applyActions(a: Actions, warn: (msg: string) => void = () => {}): Promise<void> {
+/** How long the helper may take for one container before it is killed and the hook fails. */
+export const HELPER_TIMEOUT_MS = 30_000;
+
+/**
+ * Does every action inside the root; must run in the container's mount namespace. With `containerPid`, once
+ * the device nodes are made, the rest runs inside the container's device cgroup (cgroup v1: this process
+ * joins it; v2, whose cgroup also holds the container's memory limit: ldconfig alone joins), so that an image
+ * file that names a device the container may not use cannot be opened by what the helper runs.
+ */
+export async function applyActions(
+  a: Actions,
+  warn: (msg: string) => void = () => {},
+  containerPid?: number,
+): Promise<void> {
   await withRoot(a.rootPath, async (root) => {
     for (const n of a.nodes) {
       mknodIn(root, n.path, {
@@ -32,6 +45,10 @@ export async function applyActions(a: Actions, warn: (msg: string) => void = () 
         minor: n.minor,
         mode: (n.fileMode ?? 0o666) & 0o777,
       });
+    }
+    if (containerPid !== undefined) {
+      const cg = deviceCgroup(containerPid);
+      if (cg.version === 1) joinCgroup(cg, Deno.pid);
     }
     for (const m of a.mounts) bindIn(root, m.hostPath, m.path, { readOnly: m.readOnly });
     createSymlinks(root, a.symlinks);
@@ -45,6 +62,7 @@ export async function applyActions(a: Actions, warn: (msg: string) => void = () 
         confFile: a.ldConf,
         ldconfig: chooseLdconfig(a.ldconfig, a.allowLdconfigFromContainer),
         warn,
+        cgroupPid: containerPid,
       });
     }
   });
@@ -77,7 +95,7 @@ export interface Helper {
  */
 export function startHelper(pid: number): Helper {
   const child = new Deno.Command(findHost("nsenter"), {
-    args: ["--target", String(pid), "--mount", "--", ...selfCommand(), APPLY_COMMAND],
+    args: ["--target", String(pid), "--mount", "--", ...selfCommand(), APPLY_COMMAND, String(pid)],
     clearEnv: true,
     env: CHILD_ENV,
     cwd: "/",
@@ -86,6 +104,14 @@ export function startHelper(pid: number): Helper {
     stderr: "piped",
   }).spawn();
   const output = child.output();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+  }, HELPER_TIMEOUT_MS);
+  output.finally(() => clearTimeout(timer)).catch(() => {});
   return {
     async apply(actions: Actions): Promise<string> {
       const w = child.stdin.getWriter();
@@ -93,6 +119,14 @@ export function startHelper(pid: number): Helper {
       await w.close();
       const r = await output;
       const err = new TextDecoder().decode(r.stderr).trim();
+      if (timedOut) {
+        throw new ApplyError(
+          `Configuring the container in its mount namespace did not finish within ${
+            HELPER_TIMEOUT_MS / 1000
+          } s ` +
+            `and was stopped${err ? `: ${err}` : ""}`,
+        );
+      }
       if (!r.success) {
         throw new ApplyError(
           `Configuring the container in its mount namespace failed: ${err || `exit ${r.code}`}`,

@@ -47,7 +47,8 @@ export async function main(argv: string[]): Promise<number> {
     const log = new Logger("warning");
     log.stderrLevel = "warning";
     try {
-      await applyActions(JSON.parse(await readStdin()), (m) => log.warn(m));
+      const pid = rest[0] === undefined ? undefined : Number(rest[0]);
+      await applyActions(JSON.parse(await readStdin()), (m) => log.warn(m), pid);
       return 0;
     } catch (err) {
       log.error(errorMessage(err));

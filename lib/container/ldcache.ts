@@ -13,6 +13,7 @@ import {
   writeFileIn,
 } from "../sys/rootfs.ts";
 import * as sys from "../sys/syscalls.ts";
+import { type DeviceCgroup, deviceCgroup, joinCgroup, parseMountinfo } from "../sys/cgroup.ts";
 
 /** A linker-cache update that could not be done. */
 export class LdcacheError extends ToolkitError {}
@@ -38,11 +39,16 @@ export function listDirIn(root: Root, path: string): string[] {
 
 function globToRegExp(glob: string): RegExp {
   const re = glob.replace(/[.+^${}()|\\]/g, "\\$&").replaceAll("*", "[^/]*").replaceAll("?", "[^/]");
-  return new RegExp(`^${re}$`);
+  // Like glob(3), a wildcard never matches a leading dot.
+  return new RegExp(glob.startsWith(".") ? `^${re}$` : `^(?!\\.)${re}$`);
 }
 
-/** The folders the container's linker config already lists (ld.so.conf and its includes). */
-export function configuredLibDirs(root: Root, conf = "/etc/ld.so.conf"): string[] {
+/**
+ * The folders the container's linker config already lists (ld.so.conf and its includes). Files of the tree
+ * that cannot be read as regular files (a FIFO, a device node, a socket, a directory, a link out of reach)
+ * are added to `problems` when given: ldconfig would open them too.
+ */
+export function configuredLibDirs(root: Root, conf = "/etc/ld.so.conf", problems?: string[]): string[] {
   const out: string[] = [];
   const seen = new Set<string>();
   const visit = (file: string, depth: number) => {
@@ -51,7 +57,8 @@ export function configuredLibDirs(root: Root, conf = "/etc/ld.so.conf"): string[
     let text: string | undefined;
     try {
       text = readTextIn(root, file);
-    } catch {
+    } catch (err) {
+      problems?.push((err as Error).message);
       return;
     }
     for (const raw of (text ?? "").split("\n")) {
@@ -112,6 +119,9 @@ export function chooseLdconfig(setting: string, allowFromContainer = false): Ldc
   return { containerPath: s };
 }
 
+/** How long ldconfig may run for one container before it is killed and the hook fails. */
+export const LDCONFIG_TIMEOUT_MS = 20_000;
+
 /** Options for {@link updateLdcache}. */
 export interface LdcacheOptions {
   /** The drop-in file under /etc/ld.so.conf.d that lists new folders. */
@@ -122,6 +132,10 @@ export interface LdcacheOptions {
   dropCache?: boolean;
   /** Called with warnings (e.g. no ldconfig available). */
   warn?: (msg: string) => void;
+  /** The container's process, whose device cgroup ldconfig joins (its device rules then apply to it). */
+  cgroupPid?: number;
+  /** How long ldconfig may run; default {@link LDCONFIG_TIMEOUT_MS}. */
+  timeoutMs?: number;
 }
 
 /** What {@link updateLdcache} did. */
@@ -132,10 +146,14 @@ export interface LdcacheResult {
   ran: boolean;
 }
 
+/** ldconfig's temporary cache file: it opens it for writing, so it must never be a FIFO or a device. */
+const CACHE_TEMP = "/etc/ld.so.cache~";
+
 /**
  * Adds `folders` to the container's linker config (skipping ones already configured, keeping the drop-in's
  * existing entries), creates /etc/ld.so.conf when missing, and rebuilds /etc/ld.so.cache with ldconfig
- * confined to the root. A missing ldconfig is a warning, not an error.
+ * confined to the root (see {@link runLdconfig}). A missing ldconfig is a warning, not an error. A linker
+ * config file that is not a regular file is refused before ldconfig could block or act on opening it.
  */
 export async function updateLdcache(
   root: Root,
@@ -144,29 +162,91 @@ export async function updateLdcache(
 ): Promise<LdcacheResult> {
   const wanted = [...new Set(folders.map(cleanPath))];
   const conf = cleanPath(opts.confFile);
-  if (readTextIn(root, "/etc/ld.so.conf") === undefined) {
+  if (lstatIn(root, "/etc/ld.so.conf") === undefined) {
     writeFileIn(root, "/etc/ld.so.conf", "include /etc/ld.so.conf.d/*.conf\n");
   }
   const current = readTextIn(root, conf);
   const existing = (current ?? "").split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
-  const configured = new Set([...configuredLibDirs(root), ...existing.map(cleanPath)]);
+  const problems: string[] = [];
+  const configured = new Set([
+    ...configuredLibDirs(root, "/etc/ld.so.conf", problems),
+    ...existing.map(cleanPath),
+  ]);
+  if (problems.length) {
+    throw new LdcacheError(
+      `The container's linker config cannot be used, so its linker cache was not updated: ${
+        problems.join("; ")
+      }`,
+    );
+  }
   const added = wanted.filter((d) => !configured.has(d));
   if (added.length) writeFileIn(root, conf, [...existing, ...added].join("\n") + "\n");
   if (opts.dropCache) removeIn(root, "/etc/ld.so.cache");
-  const ran = await runLdconfig(root, opts.ldconfig ?? chooseLdconfig("@/sbin/ldconfig"), opts.warn);
+  // ldconfig writes the new cache to this name and renames it: whatever the image left there goes first.
+  if (lstatIn(root, CACHE_TEMP) !== undefined) removeIn(root, CACHE_TEMP);
+  const ran = await runLdconfig(root, opts.ldconfig ?? chooseLdconfig("@/sbin/ldconfig"), opts);
   return { added, ran };
 }
 
+/** File systems whose content leads out of the container root (procfs's /proc/PID/root) or into the kernel. */
+const MASKED_FS = new Set(["proc", "sysfs"]);
+
 /**
- * Runs ldconfig for the container: in a child with its own mount namespace, chrooted into the root, with an
- * explicit minimal environment and `/` as working directory. Returns false (after a warning) when there is
- * no ldconfig to run.
+ * The mount points at or under `rootPath` (as this process's mount namespace has them) that ldconfig must not
+ * see: every procfs and sysfs, outermost first, nested ones left out (hiding the parent hides them).
+ */
+export function masksFor(rootPath: string, mountinfo: string): string[] {
+  const base = rootPath.replace(/\/+$/, "");
+  const points = parseMountinfo(mountinfo)
+    .filter((m) => MASKED_FS.has(m.fstype))
+    .map((m) => m.mountPoint)
+    .filter((p) => p === base || p.startsWith(base + "/"))
+    .filter((p) => p !== base)
+    .sort((a, b) => a.length - b.length || a.localeCompare(b));
+  const out: string[] = [];
+  for (const p of points) if (!out.some((o) => p === o || p.startsWith(o + "/"))) out.push(p);
+  return out;
+}
+
+/**
+ * The shell step between unshare and ldconfig, in ldconfig's private mount namespace: it waits until the
+ * toolkit has placed it in the container's cgroup (a line on stdin), hides every procfs and sysfs under the
+ * root behind an empty read-only tmpfs, then becomes ldconfig. Arguments: the mount binary, the number of
+ * masks, the masks, then ldconfig's command line.
+ */
+const CONFINE_SCRIPT = [
+  'read -r go || exit 111; [ "$go" = go ] || exit 111',
+  "m=$1; n=$2; shift 2",
+  'while [ "$n" -gt 0 ]; do',
+  '  "$m" -t tmpfs -o ro,nosuid,nodev,noexec,size=4k,mode=0555 xpu-masked "$1" || exit 112',
+  "  shift; n=$((n - 1))",
+  "done",
+  'exec "$@"',
+].join("\n");
+
+/** Options for {@link runLdconfig}. */
+export interface RunLdconfigOptions {
+  warn?: (msg: string) => void;
+  /** The container's process, whose device cgroup ldconfig joins before it starts. */
+  cgroupPid?: number;
+  /** How long ldconfig may run; default {@link LDCONFIG_TIMEOUT_MS}. */
+  timeoutMs?: number;
+}
+
+/**
+ * Runs ldconfig for the container, confined so that nothing it does can name a path outside the root: in a
+ * child with its own private mount namespace where every procfs and sysfs under the root is hidden (no
+ * /proc/PID/root to leave through), chrooted into the root, with an explicit minimal environment and `/` as
+ * working directory; inside the container's device cgroup when `cgroupPid` is given, so that the container's
+ * device rules decide what it may open; and killed, with an error, when it runs longer than the timeout.
+ * Returns false (after a warning) when there is no ldconfig to run.
  */
 export async function runLdconfig(
   root: Root,
   choice: LdconfigChoice,
-  warn: (msg: string) => void = () => {},
+  opts: RunLdconfigOptions = {},
 ): Promise<boolean> {
+  const warn = opts.warn ?? (() => {});
   const args = ["-f", "/etc/ld.so.conf", "-C", "/etc/ld.so.cache"];
   let cmd: string[];
   if (choice.hostPath) {
@@ -184,20 +264,95 @@ export async function runLdconfig(
     }
     cmd = [findHost("chroot"), root.path, p, ...args];
   }
-  const r = await new Deno.Command(findHost("unshare"), {
-    args: ["--mount", "--propagation", "private", "--", ...cmd],
+  let rootReal = root.path;
+  try {
+    rootReal = Deno.realPathSync(root.path);
+  } catch { /* the mount table then names the path as given */ }
+  const masks = masksFor(rootReal, Deno.readTextFileSync("/proc/self/mountinfo"));
+  const cg = opts.cgroupPid === undefined ? undefined : containerCgroup(opts.cgroupPid);
+  const child = new Deno.Command(findHost("unshare"), {
+    args: [
+      "--mount",
+      "--propagation",
+      "private",
+      "--",
+      findHost("sh"),
+      "-c",
+      CONFINE_SCRIPT,
+      "xpu-ldconfig",
+      findHost("mount"),
+      String(masks.length),
+      ...masks,
+      ...cmd,
+    ],
     clearEnv: true,
     env: CHILD_ENV,
     cwd: "/",
-    stdin: "null",
+    stdin: "piped",
     stdout: "piped",
     stderr: "piped",
-  }).output();
+  }).spawn();
+  const timeoutMs = opts.timeoutMs ?? LDCONFIG_TIMEOUT_MS;
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+  }, timeoutMs);
+  const output = child.output();
+  try {
+    // unshare execs the shell in place, so the child's pid is the one that becomes ldconfig.
+    if (cg) joinCgroup(cg, child.pid);
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode("go\n"));
+    await w.close();
+  } catch (err) {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+    clearTimeout(timer);
+    await output.catch(() => {});
+    throw new LdcacheError(
+      `Cannot start ldconfig for container root ${root.path}: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+  const r = await output;
+  clearTimeout(timer);
+  const err = new TextDecoder().decode(r.stderr).trim();
+  if (timedOut) {
+    throw new LdcacheError(
+      `ldconfig for container root ${root.path} did not finish within ${
+        timeoutMs / 1000
+      } s and was killed; ` +
+        "a file in the image's library folders may be a FIFO or a device node" + (err ? `: ${err}` : ""),
+    );
+  }
+  if (r.code === 111 || r.code === 112) {
+    throw new LdcacheError(
+      `Cannot confine ldconfig for container root ${root.path} (could not hide /proc and /sys under it)` +
+        (err ? `: ${err}` : ""),
+    );
+  }
   if (!r.success) {
-    const err = new TextDecoder().decode(r.stderr).trim();
     throw new LdcacheError(`ldconfig for container root ${root.path} failed (exit ${r.code}): ${err}`);
   }
   return true;
+}
+
+/**
+ * The device cgroup of the container's process, or undefined when this process is already in it (LXC runs
+ * its mount hook there; a rootless runtime without cgroups leaves both in the user's own).
+ */
+function containerCgroup(pid: number): DeviceCgroup | undefined {
+  const target = deviceCgroup(pid);
+  let self: DeviceCgroup | undefined;
+  try {
+    self = deviceCgroup(Deno.pid);
+  } catch { /* compare with nothing */ }
+  const key = (cg: DeviceCgroup | undefined) => cg ? `${cg.version}:${cg.dir ?? ""}` : "";
+  return key(self) === key(target) ? undefined : target;
 }
 
 /** The absolute host path of a system tool, looked up in the fixed system dirs (never the caller's PATH). */

@@ -159,20 +159,61 @@ export function writeFileIn(root: Root, path: string, data: string | Uint8Array,
   });
 }
 
-/** Reads a file inside the root (links followed inside it); undefined when it does not exist. */
+/** A file type's name for messages. */
+function typeName(mode: number): string {
+  switch (mode & sys.S.IFMT) {
+    case sys.S.IFDIR:
+      return "a directory";
+    case sys.S.IFCHR:
+      return "a character device";
+    case sys.S.IFBLK:
+      return "a block device";
+    case sys.S.IFLNK:
+      return "a symlink";
+    case sys.S.IFIFO:
+      return "a FIFO";
+    case sys.S.IFSOCK:
+      return "a socket";
+    default:
+      return "not a regular file";
+  }
+}
+
+/**
+ * Opens a regular file inside the root for reading. The path is first opened O_PATH, which has no side
+ * effects whatever it names (a FIFO, a device node, a socket); only a regular file is then opened for
+ * reading, through that same handle, so nothing can be swapped in between.
+ */
+export function openRegularIn(root: Root, path: string): number {
+  const pathFd = openIn(root, path, sys.O.PATH);
+  try {
+    const st = sys.fstatat(pathFd, "", sys.AT.EMPTY_PATH);
+    if ((st.mode & sys.S.IFMT) !== sys.S.IFREG) {
+      throw new RootfsError(
+        `${path} in container root ${root.path} is ${typeName(st.mode)}, not a regular file; ` +
+          "remove it from the image",
+      );
+    }
+    return sys.openat(sys.AT.FDCWD, `/proc/self/fd/${pathFd}`, sys.O.RDONLY | sys.O.NOCTTY | sys.O.CLOEXEC);
+  } finally {
+    sys.close(pathFd);
+  }
+}
+
+/**
+ * Reads a regular file inside the root (links followed inside it); undefined when it does not exist. A path
+ * that names anything else is refused without being opened for reading.
+ */
 export function readFileIn(root: Root, path: string): Uint8Array | undefined {
   let fd: number;
   try {
-    fd = openIn(root, path, sys.O.RDONLY | sys.O.NOCTTY | sys.O.NONBLOCK);
+    fd = openRegularIn(root, path);
   } catch (err) {
     if (isErrno(err, "ENOENT") || isErrno(err, "ENOTDIR")) return undefined;
+    if (err instanceof RootfsError) throw err;
     fail(root, path, "open", err);
   }
   try {
-    const st = sys.fstatat(fd, "", sys.AT.EMPTY_PATH);
-    if ((st.mode & sys.S.IFMT) !== sys.S.IFREG) {
-      throw new RootfsError(`${path} in container root ${root.path} is not a regular file`);
-    }
     return sys.readAll(fd);
   } finally {
     sys.close(fd);
@@ -323,7 +364,12 @@ export function mountTargetIn(root: Root, path: string, kind: "file" | "dir"): n
       if (!isErrno(err, "ENOENT")) fail(root, path, "prepare", err);
     }
     try {
-      const fd = sys.openat(dirfd, name, sys.O.WRONLY | sys.O.CREAT | sys.O.NOFOLLOW | sys.O.NONBLOCK, 0o644);
+      const fd = sys.openat(
+        dirfd,
+        name,
+        sys.O.WRONLY | sys.O.CREAT | sys.O.EXCL | sys.O.NOFOLLOW | sys.O.NONBLOCK,
+        0o644,
+      );
       sys.close(fd);
       return sys.openat(dirfd, name, sys.O.PATH | sys.O.NOFOLLOW);
     } catch (err) {

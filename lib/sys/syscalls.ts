@@ -57,6 +57,8 @@ export const S = {
   IFBLK: 0o60000,
   IFREG: 0o100000,
   IFLNK: 0o120000,
+  IFIFO: 0o10000,
+  IFSOCK: 0o140000,
 };
 
 const SYS_OPENAT2 = 437n;

@@ -13,14 +13,22 @@ export interface LxcRun {
 
 /**
  * Creates container `name` under `dir` from the fixture rootfs, with `include` (a config file) included, runs
- * `script` as its init with lxc-start in the foreground, and returns what the script wrote.
+ * `script` as its init with lxc-start in the foreground, and returns what the script wrote. `prepare` changes
+ * the rootfs first.
  */
-export async function runLxc(dir: string, name: string, include: string, script: string): Promise<LxcRun> {
+export async function runLxc(
+  dir: string,
+  name: string,
+  include: string,
+  script: string,
+  prepare?: (rootfs: string) => void,
+): Promise<LxcRun> {
   const lxcpath = join(dir, "lxc");
   const rootfs = join(dir, "lxc-rootfs");
   mkdirSync(join(lxcpath, name), { recursive: true });
   mkdirSync(rootfs, { recursive: true });
   copyRootfs(rootfs);
+  prepare?.(rootfs);
   writeFileSync(join(rootfs, "probe.sh"), `#!/bin/sh\n{ ${script}\n} >/probe.out 2>&1\n`, { mode: 0o755 });
   writeFileSync(
     join(lxcpath, name, "config"),
