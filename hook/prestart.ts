@@ -5,20 +5,14 @@ import type { Config } from "../lib/config/mod.ts";
 import { confFileFor } from "../lib/container/mod.ts";
 import type { MountPlan } from "../lib/discover/plan.ts";
 import { containerRoot, loadSpec, parseState } from "../lib/oci/mod.ts";
-import {
-  checkRequirements,
-  isTegraHost,
-  onlyCdiDevices,
-  readRequest,
-  type Request,
-  resolveMode,
-} from "../lib/request/mod.ts";
+import { isTegraHost, onlyCdiDevices, readRequest, type Request, resolveMode } from "../lib/request/mod.ts";
+import { additionalGidsDisabled, checkRequest, decideFor, factsFromPlan } from "../lib/policy/mod.ts";
 import { ToolkitError } from "../lib/sys/errors.ts";
 import type { Logger } from "../lib/sys/log.ts";
 import { lstatIn, withRoot } from "../lib/sys/rootfs.ts";
 import { startHelper } from "./apply.ts";
 import { allowDevices, type DeviceCgroup, deviceCgroup } from "./cgroup.ts";
-import { type Actions, factsFor, planActions, selectDevices } from "./select.ts";
+import { type Actions, planActions } from "./select.ts";
 
 /** The refusal when the hook runs for a container the runtime would not configure in legacy mode. */
 export const NOT_LEGACY_MESSAGE =
@@ -86,23 +80,23 @@ export async function prestart(opts: PrestartOptions): Promise<void> {
   let cg: DeviceCgroup | undefined;
   try {
     const { plan, procRoot } = opts.discover(config, req);
-    const selected = selectDevices(plan, req);
-    if (!req.disableRequire) checkRequirements(req.requirements, factsFor(plan, selected));
+    const checked = checkRequest(req, factsFromPlan(plan));
+    for (const note of checked.undecided) log.warn(`Requirement ${note}`);
+    const grant = decideFor(plan, req, {
+      noAdditionalGids: additionalGidsDisabled(config),
+      cudaCompat: config.runtime.cudaCompatMode === "ldconfig" && !config.features.disableCudaCompatLibHook,
+    });
     const rootPath = containerRoot(state, spec);
     const debian = withRoot(rootPath, (root) => lstatIn(root, "/etc/debian_version") !== undefined);
-    actions = planActions(plan, req, selected, {
+    actions = planActions(grant, {
       rootPath,
       debian,
       procFiles: readProcDriver(procRoot),
       ldConf: confFileFor(state.id),
       ldconfig: config.cli.ldconfig,
       allowLdconfigFromContainer: config.features.allowLdconfigFromContainer,
-      cudaCompatHostVersion:
-        config.runtime.cudaCompatMode === "ldconfig" && !config.features.disableCudaCompatLibHook
-          ? plan.driverVersion
-          : undefined,
-      migConfig: req.migConfig,
-      migMonitor: req.migMonitor,
+      driverVersion: plan.driverVersion,
+      libraryDirs: plan.libraryDirs,
     });
     // Find the cgroup first: a container whose cgroup cannot be found is refused before anything is mounted.
     cg = config.cli.noCgroups ? undefined : deviceCgroup(state.pid);

@@ -1,82 +1,15 @@
 /**
- * What a legacy-mode container gets: the GPUs it asked for and, from the shared mount plan, the nodes, files,
- * links and linker folders its capabilities want, placed where the legacy layout puts them. Pure functions.
+ * The legacy layout of the container policy: lib/policy decides what a container gets; this places it where
+ * the legacy hook puts it (binaries in /usr/bin, libraries in the rootfs's library folder, a tmpfs copy of
+ * /proc/driver/nvidia) as actions for the helper in the container's mount namespace. Pure functions.
  */
 import * as posix from "../lib/sys/path.ts";
 import { basename } from "../lib/sys/path.ts";
-import type { Capability, DeviceNode, FileMount, GpuDevice, MountPlan } from "../lib/discover/plan.ts";
-import type { Request } from "../lib/request/mod.ts";
-import type { Facts } from "../lib/request/mod.ts";
+import type { DeviceNode, FileMount } from "../lib/discover/plan.ts";
 import { type LinkRequest, sanitizeParams } from "../lib/container/mod.ts";
-import { ToolkitError } from "../lib/sys/errors.ts";
+import { type Grant, is32 } from "../lib/policy/mod.ts";
 
-/** A request that names devices the host does not have. */
-export class SelectError extends ToolkitError {}
-
-/** A selected GPU, or one MIG device of it. */
-export interface Selected {
-  gpu: GpuDevice;
-  /** Index of the MIG device within `gpu.mig`, when a MIG device was asked for. */
-  mig?: number;
-}
-
-/** Resolves requested ids (indices, UUIDs, `G:M`, `MIG-…`) to the plan's GPUs; `all` gives every GPU. */
-export function selectDevices(plan: MountPlan, req: Request): Selected[] {
-  if (req.none) return [];
-  if (req.all) return plan.gpus.map((gpu) => ({ gpu }));
-  const out: Selected[] = [];
-  const add = (s: Selected) => {
-    if (!out.some((o) => o.gpu === s.gpu && o.mig === s.mig)) out.push(s);
-  };
-  for (const id of req.devices) {
-    let m: RegExpMatchArray | null;
-    if (/^\d+$/.test(id)) {
-      const gpu = plan.gpus.find((g) => g.index === Number(id));
-      if (gpu) {
-        add({ gpu });
-        continue;
-      }
-    } else if ((m = id.match(/^(\d+):(\d+)$/))) {
-      const gpu = plan.gpus.find((g) => g.index === Number(m![1]));
-      const mig = gpu?.mig.findIndex((d) => d.index === Number(m![2])) ?? -1;
-      if (gpu && mig >= 0) {
-        add({ gpu, mig });
-        continue;
-      }
-    } else if (id.startsWith("MIG-")) {
-      const gpu = plan.gpus.find((g) => g.mig.some((d) => d.uuid === id));
-      if (gpu) {
-        add({ gpu, mig: gpu.mig.findIndex((d) => d.uuid === id) });
-        continue;
-      }
-    } else {
-      const gpu = plan.gpus.find((g) => g.uuid.toLowerCase() === id.toLowerCase());
-      if (gpu) {
-        add({ gpu });
-        continue;
-      }
-    }
-    const have = plan.gpus.flatMap((
-      g,
-    ) => [String(g.index), g.uuid, ...g.mig.map((d) => `${g.index}:${d.index}`)]);
-    throw new SelectError(
-      `Unknown device ${JSON.stringify(id)} in NVIDIA_VISIBLE_DEVICES; this host has ${
-        have.length ? have.join(", ") : "no GPUs"
-      }`,
-    );
-  }
-  return out;
-}
-
-/** The facts NVIDIA_REQUIRE_* are checked against, one per selected GPU (a MIG device uses its parent). */
-export function factsFor(plan: MountPlan, selected: Selected[]): Facts[] {
-  return selected.map(({ gpu }) => ({
-    cuda: plan.cudaVersion,
-    driver: plan.driverVersion,
-    arch: gpu.computeCapability,
-    brand: gpu.brand,
-  }));
-}
+export { selectDevices, type Selected, SelectError, wanted } from "../lib/policy/mod.ts";
 
 /** A bind mount of a host file onto a container path. */
 export interface BindAction {
@@ -117,17 +50,6 @@ export function layoutFor(debian: boolean): Layout {
     : { lib64: "/usr/lib64", lib32: "/usr/lib" };
 }
 
-/** Whether an item wanted by `caps` goes to a container that asked for `want`. */
-export function wanted(caps: Capability[] | "all", want: Capability[]): boolean {
-  if (caps === "all") return true;
-  if (caps.includes("compat32") && caps.every((c) => c === "compat32")) return want.includes("compat32");
-  return caps.some((c) => c !== "compat32" && want.includes(c));
-}
-
-function is32(caps: Capability[]): boolean {
-  return caps.length > 0 && caps.every((c) => c === "compat32");
-}
-
 function destination(m: FileMount, layout: Layout): string {
   switch (m.kind) {
     case "library":
@@ -148,58 +70,26 @@ export interface ActionOptions {
   ldConf: string;
   ldconfig: string;
   allowLdconfigFromContainer: boolean;
-  /** The host driver version when the image's CUDA compat libraries may go first (cuda-compat-mode ldconfig). */
-  cudaCompatHostVersion?: string;
-  /** Add the MIG config / monitor capability nodes. */
-  migConfig?: boolean;
-  migMonitor?: boolean;
+  /** The host driver version, when the grant runs enable-cuda-compat. */
+  driverVersion?: string;
+  /** The plan's library folders (container paths), which the legacy layout replaces by its own. */
+  libraryDirs: string[];
 }
 
-/** The actions for a request: device nodes, mounts, links, /proc/driver/nvidia and linker folders. */
-export function planActions(
-  plan: MountPlan,
-  req: Request,
-  selected: Selected[],
-  opts: ActionOptions,
-): Actions {
-  const caps = req.capabilities;
+/** The actions that apply a grant in the legacy layout. */
+export function planActions(grant: Grant, opts: ActionOptions): Actions {
   const layout = layoutFor(opts.debian);
-  const nodes: DeviceNode[] = [];
-  const addNode = (n: DeviceNode) => {
-    if (!nodes.some((x) => x.path === n.path)) {
-      nodes.push({
-        path: n.path,
-        hostPath: n.hostPath,
-        type: n.type,
-        major: n.major,
-        minor: n.minor,
-        fileMode: n.fileMode,
-      });
-    }
-  };
-  for (const c of plan.controlNodes) if (wanted(c.capabilities, caps)) addNode(c);
-  // DRM card/render nodes serve graphics and display only.
-  const drm = caps.includes("graphics") || caps.includes("display");
-  for (const s of selected) {
-    const list = s.mig === undefined ? s.gpu.nodes : s.gpu.mig[s.mig].nodes;
-    for (const n of list) if (drm || !n.path.startsWith("/dev/dri/")) addNode(n);
-  }
-  if (opts.migConfig && plan.migControlNodes?.config) addNode(plan.migControlNodes.config);
-  if (opts.migMonitor && plan.migControlNodes?.monitor) addNode(plan.migControlNodes.monitor);
-
   const mounts: BindAction[] = [];
   const ldFolders = new Set<string>();
-  for (const m of plan.mounts) {
-    if (!wanted(m.capabilities, caps)) continue;
+  for (const m of grant.mounts) {
     const path = destination(m, layout);
     if (mounts.some((x) => x.path === path)) continue;
     mounts.push({ hostPath: m.hostPath, path, readOnly: m.readOnly });
     if (m.kind === "library") ldFolders.add(posix.dirname(path));
   }
-  const libDirs = new Set(plan.libraryDirs);
+  const libDirs = new Set(opts.libraryDirs);
   const symlinks: LinkRequest[] = [];
-  for (const l of plan.symlinks) {
-    if (!wanted(l.capabilities, caps)) continue;
+  for (const l of grant.symlinks) {
     const dir = posix.dirname(l.link);
     const link = libDirs.has(dir)
       ? posix.join(is32(l.capabilities) ? layout.lib32 : layout.lib64, basename(l.link))
@@ -209,16 +99,17 @@ export function planActions(
   let procFiles: Record<string, string> | undefined;
   if (opts.procFiles) {
     procFiles = {};
-    const busIds = new Set(selected.map((s) => s.gpu.busId.toLowerCase()));
+    const busIds = new Set(grant.procGpus);
     for (const [name, text] of Object.entries(opts.procFiles)) {
       const gpu = name.match(/^gpus\/([^/]+)\//);
       if (gpu && !busIds.has(gpu[1].toLowerCase())) continue;
-      procFiles[name] = name === "params" ? sanitizeParams(text) : text;
+      procFiles[name] = name === "params" && grant.hideModifyDeviceFiles ? sanitizeParams(text) : text;
     }
   }
+  const compat = grant.hooks.some((h) => h.command === "enable-cuda-compat");
   return {
     rootPath: opts.rootPath,
-    nodes,
+    nodes: grant.nodes,
     mounts,
     symlinks,
     procFiles,
@@ -226,8 +117,6 @@ export function planActions(
     ldConf: opts.ldConf,
     ldconfig: opts.ldconfig,
     allowLdconfigFromContainer: opts.allowLdconfigFromContainer,
-    ...(opts.cudaCompatHostVersion && ldFolders.size
-      ? { cudaCompatHostVersion: opts.cudaCompatHostVersion }
-      : {}),
+    ...(compat && opts.driverVersion && ldFolders.size ? { cudaCompatHostVersion: opts.driverVersion } : {}),
   };
 }

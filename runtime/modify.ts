@@ -1,15 +1,18 @@
 /** The spec modifiers, one per mode: what `create` does to config.json before runc sees it. */
 import { dirname, isAbsolute, join } from "../lib/sys/path.ts";
 import type { Config } from "../lib/config/mod.ts";
-import type { Hook, Spec } from "../lib/oci/mod.ts";
-import {
-  applyDevices,
-  loadRegistry,
-  memoryRegistry,
-  type RegistryDevice,
-  resolveDevices,
-} from "../lib/cdi/mod.ts";
+import { type Hook, HOOK_ENV, HOOK_TIMEOUT_S, type Spec } from "../lib/oci/mod.ts";
+import { applyDevices, loadRegistry, type RegistryDevice, resolveDevices } from "../lib/cdi/mod.ts";
 import { specDriverVersion } from "../lib/cdi/generate.ts";
+import { hookBinaryProblems } from "../lib/cdi/validate.ts";
+import type { MountPlan } from "../lib/discover/plan.ts";
+import {
+  checkRequest,
+  factsFromDriverVersion,
+  factsFromPlan,
+  type HostFacts,
+  noFacts,
+} from "../lib/policy/facts.ts";
 import { procDriverVersion, procRootFor } from "../lib/discover/proc_root.ts";
 import { isTegraHost, JIT_KIND, onlyCdiDevices, type Request, resolveMode } from "../lib/request/mod.ts";
 import { ToolkitError } from "../lib/sys/errors.ts";
@@ -22,9 +25,6 @@ export class ModifyError extends ToolkitError {}
 /** The hook file names that mark a legacy prestart hook (ours, or the one docker `--gpus` inserts). */
 export const LEGACY_HOOK_NAMES = ["nvidia-container-runtime-hook", "xpu-container-runtime-hook"];
 
-/** The environment the legacy hook runs with: explicit and minimal. */
-export const HOOK_ENV = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"];
-
 /** What the modifiers need besides the spec. */
 export interface ModifyContext {
   config: Config;
@@ -33,6 +33,10 @@ export interface ModifyContext {
   selfDir?: string;
   /** Whether libnvidia-ml loads (auto mode asks lazily). */
   nvmlAvailable?: () => boolean;
+  /** The host facts requirements are checked against, once read (set by {@link hostFacts}). */
+  facts?: HostFacts;
+  /** The mount plan, once discovered (jit-cdi discovers it; the facts then come from it). */
+  plan?: MountPlan;
 }
 
 /** A legacy hook is known by its file name, or by its argv[0] when installed under another path. */
@@ -66,7 +70,7 @@ export function addLegacyHook(spec: Spec, ctx: ModifyContext): boolean {
   if (ctx.config.file) args.push("--config", ctx.config.file);
   args.push("prestart");
   spec.hooks ??= {};
-  spec.hooks.prestart = [...prestart, { path, args, env: [...HOOK_ENV] }];
+  spec.hooks.prestart = [...prestart, { path, args, env: [...HOOK_ENV], timeout: HOOK_TIMEOUT_S }];
   ctx.log.info(`Added the legacy prestart hook ${path}`);
   return true;
 }
@@ -101,23 +105,115 @@ export function checkStale(devices: RegistryDevice[], config: Config): void {
   }
 }
 
-/** CDI mode: resolve the requested devices from the spec dirs and apply them. */
-export async function applyCdi(spec: Spec, req: Request, ctx: ModifyContext): Promise<void> {
-  const names = cdiNames(req, ctx.config.runtime.cdiDefaultKind);
-  removeLegacyHooks(spec, ctx.log);
-  if (names.length === 0) {
-    ctx.log.info("No CDI devices requested (none)");
-    return;
+/** Refuses devices whose spec names a hook executable that does not exist or is not executable. */
+export function checkHookBinaries(devices: RegistryDevice[]): void {
+  const seen = new Set<unknown>();
+  for (const d of devices) {
+    if (seen.has(d.source)) continue;
+    seen.add(d.source);
+    const problems = hookBinaryProblems(d.source.spec, d.source.file);
+    if (problems.length) throw new ModifyError(problems.join("; "));
   }
+}
+
+/**
+ * CDI mode: resolve the requested devices from the spec dirs, check requirements, and apply the devices as
+ * the spec writes them. `none` applies the default kind's common edits (the driver) without a device.
+ */
+export async function applyCdi(spec: Spec, req: Request, ctx: ModifyContext): Promise<void> {
+  const kind = ctx.config.runtime.cdiDefaultKind;
+  const names = req.none ? [`${kind}=all`] : cdiNames(req, kind);
+  removeLegacyHooks(spec, ctx.log);
   const reg = await loadRegistry(ctx.config.runtime.cdiSpecDirs);
   for (const c of reg.conflicts) {
     ctx.log.warn(`CDI device ${c.qualifiedName} is defined in ${c.files.join(" and ")}; ignoring it`);
   }
   for (const e of reg.errors) ctx.log.warn(`Skipping invalid CDI spec: ${e}`);
-  const devices = resolveDevices(reg, names, ctx.config.runtime.cdiDefaultKind);
+  const devices = resolveDevices(reg, names, kind);
   checkStale(devices, ctx.config);
+  checkHookBinaries(devices);
+  const recorded = devices.map((d) => specDriverVersion(d.source.spec)).find((v) => v);
+  checkRequirements(req, ctx, recorded ? { version: recorded, file: devices[0].source.file } : undefined);
+  if (req.none) {
+    applyDevices(spec, [{
+      qualifiedName: "(driver only)",
+      device: { name: "none", containerEdits: {} },
+      source: devices[0].source,
+    }]);
+    ctx.log.info(`Applied the common edits of ${devices[0].source.file} without devices (none)`);
+    return;
+  }
   applyDevices(spec, devices);
   ctx.log.info(`Applied CDI devices ${devices.map((d) => d.qualifiedName).join(", ")}`);
+}
+
+/**
+ * The facts requirements are checked against, read once per create: the discovered plan when there is one,
+ * else NVML when it loads, else the driver version from /proc/driver/nvidia/version, else a CDI spec's
+ * recorded driver version. Only read when a requirement needs checking.
+ */
+export async function hostFacts(
+  ctx: ModifyContext,
+  recorded?: { version: string; file: string },
+): Promise<HostFacts> {
+  if (ctx.facts) return ctx.facts;
+  if (ctx.plan && ctx.plan.source !== "csv") return ctx.facts = factsFromPlan(ctx.plan);
+  const driverRoot = ctx.config.cli.root || "/";
+  let nvmlWhy = "";
+  try {
+    const { readNvml } = await import("../lib/nvml/mod.ts");
+    const snap = readNvml({ driverRoot });
+    return ctx.facts = {
+      source: `libnvidia-ml (NVML, ${snap.library})`,
+      host: { cuda: snap.cudaVersion, driver: snap.driverVersion, arch: "", brand: "" },
+      gpus: snap.devices.map((d) => ({
+        ids: [String(d.index), d.uuid, ...d.mig.flatMap((m) => [`${d.index}:${m.index}`, m.uuid])],
+        facts: {
+          cuda: snap.cudaVersion,
+          driver: snap.driverVersion,
+          arch: d.computeCapability,
+          brand: d.brand,
+        },
+      })),
+    };
+  } catch (err) {
+    nvmlWhy = err instanceof Error ? err.message : String(err);
+  }
+  const procRoot = procRootFor(driverRoot);
+  const proc = procDriverVersion(procRoot);
+  if (proc) {
+    return ctx.facts = factsFromDriverVersion(
+      proc,
+      `${join(procRoot, "driver/nvidia/version")}, as libnvidia-ml did not load (${nvmlWhy})`,
+    );
+  }
+  if (recorded) {
+    return ctx.facts = factsFromDriverVersion(
+      recorded.version,
+      `the driver version recorded in ${recorded.file}, as libnvidia-ml did not load and ` +
+        `${join(procRoot, "driver/nvidia/version")} cannot be read`,
+    );
+  }
+  return ctx.facts = noFacts(
+    `nothing: libnvidia-ml did not load and ${join(procRoot, "driver/nvidia/version")} cannot be read`,
+  );
+}
+
+/**
+ * Checks the request's NVIDIA_REQUIRE_* and CUDA_VERSION requirements before runc starts, in every mode;
+ * throws the documented `unsatisfied condition` error. Requirements whose facts are unknown are logged as
+ * not checked.
+ */
+export async function checkRequirements(
+  req: Request,
+  ctx: ModifyContext,
+  recorded?: { version: string; file: string },
+): Promise<void> {
+  if (req.disableRequire || req.requirements.length === 0) return;
+  const facts = await hostFacts(ctx, recorded);
+  const report = checkRequest(req, facts);
+  for (const note of report.undecided) ctx.log.warn(`Requirement ${note}`);
+  ctx.log.debug(`Requirements checked against ${facts.source}`);
 }
 
 /** The xpu-cdi-hook generated specs should run: beside the configured xpu-ctk, else found like the shim's tools. */
@@ -136,46 +232,58 @@ export function jitNames(req: Request): string[] {
   return req.devices.map((id) => `${JIT_KIND}=${id.includes("=") ? id.slice(id.indexOf("=") + 1) : id}`);
 }
 
-/** jit-cdi and csv modes: generate the CDI spec from the live driver (or the CSV files) in memory and apply it. */
+/**
+ * jit-cdi and csv modes: discover the driver (NVML, or the CSV files), decide with the container policy what
+ * the request gets (its devices, its capabilities) and apply that grant. CSV lists give every listed node to
+ * every container that asks for a GPU.
+ */
 export async function applyGenerated(spec: Spec, req: Request, ctx: ModifyContext, mode: "jit-cdi" | "csv") {
   removeLegacyHooks(spec, ctx.log);
   const driverRoot = ctx.config.cli.root || "/";
   const procRoot = procRootFor(driverRoot);
-  const discover = await import("../lib/discover/mod.ts");
-  const { generateCdiSpec } = await import("../lib/cdi/generate.ts");
-  const plan = mode === "csv"
+  const [discover, { grantEdits }, policy] = await Promise.all([
+    import("../lib/discover/mod.ts"),
+    import("../lib/cdi/generate.ts"),
+    import("../lib/policy/mod.ts"),
+  ]);
+  const plan = ctx.plan = mode === "csv"
     ? discover.discoverCsvSync({
       driverRoot,
       procRoot,
       files: discover.csvFiles(ctx.config.runtime.csvMountSpecPath),
     })
     : discover.discoverSync({ driverRoot, procRoot });
-  const [vendor, cls] = JIT_KIND.split("/");
-  const generated = generateCdiSpec(plan, {
-    vendor,
-    class: cls,
-    cdiHookPath: cdiHookPath(ctx),
-    ldconfigPath: ctx.config.cli.ldconfig,
-  });
   const origin = mode === "csv"
     ? `the CSV mount specs in ${ctx.config.runtime.csvMountSpecPath}`
     : "the live driver";
-  const reg = memoryRegistry([generated], origin);
-  // Tegra CSV lists give every device node to every container that asks for a GPU.
-  const names = mode === "csv" ? [`${JIT_KIND}=all`] : jitNames(req);
-  if (req.none) {
-    const common = reg.specs[0];
-    applyDevices(spec, [{
-      qualifiedName: "(driver only)",
-      device: { name: "none", containerEdits: {} },
-      source: common,
-    }]);
-    ctx.log.info(`Applied the driver from ${origin} without device nodes (none)`);
-    return;
-  }
-  const devices = resolveDevices(reg, names, JIT_KIND);
-  applyDevices(spec, devices);
-  ctx.log.info(`Applied ${devices.map((d) => d.qualifiedName).join(", ")} generated from ${origin}`);
+  // Ids may be written as CDI names of any kind: the device name is what selects.
+  const ids = req.devices.map((id) => id.includes("=") ? id.slice(id.indexOf("=") + 1) : id);
+  const selected = mode === "csv" ? [] : policy.selectDevices(plan, { ...req, devices: ids });
+  await checkRequirements(req, ctx);
+  const grant = policy.decide(plan, selected, {
+    capabilities: req.capabilities,
+    migConfig: req.migConfig,
+    migMonitor: req.migMonitor,
+    noAdditionalGids: policy.additionalGidsDisabled(ctx.config),
+    cudaCompat: !ctx.config.features.disableCudaCompatLibHook,
+    ldconfigPath: ctx.config.cli.ldconfig,
+  });
+  const edits = grantEdits(grant, { cdiHookPath: cdiHookPath(ctx) });
+  applyDevices(spec, [{
+    qualifiedName: `${JIT_KIND}=${req.none ? "none" : req.all ? "all" : ids.join(",")}`,
+    device: { name: "request", containerEdits: {} },
+    source: {
+      file: origin,
+      priority: 0,
+      spec: { cdiVersion: "1.1.0", kind: JIT_KIND, devices: [], containerEdits: edits },
+    },
+  }]);
+  ctx.log.info(
+    `Applied ${grant.nodes.length} device nodes, ${grant.mounts.length} driver files and ` +
+      `${grant.hooks.length} hooks for ${req.none ? "none" : req.all ? "all" : ids.join(",")} (capabilities ${
+        req.capabilities.join(",")
+      }) from ${origin}`,
+  );
 }
 
 /** Modifies the spec for a GPU request; returns the mode used. */
@@ -194,6 +302,7 @@ export async function modifySpec(spec: Spec, req: Request, ctx: ModifyContext): 
   ctx.log.info(`Using mode ${choice.mode}: ${choice.reason}`);
   switch (choice.mode) {
     case "legacy":
+      await checkRequirements(req, ctx);
       addLegacyHook(spec, ctx);
       break;
     case "cdi":

@@ -23,7 +23,14 @@ const GENERATE_USAGE = `Usage: xpu-ctk cdi generate [OPTIONS]
   --dev-root DIR                root holding /dev (default the driver root)
   --device-name-strategy S      index, uuid or type-index; repeatable (default index and uuid)
   --vendor NAME --class NAME    the spec kind (default nvidia.com/gpu)
-  --cdi-hook-path PATH          xpu-cdi-hook path written into hooks (default /usr/bin/xpu-cdi-hook)
+  --cdi-hook-path PATH          xpu-cdi-hook path written into hooks (default: the xpu-cdi-hook installed
+                                beside this xpu-ctk, else the one beside config.toml's xpu-ctk.path, else
+                                the one in PATH); it must be an executable file
+  --cdi-version V               the lowest cdiVersion to write (default: the lowest the content needs, 0.5.0
+                                for a GPU host, which podman 4.3 reads). Device node uid, gid, fileMode and
+                                permissions are written at any version (since 0.3.0); 0.7.0 or later also
+                                writes additionalGids, the groups a non-root container user needs for
+                                group-restricted nodes (unless features.no-additional-gids-for-device-nodes)
   --ldconfig-path PATH          ldconfig for update-ldcache (e.g. @/sbin/ldconfig)
   --library-search-path DIR     extra library folder inside the driver root; repeatable
   --csv.file FILE               CSV mount spec for csv mode; repeatable (default: the *.csv files in
@@ -119,6 +126,7 @@ async function generate(args: string[]): Promise<number> {
     "no-all-device": { type: "boolean" },
     "device-id": { type: "string", multiple: true },
     "annotate-driver-version": { type: "boolean" },
+    "cdi-version": { type: "string" },
   }, GENERATE_USAGE);
   if (v.help) {
     console.log(GENERATE_USAGE);
@@ -163,19 +171,38 @@ async function generate(args: string[]): Promise<number> {
     }
   }
 
-  const [{ generateCdiSpec }, { cdiSpecProblems }] = await Promise.all([
+  const [
+    { generateCdiSpec },
+    { cdiSpecProblems, hookBinaryProblem },
+    { loadConfig },
+    { additionalGidsDisabled },
+  ] = await Promise.all([
     import("../../lib/cdi/generate.ts"),
     import("../../lib/cdi/validate.ts"),
+    import("../../lib/config/mod.ts"),
+    import("../../lib/policy/mod.ts"),
   ]);
+  const config = loadConfig();
+  const hookPath = await cdiHookPath(v["cdi-hook-path"] as string | undefined, config.ctk.path);
+  // An explicit path may name the hook of another root or machine: say so, but write it.
+  const why = hookBinaryProblem(hookPath);
+  if (why) {
+    console.error(
+      `warning: the xpu-cdi-hook ${hookPath} ${why} here: the generated hooks will fail on this host ` +
+        "unless it is installed there",
+    );
+  }
   const spec = generateCdiSpec(plan, {
     vendor: v.vendor as string,
     class: v.class as string,
     deviceNameStrategies: strategies as never,
-    cdiHookPath: v["cdi-hook-path"] as string | undefined,
+    cdiHookPath: hookPath,
     ldconfigPath: v["ldconfig-path"] as string | undefined,
     allDevice: !v["no-all-device"],
     deviceIds: split(v["device-id"]),
     annotateDriverVersion: v["annotate-driver-version"] === true,
+    cdiVersion: v["cdi-version"] as string | undefined,
+    noAdditionalGids: additionalGidsDisabled(config),
   });
   const problems = cdiSpecProblems(spec, output ?? "the generated spec");
   if (problems.length) {
@@ -190,6 +217,29 @@ async function generate(args: string[]): Promise<number> {
     );
   }
   return 0;
+}
+
+/**
+ * The xpu-cdi-hook generated hooks run: the flag's, else the one installed beside this xpu-ctk, else the one
+ * beside the config's xpu-ctk.path, else the one in PATH. Never a fixed path.
+ */
+async function cdiHookPath(flag: string | undefined, ctkPath: string): Promise<string> {
+  if (flag) return resolve(flag);
+  const [{ findSibling }, { which }, path] = await Promise.all([
+    import("../../lib/policy/tools.ts"),
+    import("../../lib/sys/which.ts"),
+    import("../../lib/sys/path.ts"),
+  ]);
+  const found = findSibling("xpu-cdi-hook") ??
+    (path.isAbsolute(ctkPath) ? which(path.join(path.dirname(ctkPath), "xpu-cdi-hook")) : undefined) ??
+    which("xpu-cdi-hook");
+  if (!found) {
+    throw new ToolkitError(
+      "Cannot find xpu-cdi-hook beside this xpu-ctk, beside config.toml's xpu-ctk.path or in PATH; " +
+        "pass --cdi-hook-path with the installed xpu-cdi-hook",
+    );
+  }
+  return resolve(found);
 }
 
 async function specDirs(given: string[] | undefined): Promise<string[]> {
@@ -218,18 +268,20 @@ async function list(args: string[]): Promise<number> {
 }
 
 async function validate(args: string[]): Promise<number> {
-  const usage = "Usage: xpu-ctk cdi validate FILE|DIR...\n";
+  const usage = "Usage: xpu-ctk cdi validate FILE|DIR...\n\n" +
+    "Checks each spec against the CDI rules, and that every hook's executable exists and is executable.\n";
   const { values: v, positionals } = parse(args, {}, usage);
   if (v.help) {
     console.log(usage);
     return 0;
   }
   if (!positionals.length) usageError("name at least one spec file or dir", usage);
-  const [{ readFileSync, statSync }, { parseCdiText, specFiles }, { cdiSpecProblems }] = await Promise.all([
-    import("node:fs"),
-    import("../../lib/cdi/registry.ts"),
-    import("../../lib/cdi/validate.ts"),
-  ]);
+  const [{ readFileSync, statSync }, { parseCdiText, specFiles }, { cdiSpecProblems, hookBinaryProblems }] =
+    await Promise.all([
+      import("node:fs"),
+      import("../../lib/cdi/registry.ts"),
+      import("../../lib/cdi/validate.ts"),
+    ]);
   const problems: string[] = [];
   let ok = 0;
   for (const target of positionals) {
@@ -249,6 +301,8 @@ async function validate(args: string[]): Promise<number> {
       try {
         spec = await parseCdiText(readFileSync(file, "utf8"), file);
         found = cdiSpecProblems(spec, file);
+        // deno-lint-ignore no-explicit-any
+        if (!found.length) found = hookBinaryProblems(spec as any, file);
       } catch (err) {
         found = [(err as Error).message];
       }

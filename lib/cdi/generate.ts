@@ -1,11 +1,32 @@
 /**
- * A CDI spec from a {@link MountPlan} (REFERENCE §7): the common edits hold the control nodes, the driver
- * files and the hooks; one device per GPU and MIG device per naming strategy; and a merged `all` device.
+ * CDI from the container policy (lib/policy): a static spec for a host's devices, whose common edits hold what
+ * every capability gets (control nodes, driver files, hooks) and whose devices hold each GPU's and MIG
+ * device's nodes, plus a merged `all` device; and the edits for one request's grant (jit-cdi, csv).
  */
 import type { DeviceNode, GpuDevice, MigDevice, MountPlan } from "../discover/plan.ts";
-import type { CdiDevice, CdiDeviceNode, CdiHook, CdiMount, CdiSpec, ContainerEdits } from "./spec.ts";
+import {
+  decide,
+  deviceNodes,
+  type Grant,
+  groupNeeded,
+  type HookCall,
+  type OwnerOf,
+  type Selected,
+  statOwner,
+  withOwner,
+} from "../policy/mod.ts";
+import { compareVersions } from "../request/require.ts";
+import {
+  CDI_VERSIONS,
+  type CdiDevice,
+  type CdiDeviceNode,
+  type CdiHook,
+  type CdiSpec,
+  type ContainerEdits,
+} from "./spec.ts";
 import { minimumCdiVersion } from "./validate.ts";
 import { ToolkitError } from "../sys/errors.ts";
+import { HOOK_ENV, HOOK_TIMEOUT_S } from "../oci/mod.ts";
 
 /** How generated devices are named: `0`/`1:0`, `GPU-…`/`MIG-…`, or `gpu0`/`mig1:0`. */
 export type DeviceNameStrategy = "index" | "uuid" | "type-index";
@@ -16,11 +37,11 @@ export const DEVICE_NAME_STRATEGIES: readonly DeviceNameStrategy[] = ["index", "
 /** The annotation recording the driver version a spec was generated from. */
 export const DRIVER_VERSION_ANNOTATION = "xpu.dev/driver-version";
 
-/** The default CDI hook executable written into specs. */
-export const DEFAULT_CDI_HOOK_PATH = "/usr/bin/xpu-cdi-hook";
+/** The cdiVersion that added `additionalGids` (supplementary groups for group-restricted nodes). */
+export const ADDITIONAL_GIDS_VERSION = "0.7.0";
 
 /** The environment every generated hook runs with (never the container's). */
-export const HOOK_ENV = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"];
+export { HOOK_ENV } from "../oci/mod.ts";
 
 /** A bad generation option (unknown strategy, device id that matches nothing). */
 export class GenerateError extends ToolkitError {}
@@ -33,8 +54,8 @@ export interface GenerateOptions {
   class?: string;
   /** Default ["index", "uuid"]. */
   deviceNameStrategies?: DeviceNameStrategy[];
-  /** The xpu-cdi-hook path the hooks run; default /usr/bin/xpu-cdi-hook. */
-  cdiHookPath?: string;
+  /** The xpu-cdi-hook the hooks run: an absolute path (see lib/policy/tools.ts for finding the installed one). */
+  cdiHookPath: string;
   /** Passed to update-ldcache as --ldconfig-path. */
   ldconfigPath?: string;
   /** Add the merged `all` device; default true. */
@@ -47,6 +68,16 @@ export interface GenerateOptions {
    * without it the version is still recorded in the enable-cuda-compat hook (see {@link specDriverVersion}).
    */
   annotateDriverVersion?: boolean;
+  /**
+   * The lowest cdiVersion to write; the spec gets the higher of this and what its content needs. Node owner,
+   * group and mode are written at any version; supplementary groups (`additionalGids`) only from
+   * {@link ADDITIONAL_GIDS_VERSION}, so a default spec stays readable by older CDI consumers.
+   */
+  cdiVersion?: string;
+  /** How to read host node owners; default stat. */
+  ownerOf?: OwnerOf;
+  /** Leave out supplementary groups (config `features.no-additional-gids-for-device-nodes`). */
+  noAdditionalGids?: boolean;
 }
 
 /** The mount options of a plan mount: read-only binds, except IPC sockets. */
@@ -60,59 +91,61 @@ function cdiNode(n: DeviceNode): CdiDeviceNode {
   out.type = n.type;
   out.major = n.major;
   out.minor = n.minor;
+  if (n.fileMode !== undefined) out.fileMode = n.fileMode;
+  if (n.uid !== undefined) out.uid = n.uid;
+  if (n.gid !== undefined) out.gid = n.gid;
   return out;
 }
 
-function dedupeNodes(nodes: DeviceNode[]): CdiDeviceNode[] {
+function dedupeNodes(nodes: DeviceNode[]): DeviceNode[] {
   const seen = new Set<string>();
-  const out: CdiDeviceNode[] = [];
+  return nodes.filter((n) => !seen.has(n.path) && !!seen.add(n.path));
+}
+
+function gids(nodes: DeviceNode[]): number[] {
+  const out: number[] = [];
   for (const n of nodes) {
-    if (seen.has(n.path)) continue;
-    seen.add(n.path);
-    out.push(cdiNode(n));
+    const g = groupNeeded(n);
+    if (g !== undefined && !out.includes(g)) out.push(g);
   }
   return out;
 }
 
-function hooks(plan: MountPlan, opts: GenerateOptions): CdiHook[] {
-  const path = opts.cdiHookPath ?? DEFAULT_CDI_HOOK_PATH;
+/** The CDI hooks for the policy's hook calls. */
+export function cdiHooks(calls: HookCall[], cdiHookPath: string): CdiHook[] {
   const hook = (args: string[]): CdiHook => ({
     hookName: "createContainer",
-    path,
+    path: cdiHookPath,
     args: ["xpu-cdi-hook", ...args],
     env: [...HOOK_ENV],
+    timeout: HOOK_TIMEOUT_S,
   });
-  const out: CdiHook[] = [];
-  if (plan.symlinks.length) {
-    out.push(
-      hook(["create-symlinks", ...plan.symlinks.flatMap((s) => ["--link", `${s.target}::${s.link}`])]),
-    );
-  }
-  if (plan.driverVersion && plan.source !== "csv") {
-    out.push(hook(["enable-cuda-compat", `--host-driver-version=${plan.driverVersion}`]));
-  }
-  if (plan.libraryDirs.length) {
-    out.push(hook([
-      "update-ldcache",
-      ...(opts.ldconfigPath ? ["--ldconfig-path", opts.ldconfigPath] : []),
-      ...plan.libraryDirs.flatMap((d) => ["--folder", d]),
-    ]));
-  }
-  return out;
+  return calls.map((c) => hook([c.command, ...c.args]));
 }
 
-function commonEdits(plan: MountPlan, opts: GenerateOptions): ContainerEdits {
-  const mounts: CdiMount[] = plan.mounts.map((m) => ({
-    hostPath: m.hostPath,
-    containerPath: m.containerPath,
-    options: mountOptions(m.readOnly),
-  }));
+/** Options for {@link grantEdits}. */
+export interface GrantEditOptions {
+  cdiHookPath: string;
+  /** Write the grant's supplementary groups (additionalGids); default true. */
+  additionalGids?: boolean;
+}
+
+/** The container edits that apply a grant: its nodes, files, hooks and groups (jit-cdi, csv). */
+export function grantEdits(grant: Grant, opts: GrantEditOptions): ContainerEdits {
   const edits: ContainerEdits = { env: ["NVIDIA_VISIBLE_DEVICES=void"] };
-  // Without GPUs (CSV mode) the nodes belong to the `all` device, so that a request is what grants them.
-  if (plan.gpus.length && plan.controlNodes.length) edits.deviceNodes = plan.controlNodes.map(cdiNode);
-  if (mounts.length) edits.mounts = mounts;
-  const h = hooks(plan, opts);
+  if (grant.nodes.length) edits.deviceNodes = grant.nodes.map(cdiNode);
+  if (grant.mounts.length) {
+    edits.mounts = grant.mounts.map((m) => ({
+      hostPath: m.hostPath,
+      containerPath: m.containerPath,
+      options: mountOptions(m.readOnly),
+    }));
+  }
+  const h = cdiHooks(grant.hooks, opts.cdiHookPath);
   if (h.length) edits.hooks = h;
+  if (opts.additionalGids !== false && grant.additionalGids.length) {
+    edits.additionalGids = [...grant.additionalGids];
+  }
   return edits;
 }
 
@@ -126,14 +159,17 @@ function migNames(g: GpuDevice, m: MigDevice, strategies: DeviceNameStrategy[]):
   );
 }
 
-function selected(g: GpuDevice, m: MigDevice | undefined, ids: string[] | undefined): boolean {
+function chosen(g: GpuDevice, m: MigDevice | undefined, ids: string[] | undefined): boolean {
   if (!ids) return true;
   if (m) return ids.includes(`${g.index}:${m.index}`) || ids.includes(m.uuid);
   return ids.includes(`${g.index}`) || ids.includes(g.uuid);
 }
 
-/** Builds the CDI spec of a plan. It is valid by construction; callers still validate before writing. */
-export function generateCdiSpec(plan: MountPlan, opts: GenerateOptions = {}): CdiSpec {
+/**
+ * Builds the static CDI spec of a plan: the policy for every capability, its devices as CDI devices. It is
+ * valid by construction; callers still validate before writing.
+ */
+export function generateCdiSpec(plan: MountPlan, opts: GenerateOptions): CdiSpec {
   const strategies = opts.deviceNameStrategies?.length ? [...new Set(opts.deviceNameStrategies)] : [
     "index",
     "uuid",
@@ -145,26 +181,36 @@ export function generateCdiSpec(plan: MountPlan, opts: GenerateOptions = {}): Cd
       );
     }
   }
+  if (opts.cdiVersion !== undefined && !(CDI_VERSIONS as readonly string[]).includes(opts.cdiVersion)) {
+    throw new GenerateError(
+      `Unknown cdiVersion ${JSON.stringify(opts.cdiVersion)}; use one of ${CDI_VERSIONS.join(", ")}`,
+    );
+  }
+  const withGids = !opts.noAdditionalGids && opts.cdiVersion !== undefined &&
+    compareVersions(opts.cdiVersion, ADDITIONAL_GIDS_VERSION) >= 0;
+  const ownerOf = opts.ownerOf ?? statOwner;
   const ids = opts.deviceIds?.length ? opts.deviceIds : undefined;
   const devices: CdiDevice[] = [];
   const all: DeviceNode[] = [];
   const matched = new Set<string>();
+  const deviceEdits = (s: Selected): ContainerEdits => {
+    const nodes = dedupeNodes(deviceNodes(s, "all")).map((n) => withOwner(n, ownerOf));
+    all.push(...nodes);
+    const g = withGids ? gids(nodes) : [];
+    return { deviceNodes: nodes.map(cdiNode), ...(g.length ? { additionalGids: g } : {}) };
+  };
   for (const g of plan.gpus) {
-    if (selected(g, undefined, ids)) {
+    if (chosen(g, undefined, ids)) {
       matched.add(`${g.index}`).add(g.uuid);
-      for (const name of gpuNames(g, strategies)) {
-        devices.push({ name, containerEdits: { deviceNodes: dedupeNodes(g.nodes) } });
-      }
-      all.push(...g.nodes);
+      const edits = deviceEdits({ gpu: g });
+      for (const name of gpuNames(g, strategies)) devices.push({ name, containerEdits: edits });
     }
-    for (const m of g.mig) {
-      if (!selected(g, m, ids)) continue;
+    g.mig.forEach((m, i) => {
+      if (!chosen(g, m, ids)) return;
       matched.add(`${g.index}:${m.index}`).add(m.uuid);
-      for (const name of migNames(g, m, strategies)) {
-        devices.push({ name, containerEdits: { deviceNodes: dedupeNodes(m.nodes) } });
-      }
-      all.push(...m.nodes);
-    }
+      const edits = deviceEdits({ gpu: g, mig: i });
+      for (const name of migNames(g, m, strategies)) devices.push({ name, containerEdits: edits });
+    });
   }
   const unknown = (ids ?? []).filter((id) => !matched.has(id));
   if (unknown.length) {
@@ -173,9 +219,18 @@ export function generateCdiSpec(plan: MountPlan, opts: GenerateOptions = {}): Cd
       `No GPU or MIG device matches --device-id ${unknown.join(", ")} (known: ${known.join(", ") || "none"})`,
     );
   }
-  if (!plan.gpus.length) all.push(...plan.controlNodes);
-  if ((opts.allDevice !== false || devices.length === 0) && all.length) {
-    devices.push({ name: "all", containerEdits: { deviceNodes: dedupeNodes(all) } });
+  // The policy for every capability and no device: what the common edits give every request.
+  const common = decide(plan, [], { capabilities: "all", ownerOf, ldconfigPath: opts.ldconfigPath });
+  // Without GPUs (CSV mode) the nodes belong to the `all` device, so that a request is what grants them.
+  const commonNodes = plan.gpus.length ? common.nodes : [];
+  if (!plan.gpus.length) all.push(...common.nodes);
+  const uniqueAll = dedupeNodes(all);
+  if ((opts.allDevice !== false || devices.length === 0) && uniqueAll.length) {
+    const g = withGids ? gids(uniqueAll) : [];
+    devices.push({
+      name: "all",
+      containerEdits: { deviceNodes: uniqueAll.map(cdiNode), ...(g.length ? { additionalGids: g } : {}) },
+    });
   }
   if (devices.length === 0) {
     throw new GenerateError(
@@ -184,6 +239,10 @@ export function generateCdiSpec(plan: MountPlan, opts: GenerateOptions = {}): Cd
         : "No devices to put in the CDI spec: NVML lists no GPU, or --device-id and --no-all-device left none",
     );
   }
+  const containerEdits = grantEdits({ ...common, nodes: commonNodes }, {
+    cdiHookPath: opts.cdiHookPath,
+    additionalGids: withGids,
+  });
   const spec: CdiSpec = {
     cdiVersion: "0.3.0",
     kind: `${opts.vendor ?? "nvidia.com"}/${opts.class ?? "gpu"}`,
@@ -191,9 +250,10 @@ export function generateCdiSpec(plan: MountPlan, opts: GenerateOptions = {}): Cd
       ? { annotations: { [DRIVER_VERSION_ANNOTATION]: plan.driverVersion } }
       : {}),
     devices,
-    containerEdits: commonEdits(plan, opts),
+    containerEdits,
   };
-  spec.cdiVersion = minimumCdiVersion(spec);
+  const need = minimumCdiVersion(spec);
+  spec.cdiVersion = opts.cdiVersion && compareVersions(opts.cdiVersion, need) > 0 ? opts.cdiVersion : need;
   return spec;
 }
 

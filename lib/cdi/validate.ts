@@ -241,3 +241,42 @@ export function cdiSpecProblems(v: unknown, file: string): string[] {
   }
   return out;
 }
+
+/** Why a hook's executable cannot run: undefined when it is an executable file. */
+export function hookBinaryProblem(path: string): string | undefined {
+  let st: Deno.FileInfo;
+  try {
+    st = Deno.statSync(path);
+  } catch {
+    return "does not exist";
+  }
+  if (!st.isFile) return "is not a regular file";
+  if (((st.mode ?? 0) & 0o111) === 0) return "is not executable";
+  return undefined;
+}
+
+/**
+ * Every hook of a spec whose executable does not exist or is not executable, naming the file, the hook and
+ * the fix; empty when every hook can run. `root` prefixes the paths (a host root other than /).
+ */
+export function hookBinaryProblems(spec: CdiSpec, file: string, root = ""): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  const visit = (edits: ContainerEdits | undefined, where: string) => {
+    for (const h of edits?.hooks ?? []) {
+      if (typeof h.path !== "string" || seen.has(h.path)) continue;
+      seen.add(h.path);
+      const why = hookBinaryProblem(root ? root.replace(/\/$/, "") + h.path : h.path);
+      if (why) {
+        out.push(
+          `${file}: ${where} hook ${h.args?.[1] ?? h.hookName} runs ${h.path}, which ${why}; ` +
+            "regenerate the spec with the installed xpu-ctk (xpu-ctk cdi generate, or --cdi-hook-path " +
+            "with the xpu-cdi-hook you installed)",
+        );
+      }
+    }
+  };
+  visit(spec.containerEdits, "containerEdits");
+  for (const d of spec.devices ?? []) visit(d.containerEdits, `device ${JSON.stringify(d.name)}`);
+  return out;
+}

@@ -1,7 +1,8 @@
-/** hook/select.ts and hook/cgroup.ts: choosing GPUs and items from a mount plan, and finding device cgroups. */
+/** hook/select.ts and hook/cgroup.ts: the policy's grant in the legacy layout, and finding device cgroups. */
 import type { MountPlan } from "../../lib/discover/plan.ts";
 import type { Request } from "../../lib/request/mod.ts";
-import { factsFor, layoutFor, planActions, selectDevices, SelectError, wanted } from "../../hook/select.ts";
+import { layoutFor, planActions, selectDevices, SelectError, wanted } from "../../hook/select.ts";
+import { decide, factsForRequest, factsFromPlan } from "../../lib/policy/mod.ts";
 import { allowDevices, CgroupError, parseMountinfo, parseProcCgroup, ruleFor } from "../../hook/cgroup.ts";
 import { assertEquals, assertIncludes, assertThrows, assertTrue } from "../_assert.ts";
 
@@ -102,6 +103,7 @@ function req(
 }
 
 const OPTS = {
+  libraryDirs: ["/usr/lib64", "/usr/lib"],
   rootPath: "/r",
   debian: true,
   ldConf: "/etc/ld.so.conf.d/00-xpu-x.conf",
@@ -113,20 +115,38 @@ Deno.test("selectDevices resolves indices, UUIDs and MIG forms, and names the de
   assertEquals(selectDevices(PLAN, req(["1", "GPU-0"], [])).map((s) => s.gpu.index), [1, 0]);
   assertEquals(selectDevices(PLAN, req(["1:0"], [])), [{ gpu: PLAN.gpus[1], mig: 0 }]);
   assertEquals(selectDevices(PLAN, req(["MIG-a"], [])), [{ gpu: PLAN.gpus[1], mig: 0 }]);
-  assertEquals(selectDevices(PLAN, req([], [], { all: true })).length, 2);
+  // all: every GPU and every MIG device of a MIG-enabled GPU.
+  assertEquals(selectDevices(PLAN, req([], [], { all: true })), [
+    { gpu: PLAN.gpus[0] },
+    { gpu: PLAN.gpus[1] },
+    { gpu: PLAN.gpus[1], mig: 0 },
+  ]);
   assertEquals(selectDevices(PLAN, req([], [], { none: true })), []);
   const err = assertThrows(() => selectDevices(PLAN, req(["7"], [])), SelectError, '"7"');
-  assertIncludes(err.message, "0, GPU-0, 1, GPU-1, 1:0");
+  assertIncludes(err.message, "0, GPU-0, 1, GPU-1, 1:0, MIG-a");
 });
 
-Deno.test("factsFor gives the driver's CUDA and version with each selected GPU's arch and brand", () => {
-  assertEquals(factsFor(PLAN, selectDevices(PLAN, req(["1:0"], []))), [
+Deno.test("requirement facts: the driver's CUDA and version with each selected GPU's arch and brand", () => {
+  const facts = factsFromPlan(PLAN);
+  assertEquals(factsForRequest(facts, req(["1:0"], [])), [
     { cuda: "12.4", driver: "550.54.15", arch: "9.0", brand: "Tesla" },
+  ]);
+  assertEquals(factsForRequest(facts, req([], [], { none: true })), [
+    { cuda: "12.4", driver: "550.54.15", arch: "", brand: "" },
   ]);
 });
 
+/** The legacy actions for a request, with no host nodes to stat. */
+function actions(r: Request, opts: Partial<typeof OPTS> & { procFiles?: Record<string, string> } = {}) {
+  const grant = decide(PLAN, selectDevices(PLAN, r), {
+    capabilities: r.capabilities,
+    ownerOf: () => undefined,
+  });
+  return planActions(grant, { ...OPTS, ...opts });
+}
+
 Deno.test("planActions: compute,utility on GPU 0 gets its node, control nodes, compute libs and tools only", () => {
-  const a = planActions(PLAN, req(["0"], ["compute", "utility"]), selectDevices(PLAN, req(["0"], [])), OPTS);
+  const a = actions(req(["0"], ["compute", "utility"]));
   assertEquals(a.nodes.map((n) => n.path), ["/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia0"]);
   assertEquals(a.mounts, [
     {
@@ -146,8 +166,7 @@ Deno.test("planActions: compute,utility on GPU 0 gets its node, control nodes, c
 });
 
 Deno.test("planActions: graphics adds modeset and DRM nodes; compat32 puts 32-bit libs in the 32-bit folder", () => {
-  const sel = selectDevices(PLAN, req(["1:0"], []));
-  const g = planActions(PLAN, req(["1:0"], ["graphics"]), sel, { ...OPTS, debian: false });
+  const g = actions(req(["1:0"], ["graphics"]), { debian: false });
   assertEquals(g.nodes.map((n) => n.path), [
     "/dev/nvidiactl",
     "/dev/nvidia-modeset",
@@ -155,10 +174,7 @@ Deno.test("planActions: graphics adds modeset and DRM nodes; compat32 puts 32-bi
     "/dev/nvidia-caps/nvidia-cap12",
   ]);
   assertEquals(g.mounts, []);
-  const c = planActions(PLAN, req(["0"], ["compat32", "compute"]), selectDevices(PLAN, req(["0"], [])), {
-    ...OPTS,
-    debian: false,
-  });
+  const c = actions(req(["0"], ["compat32", "compute"]), { debian: false });
   assertEquals(c.mounts.map((m) => m.path), [
     "/usr/lib64/libcuda.so.550.54.15",
     "/usr/lib/libcuda.so.550.54.15",
@@ -168,8 +184,7 @@ Deno.test("planActions: graphics adds modeset and DRM nodes; compat32 puts 32-bi
 });
 
 Deno.test("planActions copies /proc/driver/nvidia with ModifyDeviceFiles off and only the selected GPUs' folders", () => {
-  const a = planActions(PLAN, req(["0"], ["utility"]), selectDevices(PLAN, req(["0"], [])), {
-    ...OPTS,
+  const a = actions(req(["0"], ["utility"]), {
     procFiles: {
       params: "ModifyDeviceFiles: 1\n",
       version: "v",

@@ -48,8 +48,9 @@ Deno.test("generate --output spec.json: a valid 0644 spec for 2 GPUs from the dr
     const compat = spec.containerEdits.hooks.find((h) => h.args[1] === "enable-cuda-compat")!;
     assert.deepEqual(compat.args, ["xpu-cdi-hook", "enable-cuda-compat", "--host-driver-version=550.54.15"]);
     assert.ok(spec.containerEdits.mounts.some((m) => m.containerPath === `${LIB}/libcuda.so.550.54.15`));
-    assert.deepEqual(spec.containerEdits.hooks.map((h) => h.hookName), Array(3).fill("createContainer"));
-    assert.equal(spec.containerEdits.hooks[0].path, "/usr/bin/xpu-cdi-hook");
+    assert.deepEqual(spec.containerEdits.hooks.map((h) => h.hookName), Array(4).fill("createContainer"));
+    // The hook installed beside the running xpu-ctk, never a fixed path.
+    assert.equal(spec.containerEdits.hooks[0].path, bin("xpu-cdi-hook"));
 
     const v = await run([CTK, "cdi", "validate", out]);
     assert.equal(v.code, 0, v.stderr);

@@ -64,7 +64,10 @@ Deno.test("cdi lxc: every node, mount and hook of the device's spec, line by lin
     assert.ok(lines.includes(`lxc.cgroup.devices.allow = c 195:1 rwm`), "GPU 1's node");
     assert.ok(!lines.some((l) => l.includes(" 195:0 ")), "GPU 0 is not given");
     assert.ok(!lines.some((l) => l.startsWith("lxc.cgroup2.")), "v1 keys only");
-    assert.equal(lines[lines.length - 1], `lxc.hook.mount = /usr/bin/xpu-cdi-hook lxc --hooks-file ${hooks}`);
+    assert.equal(
+      lines[lines.length - 1],
+      `lxc.hook.mount = ${bin("xpu-cdi-hook")} lxc --hooks-file ${hooks}`,
+    );
     // every mount entry has exactly six fields and a relative target
     for (const l of lines.filter((l) => l.startsWith("lxc.mount.entry"))) {
       const f = l.slice("lxc.mount.entry = ".length).split(" ");

@@ -25,10 +25,11 @@ const device = (s: CdiSpec, name: string) => s.devices.find((d) => d.name === na
 const nodePaths = (s: CdiSpec, name: string) =>
   device(s, name).containerEdits.deviceNodes!.map((n) => n.path);
 const LIB = "/usr/lib/x86_64-linux-gnu";
+const H = { cdiHookPath: "/opt/xpu/bin/xpu-cdi-hook" };
 
 Deno.test("two GPUs: index and uuid devices by default, an all device, kind nvidia.com/gpu, valid", () => {
   withPlan({ gpus: 2 }, (plan, r) => {
-    const spec = generateCdiSpec(plan);
+    const spec = generateCdiSpec(plan, H);
     assert.equal(spec.kind, "nvidia.com/gpu");
     assert.deepEqual(names(spec), ["0", r.gpus[0].uuid, "1", r.gpus[1].uuid, "all"]);
     assert.deepEqual(nodePaths(spec, "1"), ["/dev/nvidia1", "/dev/dri/card2", "/dev/dri/renderD129"]);
@@ -47,6 +48,9 @@ Deno.test("two GPUs: index and uuid devices by default, an all device, kind nvid
       type: "c",
       major: 195,
       minor: 1,
+      fileMode: 0o666,
+      uid: 0,
+      gid: 0,
     });
     assert.deepEqual(cdiSpecProblems(spec, "gen.json"), []);
   });
@@ -54,19 +58,20 @@ Deno.test("two GPUs: index and uuid devices by default, an all device, kind nvid
 
 Deno.test("the spec records its driver version and uses the lowest cdiVersion its content needs", () => {
   withPlan({ driverVersion: "560.35.03" }, (plan) => {
-    const spec = generateCdiSpec(plan);
+    const spec = generateCdiSpec(plan, H);
     assert.equal(specDriverVersion(spec), "560.35.03");
     // Annotations need 0.6.0; nothing in the spec needs more.
     assert.equal(spec.cdiVersion, "0.6.0");
     // Without the annotation, device names starting with a digit and split hostPaths need 0.5.0 only,
     // and the version is still read back from the enable-cuda-compat hook.
-    const plain = generateCdiSpec(plan, { annotateDriverVersion: false });
+    const plain = generateCdiSpec(plan, { ...H, annotateDriverVersion: false });
     assert.equal(plain.cdiVersion, "0.5.0");
     assert.equal(plain.annotations, undefined);
     assert.equal(specDriverVersion(plain), "560.35.03");
     // type-index names on a root at / need nothing past 0.3.0.
     assert.equal(
       generateCdiSpec({ ...plan, driverRoot: "/", devRoot: "/", ...atSlash(plan) }, {
+        ...H,
         annotateDriverVersion: false,
         deviceNameStrategies: ["type-index"],
       }).cdiVersion,
@@ -87,6 +92,7 @@ function atSlash(plan: MountPlan): Partial<MountPlan> {
 Deno.test("common edits: control nodes, read-only driver files, read-write IPC, hooks with explicit env", () => {
   withPlan({}, (plan, r) => {
     const spec = generateCdiSpec(plan, {
+      ...H,
       cdiHookPath: "/opt/xpu/bin/xpu-cdi-hook",
       ldconfigPath: "@/sbin/ldconfig",
     });
@@ -111,6 +117,7 @@ Deno.test("common edits: control nodes, read-only driver files, read-write IPC, 
       "create-symlinks",
       "enable-cuda-compat",
       "update-ldcache",
+      "disable-device-node-modification",
     ]);
     for (const h of hooks) {
       assert.equal(h.hookName, "createContainer");
@@ -140,7 +147,7 @@ Deno.test("common edits: control nodes, read-only driver files, read-write IPC, 
 
 Deno.test("MIG: devices named 1:0 / MIG-uuid / mig1:0 with the parent and capability nodes", () => {
   withPlan({ gpus: 2, mig: { 1: [{ gi: 3, ci: 0 }] } }, (plan, r) => {
-    const spec = generateCdiSpec(plan, { deviceNameStrategies: ["index", "uuid", "type-index"] });
+    const spec = generateCdiSpec(plan, { ...H, deviceNameStrategies: ["index", "uuid", "type-index"] });
     const mig = r.gpus[1].mig[0];
     assert.deepEqual(names(spec), [
       "0",
@@ -168,6 +175,7 @@ Deno.test("MIG: devices named 1:0 / MIG-uuid / mig1:0 with the parent and capabi
 Deno.test("eight GPUs, type-index only, no all device, vendor and class", () => {
   withPlan({ gpus: 8 }, (plan) => {
     const spec = generateCdiSpec(plan, {
+      ...H,
       deviceNameStrategies: ["type-index"],
       allDevice: false,
       vendor: "example.com",
@@ -181,19 +189,19 @@ Deno.test("eight GPUs, type-index only, no all device, vendor and class", () => 
 
 Deno.test("--device-id limits the devices; an unknown id is an error naming it", () => {
   withPlan({ gpus: 3 }, (plan, r) => {
-    const spec = generateCdiSpec(plan, { deviceIds: ["2", r.gpus[0].uuid] });
+    const spec = generateCdiSpec(plan, { ...H, deviceIds: ["2", r.gpus[0].uuid] });
     assert.deepEqual(names(spec), ["0", r.gpus[0].uuid, "2", r.gpus[2].uuid, "all"]);
     assert.deepEqual(nodePaths(spec, "all").filter((p) => p.startsWith("/dev/nvidia")), [
       "/dev/nvidia0",
       "/dev/nvidia2",
     ]);
-    assert.throws(() => generateCdiSpec(plan, { deviceIds: ["7"] }), (e: unknown) => {
+    assert.throws(() => generateCdiSpec(plan, { ...H, deviceIds: ["7"] }), (e: unknown) => {
       assert.ok(e instanceof GenerateError);
       assert.match(e.message, /--device-id 7/);
       return true;
     });
     assert.throws(
-      () => generateCdiSpec(plan, { deviceNameStrategies: ["bogus" as never] }),
+      () => generateCdiSpec(plan, { ...H, deviceNameStrategies: ["bogus" as never] }),
       /Unknown device name strategy "bogus"/,
     );
   });
@@ -204,7 +212,7 @@ Deno.test("a split dev root gives device nodes a hostPath, which needs cdiVersio
   const r = buildDriverRoot(join(dir, "root"), { devRoot: join(dir, "dev") });
   Deno.env.set("MOCK_NVML_CONFIG", r.nvmlConfig);
   try {
-    const spec = generateCdiSpec(discoverSync({ driverRoot: r.root, devRoot: r.devRoot }));
+    const spec = generateCdiSpec(discoverSync({ driverRoot: r.root, devRoot: r.devRoot }), H);
     const n = device(spec, "0").containerEdits.deviceNodes![0];
     assert.equal(n.hostPath, join(dir, "dev/dev/nvidia0"));
     assert.equal(spec.containerEdits!.deviceNodes![0].hostPath, join(dir, "dev/dev/nvidiactl"));
@@ -246,7 +254,7 @@ Deno.test("a plan on / leaves hostPath off device nodes", () => {
       mig: [],
     }],
   };
-  const spec = generateCdiSpec(plan, { deviceNameStrategies: ["type-index"] });
+  const spec = generateCdiSpec(plan, { ...H, deviceNameStrategies: ["type-index"] });
   assert.deepEqual(device(spec, "gpu0").containerEdits.deviceNodes, [{
     path: "/dev/nvidia0",
     type: "c",
@@ -254,13 +262,16 @@ Deno.test("a plan on / leaves hostPath off device nodes", () => {
     minor: 0,
   }]);
   // No hooks without symlinks or library dirs, but enable-cuda-compat still has the driver version.
-  assert.deepEqual(spec.containerEdits!.hooks!.map((h) => h.args![1]), ["enable-cuda-compat"]);
+  assert.deepEqual(spec.containerEdits!.hooks!.map((h) => h.args![1]), [
+    "enable-cuda-compat",
+    "disable-device-node-modification",
+  ]);
   assert.deepEqual(cdiSpecProblems(spec, "x.json"), []);
 });
 
 Deno.test("transform root moves host paths and leaves container paths alone", () => {
   withPlan({}, (plan, r) => {
-    const spec = generateCdiSpec(plan);
+    const spec = generateCdiSpec(plan, H);
     const out = transformRoot(spec, { from: r.root, to: "/snap/xpu/current/host" });
     const cuda = out.containerEdits!.mounts!.find((m) => m.containerPath === `${LIB}/libcuda.so.550.54.15`)!;
     assert.equal(cuda.hostPath, `/snap/xpu/current/host${LIB}/libcuda.so.550.54.15`);
