@@ -6,6 +6,7 @@ import { existsSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { basename, join, posix } from "node:path";
 import { type Config, configPath, defaultConfig, loadConfig } from "../../lib/config/mod.ts";
 import { loadRegistry } from "../../lib/cdi/mod.ts";
+import { TrustChecker } from "../../lib/cdi/trust.ts";
 import { specDriverVersion } from "../../lib/cdi/generate.ts";
 import { procRootFor } from "../../lib/discover/proc_root.ts";
 import { type Engine, registeredRuntimePaths } from "../../lib/engine/mod.ts";
@@ -131,14 +132,39 @@ export function checkNvml(h: Host): CheckResult {
   };
 }
 
-/** A CDI spec offers the default kind's devices, none is stale, and no device is defined twice. */
+/** The commands that fix trust problems ("run chmod go-w X" in a message), in order, once each. */
+function trustFixes(problems: string[]): string {
+  const cmds = problems.flatMap((p) =>
+    [...p.matchAll(/run (chmod go-w \S+|chown root \S+)/g)].map((m) => m[1])
+  );
+  const unique = [...new Set(cmds)];
+  return unique.length ? unique.join(" && ") : "remove the files named above";
+}
+
+/**
+ * A CDI spec offers the default kind's devices, none is stale, no device is defined twice, and no spec file
+ * or spec dir could be written by others than root (the runtime refuses those).
+ */
 export async function checkCdiSpecs(h: Host): Promise<CheckResult> {
   const dirs = h.config.runtime.cdiSpecDirs.map((d) => under(h.root, d));
   const kind = h.config.runtime.cdiDefaultKind;
   const generate = `xpu-ctk cdi generate --output ${
     h.config.runtime.cdiSpecDirs[0] ?? "/etc/cdi"
   }/nvidia.yaml`;
-  const reg = await loadRegistry(dirs);
+  const trust = new TrustChecker();
+  const reg = await loadRegistry(dirs, trust);
+  // An empty spec dir others can write is a problem too: they could add a spec to it.
+  const untrusted = [
+    ...new Set([...dirs.flatMap((d) => trust.dirProblems(d)), ...reg.untrusted.flatMap((u) => u.problems)]),
+  ];
+  if (untrusted.length) {
+    return {
+      check: "cdi-spec",
+      status: "fail",
+      message: `the runtime refuses CDI specs that others than root could write: ${untrusted.join("; ")}`,
+      fix: trustFixes(untrusted),
+    };
+  }
   if (reg.errors.length) {
     return {
       check: "cdi-spec",

@@ -3,7 +3,16 @@
  * asserting that exactly that check fails and prints its fix.
  */
 import assert from "node:assert/strict";
-import { copyFileSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { buildDriverRoot } from "../../../fixtures/driver_root.ts";
 import { writeMockNvmlConfig } from "../../../fixtures/mock_nvml.ts";
@@ -242,5 +251,40 @@ test("ldconfig from the container without the feature flag", async (h) => {
     "ldconfig",
     /names a path in the container, which is refused/,
     /--set xpu-container-cli\.ldconfig=@\/sbin\/ldconfig/,
+  );
+});
+
+test("a CDI spec others can write, one owned by another user, and a group-writable spec dir", async (h) => {
+  const spec = join(h.root, "etc/cdi/nvidia.yaml");
+  chmodSync(spec, 0o666);
+  const c = await onlyFault(
+    h,
+    "cdi-spec",
+    /the runtime refuses CDI specs that others than root could write: CDI spec \S+nvidia\.yaml is writable by group or others \(mode 0666\)/,
+    new RegExp(`^chmod go-w ${spec}$`),
+  );
+  assert.ok(c.message.includes(spec), c.message);
+  chmodSync(spec, 0o644);
+  chownSync(spec, 65534, 65534);
+  await onlyFault(
+    h,
+    "cdi-spec",
+    /nvidia\.yaml is owned by uid 65534, not root/,
+    new RegExp(`^chown root ${spec}$`),
+  );
+  chownSync(spec, 0, 0);
+  // An empty spec dir others can write counts too: they could add a spec to it.
+  const extra = join(h.root, "etc/cdi-extra");
+  mkdirSync(extra);
+  chmodSync(extra, 0o775);
+  writeFileSync(
+    h.config,
+    `[xpu-container-runtime]\nmode = "cdi"\n[xpu-container-runtime.modes.cdi]\nspec-dirs = ["/etc/cdi", "/etc/cdi-extra"]\n`,
+  );
+  await onlyFault(
+    h,
+    "cdi-spec",
+    /CDI spec dir \S+cdi-extra is writable by group or others \(mode 0775\)/,
+    new RegExp(`^chmod go-w ${extra}$`),
   );
 });
