@@ -8,6 +8,7 @@ import { type Config, configPath, defaultConfig, loadConfig } from "../../lib/co
 import { loadRegistry } from "../../lib/cdi/mod.ts";
 import { TrustChecker } from "../../lib/cdi/trust.ts";
 import { specDriverVersion } from "../../lib/cdi/generate.ts";
+import { hookBinaryProblems } from "../../lib/cdi/validate.ts";
 import { procRootFor } from "../../lib/discover/proc_root.ts";
 import { type Engine, registeredRuntimePaths } from "../../lib/engine/mod.ts";
 import { NvmlError, type NvmlSnapshot, readNvml } from "../../lib/nvml/mod.ts";
@@ -210,6 +211,17 @@ export async function checkCdiSpecs(h: Host): Promise<CheckResult> {
           }`,
         };
       }
+    }
+  }
+  for (const s of specs) {
+    const bad = hookBinaryProblems(s.spec, s.file);
+    if (bad.length) {
+      return {
+        check: "cdi-spec",
+        status: "fail",
+        message: bad[0],
+        fix: `regenerate it with the installed xpu-ctk: ${generate}`,
+      };
     }
   }
   return {
