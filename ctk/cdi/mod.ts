@@ -267,6 +267,14 @@ async function list(args: string[]): Promise<number> {
   return 0;
 }
 
+function isRegularFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return true; // let the read say what is wrong
+  }
+}
+
 async function validate(args: string[]): Promise<number> {
   const usage = "Usage: xpu-ctk cdi validate FILE|DIR...\n\n" +
     "Checks each spec against the CDI rules, and that every hook's executable exists and is executable.\n";
@@ -283,6 +291,8 @@ async function validate(args: string[]): Promise<number> {
       import("../../lib/cdi/validate.ts"),
     ]);
   const problems: string[] = [];
+  const { TrustChecker, targetTrustProblems } = await import("../../lib/cdi/trust.ts");
+  const trust = new TrustChecker();
   let ok = 0;
   for (const target of positionals) {
     let isDir: boolean;
@@ -294,8 +304,11 @@ async function validate(args: string[]): Promise<number> {
     }
     const files = isDir ? specFiles(target) : [target];
     if (isDir && !files.length) problems.push(`${target}: no .json or .yaml spec files in this dir`);
+    // Specs the runtime would refuse: others than root could write them, their dir or a folder above.
+    problems.push(...targetTrustProblems(trust, target, isDir, files));
     const owners = new Map<string, string[]>();
     for (const file of files) {
+      if (!isRegularFile(file)) continue; // reported above; reading a FIFO would block
       let found: string[];
       let spec: unknown;
       try {

@@ -181,3 +181,19 @@ export class TrustChecker {
     return [...this.dirProblems(dir), ...this.fileProblems(join(dir, name))];
   }
 }
+
+/**
+ * For `xpu-ctk cdi validate`: why `target` cannot be trusted, as a spec dir holding `files` or as a single
+ * spec file (held with its folder to the spec dir's rule).
+ */
+export function targetTrustProblems(
+  checker: TrustChecker,
+  target: string,
+  isDir: boolean,
+  files: string[],
+): string[] {
+  const dir = isDir ? target : dirname(isAbsolute(target) ? target : resolve(target));
+  const out = [...checker.dirProblems(dir)];
+  for (const f of files) out.push(...checker.fileProblems(f));
+  return [...new Set(out)];
+}

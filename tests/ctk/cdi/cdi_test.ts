@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { buildDriverRoot, type DriverRoot, type DriverRootOptions } from "../../../fixtures/driver_root.ts";
@@ -327,4 +327,73 @@ Deno.test("usage errors exit 2", async () => {
   assert.equal(b.code, 2);
   const c = await run([CTK, "cdi", "frobnicate"]);
   assert.equal(c.code, 2);
+});
+
+Deno.test("validate and list report specs others than root could write, and the spec dir's own mode", async () => {
+  const dir = tempDir("xpu-ctkcdi-");
+  try {
+    const specs = join(dir, "specs");
+    mkdirSync(specs, { mode: 0o755 });
+    chmodSync(specs, 0o755);
+    const spec = (name: string) =>
+      JSON.stringify({
+        cdiVersion: "0.3.0",
+        kind: "vendor.com/thing",
+        devices: [{ name, containerEdits: { env: ["A=1"] } }],
+      });
+    for (const [f, name] of [["good.json", "g"], ["open.json", "o"], ["theirs.json", "t"]]) {
+      writeFileSync(join(specs, f), spec(name));
+      chmodSync(join(specs, f), 0o644);
+    }
+    chmodSync(join(specs, "open.json"), 0o666);
+    chownSync(join(specs, "theirs.json"), 65534, 65534);
+    const v = await run([CTK, "cdi", "validate", specs]);
+    assert.equal(v.code, 1, v.stderr);
+    const open = join(specs, "open.json"), theirs = join(specs, "theirs.json");
+    assert.ok(
+      v.stderr.includes(
+        `CDI spec ${open} is writable by group or others (mode 0666): run chmod go-w ${open}`,
+      ),
+      v.stderr,
+    );
+    assert.ok(
+      v.stderr.includes(`CDI spec ${theirs} is owned by uid 65534, not root: run chown root ${theirs}`),
+      v.stderr,
+    );
+    assert.ok(!v.stderr.includes("good.json"), v.stderr);
+    // One file named alone is checked with its folder.
+    chmodSync(specs, 0o775);
+    const one = await run([CTK, "cdi", "validate", join(specs, "good.json")]);
+    assert.equal(one.code, 1, one.stderr);
+    assert.ok(
+      one.stderr.includes(
+        `CDI spec dir ${specs} is writable by group or others (mode 0775): run chmod go-w ${specs}`,
+      ),
+      one.stderr,
+    );
+    chmodSync(specs, 0o755);
+    const l = await run([CTK, "cdi", "list", "--spec-dir", specs]);
+    assert.equal(l.code, 0, l.stderr);
+    assert.equal(l.stdout.trim(), "vendor.com/thing=g");
+    assert.match(l.stderr, /open\.json is not used: CDI spec \S+open\.json is writable by group or others/);
+    const ok = await run([CTK, "cdi", "validate", join(specs, "good.json")]);
+    assert.equal(ok.code, 0, ok.stderr);
+  } finally {
+    cleanup(dir);
+  }
+});
+
+Deno.test("generate --output into new nested folders under umask 000 makes them 0755 and the spec 0644", async () => {
+  await withRoot({}, async (r, dir) => {
+    const out = join(dir, "new", "nested", "cdi", "nvidia.yaml");
+    const g = await run(
+      ["sh", "-c", 'umask 000 && exec "$0" cdi generate --driver-root "$1" --output "$2"', CTK, r.root, out],
+      { env: r.env },
+    );
+    assert.equal(g.code, 0, g.stderr);
+    for (const d of ["new", "new/nested", "new/nested/cdi"]) {
+      assert.equal((statSync(join(dir, d)).mode & 0o7777).toString(8), "755", d);
+    }
+    assert.equal((statSync(out).mode & 0o7777).toString(8), "644");
+  });
 });
