@@ -76,7 +76,7 @@ export function inspectHost(root: string, opts: { config?: string; nvmlLibrary?:
   return host;
 }
 
-/** The config file parses and every key has the right type. */
+/** The config file parses, every key has the right type, and no key it sets is ignored. */
 export function checkConfig(h: Host): CheckResult {
   if (h.configError) {
     return {
@@ -84,6 +84,14 @@ export function checkConfig(h: Host): CheckResult {
       status: "fail",
       message: h.configError,
       fix: `correct the line named above in ${h.configFile}, or start again from 'xpu-ctk config default'`,
+    };
+  }
+  if (h.config.warnings.length) {
+    return {
+      check: "config",
+      status: "warn",
+      message: h.config.warnings.join("\n  "),
+      fix: `correct or remove the keys named above in ${h.configFile}`,
     };
   }
   return {

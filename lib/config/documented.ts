@@ -9,9 +9,10 @@ function tomlValue(v: Value): string {
 
 /**
  * Renders config.toml with one commented line per schema key, grouped by table in schema order. `values`
- * overrides defaults (e.g. installed paths); keys not in the schema are not written.
+ * overrides defaults (e.g. installed paths); keys not in the schema are not written. `header` replaces the
+ * opening comment lines.
  */
-export function documentedConfigToml(values: Map<string, Value> = new Map()): string {
+export function documentedConfigToml(values: Map<string, Value> = new Map(), header?: string[]): string {
   const tables = new Map<string, string[]>();
   for (const k of SCHEMA) {
     const parts = k.key.split(".");
@@ -21,7 +22,8 @@ export function documentedConfigToml(values: Map<string, Value> = new Map()): st
     lines.push(`${parts[parts.length - 1]} = ${tomlValue(values.get(k.key) ?? k.default)}`);
     tables.set(table, lines);
   }
-  const out = ["# XPU Container Toolkit config (xpu-ctk config default); every key shows its default."];
+  const out = header ??
+    ["# XPU Container Toolkit config (xpu-ctk config default); every key shows its default."];
   for (const [table, lines] of tables) {
     out.push("");
     if (table) out.push(`[${table}]`);

@@ -1,4 +1,4 @@
-/** Every config.toml key the toolkit reads, with its type and default (REFERENCE §2). */
+/** Every config.toml key the toolkit reads, with its type and default, and the keys it knows but does not read. */
 
 /** The value types a key may have. */
 export type KeyType = "string" | "boolean" | "string[]";
@@ -38,7 +38,7 @@ export const SCHEMA: readonly KeySpec[] = [
     key: "supported-driver-capabilities",
     type: "string",
     default: "compat32,compute,display,graphics,ngx,utility,video",
-    doc: "Capabilities a container may ask for",
+    doc: "Capabilities a container may ask for (comma list, or all)",
   },
   { key: "xpu-container-cli.root", type: "string", default: "", doc: "Driver root (empty means /)" },
   {
@@ -48,15 +48,12 @@ export const SCHEMA: readonly KeySpec[] = [
     doc: "Extra environment for the hook",
   },
   { key: "xpu-container-cli.debug", type: "string", default: "", doc: "Hook log file" },
-  { key: "xpu-container-cli.ldcache", type: "string", default: "", doc: "Host ld.so.cache path override" },
-  { key: "xpu-container-cli.load-kmods", type: "boolean", default: true, doc: "Load kernel modules" },
   {
     key: "xpu-container-cli.no-cgroups",
     type: "boolean",
     default: false,
     doc: "Do not add device cgroup rules",
   },
-  { key: "xpu-container-cli.user", type: "string", default: "", doc: "User to run the hook's helpers as" },
   {
     key: "xpu-container-cli.ldconfig",
     type: "string",
@@ -64,7 +61,12 @@ export const SCHEMA: readonly KeySpec[] = [
     doc: "ldconfig to run: leading @ is a host path",
   },
   { key: "xpu-container-runtime.debug", type: "string", default: "/dev/null", doc: "Runtime log file" },
-  { key: "xpu-container-runtime.log-level", type: "string", default: "info", doc: "Runtime log level" },
+  {
+    key: "xpu-container-runtime.log-level",
+    type: "string",
+    default: "info",
+    doc: "Log level: panic, fatal, error, warning, info, debug or trace",
+  },
   {
     key: "xpu-container-runtime.runtimes",
     type: "string[]",
@@ -105,7 +107,8 @@ export const SCHEMA: readonly KeySpec[] = [
     key: "xpu-container-runtime.modes.legacy.cuda-compat-mode",
     type: "string",
     default: "ldconfig",
-    doc: "ldconfig, mount, hook or disabled",
+    doc: "How the legacy hook uses an image's newer CUDA compat libraries: ldconfig (put them first in the " +
+      "linker cache) or disabled",
   },
   {
     key: "xpu-container-runtime-hook.path",
@@ -120,19 +123,87 @@ export const SCHEMA: readonly KeySpec[] = [
     doc: "Let the hook run whatever the mode",
   },
   { key: "xpu-ctk.path", type: "string", default: "xpu-ctk", doc: "The xpu-ctk executable" },
-  { key: "features.allow-ldconfig-from-container", type: "boolean", default: false, doc: "" },
-  { key: "features.allow-cuda-compat-libs-from-container", type: "boolean", default: false, doc: "" },
-  { key: "features.disable-cuda-compat-lib-hook", type: "boolean", default: false, doc: "" },
-  { key: "features.no-additional-gids-for-device-nodes", type: "boolean", default: false, doc: "" },
+  {
+    key: "features.allow-ldconfig-from-container",
+    type: "boolean",
+    default: false,
+    doc: "Allow an xpu-container-cli.ldconfig without a leading @ (a path inside the container)",
+  },
+  {
+    key: "features.disable-cuda-compat-lib-hook",
+    type: "boolean",
+    default: false,
+    doc: "Never put an image's CUDA compat libraries first, whatever cuda-compat-mode says",
+  },
+  {
+    key: "features.no-additional-gids-for-device-nodes",
+    type: "boolean",
+    default: false,
+    doc: "Do not add a group-restricted device node's group to the container's additional groups",
+  },
 ];
 
 /** Values that `mode` and `cuda-compat-mode` accept. */
 export const ENUMS: Record<string, readonly string[]> = {
   "xpu-container-runtime.mode": ["auto", "legacy", "csv", "cdi", "jit-cdi"],
-  "xpu-container-runtime.modes.legacy.cuda-compat-mode": ["ldconfig", "mount", "hook", "disabled"],
+  "xpu-container-runtime.modes.legacy.cuda-compat-mode": ["ldconfig", "disabled"],
 };
+
+/**
+ * Values the established NVIDIA toolkit accepts that this one reads differently, with what it does instead.
+ * A value listed with `use` is read as that value, with a warning; one without is an error.
+ */
+export const VALUE_NOTES: Record<string, Record<string, { use?: string; why: string }>> = {
+  "xpu-container-runtime.modes.legacy.cuda-compat-mode": {
+    hook: {
+      use: "ldconfig",
+      why: "the legacy hook itself puts the image's newer CUDA compat libraries first in the linker cache, " +
+        "which is what the established toolkit's extra hook does",
+    },
+    mount: {
+      why:
+        "the toolkit never mounts files from an image over the host's driver libraries; use ldconfig, which " +
+        "puts the image's newer CUDA compat libraries first in the linker cache instead",
+    },
+  },
+};
+
+/**
+ * Keys the established NVIDIA toolkit documents (under this toolkit's table names) that have no effect here,
+ * with the reason. The loader warns about them; `xpu-ctk config import` reports them as not mapped.
+ */
+export const UNSUPPORTED: Record<string, string> = {
+  "xpu-container-cli.ldcache":
+    "the driver's libraries are found through <driver root>/etc/ld.so.cache and the " +
+    "usual library folders, set the driver root with xpu-container-cli.root",
+  "xpu-container-cli.load-kmods":
+    "the toolkit never loads kernel modules; load nvidia and nvidia-uvm at boot " +
+    "(e.g. in /etc/modules-load.d)",
+  "xpu-container-cli.user": "the legacy hook and its helpers run as the user the engine runs hooks as (root)",
+  "xpu-container-cli.path":
+    "there is no separate container CLI: the legacy hook configures the container itself",
+  "xpu-container-cli.no-pivot": "there is no separate container CLI to pass it to",
+  "features.allow-cuda-compat-libs-from-container":
+    "xpu-container-runtime.modes.legacy.cuda-compat-mode alone decides how an image's CUDA compat libraries are used",
+  "features.allow-unknown-oci-spec-fields": "the runtime keeps every field of the OCI spec as written",
+  "features.disable-imex-channel-creation": "the toolkit does not handle IMEX channels",
+  "features.ignore-imex-channel-requests": "the toolkit does not handle IMEX channels",
+  "xpu-container-runtime.modes.csv.compat-container-root": "csv mode has no CUDA compat root setting here",
+  "xpu-container-runtime.modes.jit-cdi.nvcdi-feature-flags": "jit-cdi mode has no feature flags here",
+  "xpu-container-runtime.modes.jit-cdi.nvcdi-disable-hooks": "jit-cdi mode has no per-hook switches here",
+};
+
+/** The established NVIDIA toolkit's table names and this toolkit's counterparts. */
+export const ESTABLISHED_TABLES: Record<string, string> = {
+  "nvidia-container-cli": "xpu-container-cli",
+  "nvidia-container-runtime": "xpu-container-runtime",
+  "nvidia-container-runtime-hook": "xpu-container-runtime-hook",
+  "nvidia-ctk": "xpu-ctk",
+};
+
+const BY_KEY = new Map(SCHEMA.map((k) => [k.key, k]));
 
 /** Finds a key's spec, or undefined. */
 export function keySpec(key: string): KeySpec | undefined {
-  return SCHEMA.find((k) => k.key === key);
+  return BY_KEY.get(key);
 }
