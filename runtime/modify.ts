@@ -133,7 +133,11 @@ export async function applyCdi(spec: Spec, req: Request, ctx: ModifyContext): Pr
   checkStale(devices, ctx.config);
   checkHookBinaries(devices);
   const recorded = devices.map((d) => specDriverVersion(d.source.spec)).find((v) => v);
-  checkRequirements(req, ctx, recorded ? { version: recorded, file: devices[0].source.file } : undefined);
+  await checkRequirements(
+    req,
+    ctx,
+    recorded ? { version: recorded, file: devices[0].source.file } : undefined,
+  );
   if (req.none) {
     applyDevices(spec, [{
       qualifiedName: "(driver only)",

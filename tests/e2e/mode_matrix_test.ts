@@ -1,0 +1,316 @@
+/**
+ * The container policy across modes: one table of requests, each run through legacy, cdi (a spec written by
+ * the built `xpu-ctk cdi generate`) and jit-cdi with real runc on a fixture driver root, and the container's
+ * observable state compared. The differences asserted here are the documented ones:
+ * - cdi applies the static spec as written: every capability's files and control nodes, and each device's
+ *   DRM nodes; MIG config/monitor caps are not in a generated spec;
+ * - cdi and jit-cdi set NVIDIA_VISIBLE_DEVICES=void in the container; legacy leaves the request as written;
+ * - legacy creates device nodes owned by root inside the container and cannot add supplementary groups, so a
+ *   non-root user cannot open a group-restricted node there; cdi (spec at cdiVersion 0.7.0) and jit-cdi add
+ *   the node's group.
+ */
+import { chmodSync, chownSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { assertEquals, assertIncludes, assertTrue } from "../_assert.ts";
+import { bin, cleanup, containerId, makeBundle, run, tempDir } from "../_helpers.ts";
+import { buildDriverRoot, type DriverRoot, removeDriverRoot } from "../../fixtures/driver_root.ts";
+
+type Mode = "legacy" | "cdi" | "jit-cdi";
+const MODES: Mode[] = ["legacy", "cdi", "jit-cdi"];
+/** The group the fixture's /dev/nvidia0 is restricted to (0660 root:44). */
+const GROUP = 44;
+
+interface World {
+  dir: string;
+  driver: DriverRoot;
+  runcRoot: string;
+  configs: Record<Mode, string>;
+}
+
+const PROBE = [
+  'for n in /dev/nvidia* /dev/nvidia-caps/* /dev/dri/*; do [ -c "$n" ] || continue; ' +
+  'e=$(head -c0 "$n" 2>&1); case "$e" in ' +
+  '"") r=ok ;; *"No such device or address"*) r=ENXIO ;; *"Permission denied"*) r=EACCES ;; ' +
+  '*"Operation not permitted"*) r=EPERM ;; *) r="other:$e" ;; esac; echo "dev $n $r"; done',
+  "ldconfig -p | sed -n 's/^[[:space:]]*\\(lib[^ ]*\\) .*/lib \\1/p' | grep -E 'nvidia|cuda|nvcuvid|GLX|EGL|GLES|vdpau|nvoptix' | sort -u",
+  "for b in nvidia-smi nvidia-debugdump nvidia-persistenced nvidia-cuda-mps-control nvidia-cuda-mps-server; do " +
+  'command -v $b >/dev/null && echo "bin $b"; done',
+  'echo "env NVIDIA_VISIBLE_DEVICES=$NVIDIA_VISIBLE_DEVICES"',
+  'if [ -e /proc/driver/nvidia/params ]; then sed "s/^/params /" /proc/driver/nvidia/params; else echo "params absent"; fi',
+].join("; ");
+
+async function world(): Promise<World> {
+  const dir = tempDir("xpu-matrix-");
+  const driver = buildDriverRoot(join(dir, "driver"), { gpus: 2, mig: { 1: [{ gi: 1, ci: 0 }] } });
+  const n0 = join(driver.devRoot, "dev", "nvidia0");
+  chownSync(n0, 0, GROUP);
+  chmodSync(n0, 0o660);
+  const cdiDir = join(dir, "cdi");
+  Deno.mkdirSync(cdiDir);
+  const gen = await run([
+    bin("xpu-ctk"),
+    "cdi",
+    "generate",
+    "--driver-root",
+    driver.root,
+    "--cdi-version",
+    "0.7.0",
+    "--output",
+    join(cdiDir, "nvidia.json"),
+  ], { env: driver.env });
+  if (gen.code !== 0) throw new Error(`cdi generate failed: ${gen.stderr}`);
+  const configs = {} as Record<Mode, string>;
+  for (const mode of MODES) {
+    configs[mode] = join(dir, `${mode}.toml`);
+    writeFileSync(
+      configs[mode],
+      `[xpu-container-runtime]\nmode = "${mode}"\n` +
+        `[xpu-container-runtime.modes.cdi]\nspec-dirs = [${JSON.stringify(cdiDir)}]\n` +
+        `[xpu-container-runtime-hook]\npath = "${bin("xpu-container-runtime-hook")}"\n` +
+        `[xpu-container-cli]\nroot = "${driver.root}"\nenvironment = ["MOCK_NVML_CONFIG=${driver.nvmlConfig}"]\n`,
+    );
+  }
+  return { dir, driver, runcRoot: join(dir, "runc"), configs };
+}
+
+interface Outcome {
+  code: number;
+  stderr: string;
+  lines: string[];
+  /** config.json unchanged by a refused create. */
+  specUntouched: boolean;
+}
+
+interface Row {
+  name: string;
+  env: string[];
+  user?: { uid: number; gid: number };
+  privileged?: boolean;
+}
+
+async function runRow(w: World, mode: Mode, row: Row): Promise<Outcome> {
+  const b = makeBundle({
+    env: row.env,
+    args: ["sh", "-c", `(${PROBE}) > /out.txt 2>&1`],
+    privileged: row.privileged,
+  });
+  if (row.user) {
+    const spec = JSON.parse(readFileSync(b.config, "utf8"));
+    spec.process.user = row.user;
+    writeFileSync(b.config, JSON.stringify(spec, null, 2));
+    chmodSync(b.rootfs, 0o777);
+  }
+  const before = readFileSync(b.config, "utf8");
+  const id = containerId("mx");
+  try {
+    const r = await run([bin("xpu-container-runtime"), "--root", w.runcRoot, "run", "--bundle", b.dir, id], {
+      env: { XPU_CTK_CONFIG_FILE_PATH: w.configs[mode], ...w.driver.env },
+    });
+    const out = join(b.rootfs, "out.txt");
+    return {
+      code: r.code,
+      stderr: r.stderr,
+      lines: existsSync(out) ? readFileSync(out, "utf8").split("\n").filter(Boolean) : [],
+      specUntouched: readFileSync(b.config, "utf8") === before,
+    };
+  } finally {
+    await run(["runc", "--root", w.runcRoot, "delete", "--force", id]);
+    cleanup(b.dir);
+  }
+}
+
+const pick = (o: Outcome, prefix: string) => o.lines.filter((l) => l.startsWith(prefix)).sort();
+/** GPU and MIG nodes only: the part of a static spec's device that does not depend on capabilities. */
+const gpuNodes = (o: Outcome) =>
+  pick(o, "dev ").filter((l) => /^dev \/dev\/(nvidia\d+|nvidia-caps\/)/.test(l));
+const noEnv = (o: Outcome) => o.lines.filter((l) => !l.startsWith("env ")).sort();
+
+/** Runs a row in every mode. */
+async function all(w: World, row: Row): Promise<Record<Mode, Outcome>> {
+  const out = {} as Record<Mode, Outcome>;
+  for (const m of MODES) out[m] = await runRow(w, m, row);
+  return out;
+}
+
+function assertStarted(r: Record<Mode, Outcome>, row: Row) {
+  for (const m of MODES) assertEquals(r[m].code, 0, `${row.name} in ${m}: ${r[m].stderr}`);
+}
+
+/** legacy and jit-cdi identical but for the env; cdi the same GPU nodes, and a superset of the rest. */
+function assertSame(r: Record<Mode, Outcome>, row: Row, requested: string) {
+  assertStarted(r, row);
+  assertEquals(noEnv(r["jit-cdi"]), noEnv(r.legacy), `${row.name}: jit-cdi differs from legacy`);
+  assertEquals(gpuNodes(r.cdi), gpuNodes(r.legacy), `${row.name}: cdi GPU nodes differ from legacy`);
+  for (const l of noEnv(r.legacy)) {
+    if (
+      l.startsWith("dev /dev/nvidia-caps/nvidia-cap1 ") || l.startsWith("dev /dev/nvidia-caps/nvidia-cap2 ")
+    ) continue;
+    assertTrue(r.cdi.lines.includes(l), `${row.name}: cdi lacks ${l}`);
+  }
+  assertEquals(pick(r.legacy, "env "), [`env NVIDIA_VISIBLE_DEVICES=${requested}`]);
+  assertEquals(pick(r.cdi, "env "), ["env NVIDIA_VISIBLE_DEVICES=void"]);
+  assertEquals(pick(r["jit-cdi"], "env "), ["env NVIDIA_VISIBLE_DEVICES=void"]);
+}
+
+Deno.test("mode matrix: the same request gives the same container in legacy, cdi and jit-cdi", async (t) => {
+  const w = await world();
+  const [gpu0, gpu1] = w.driver.gpus;
+  const mig = gpu1.mig[0];
+  try {
+    await t.step("index 0 with the default capabilities (utility,compute)", async () => {
+      const row = { name: "0", env: ["NVIDIA_VISIBLE_DEVICES=0"] };
+      const r = await all(w, row);
+      assertSame(r, row, "0");
+      assertEquals(pick(r.legacy, "dev "), [
+        "dev /dev/nvidia-uvm ENXIO",
+        "dev /dev/nvidia-uvm-tools ENXIO",
+        "dev /dev/nvidia0 ENXIO",
+        "dev /dev/nvidiactl ENXIO",
+      ]);
+      assertTrue(r.legacy.lines.includes("lib libcuda.so.1"), r.legacy.lines.join("\n"));
+      assertTrue(r.legacy.lines.includes("lib libnvidia-ml.so.1"), r.legacy.lines.join("\n"));
+      assertTrue(!r.legacy.lines.includes("lib libGLX_nvidia.so.0"));
+      assertTrue(r.cdi.lines.includes("lib libGLX_nvidia.so.0"), "a static spec gives every capability");
+      assertEquals(pick(r.legacy, "bin "), [
+        "bin nvidia-cuda-mps-control",
+        "bin nvidia-cuda-mps-server",
+        "bin nvidia-debugdump",
+        "bin nvidia-persistenced",
+        "bin nvidia-smi",
+      ]);
+      assertEquals(pick(r.legacy, "params"), ["params absent"]);
+      for (const m of MODES) assertEquals(pick(r[m], "params"), ["params absent"], m);
+    });
+
+    await t.step("a UUID selects that GPU only", async () => {
+      const row = { name: "uuid", env: [`NVIDIA_VISIBLE_DEVICES=${gpu1.uuid}`] };
+      const r = await all(w, row);
+      assertSame(r, row, gpu1.uuid);
+      assertEquals(gpuNodes(r.legacy), ["dev /dev/nvidia1 ENXIO"]);
+    });
+
+    await t.step("a MIG device by index and by UUID gets its parent and its GI/CI caps", async () => {
+      for (const id of ["1:0", mig.uuid]) {
+        const row = { name: id, env: [`NVIDIA_VISIBLE_DEVICES=${id}`] };
+        const r = await all(w, row);
+        assertSame(r, row, id);
+        assertEquals(gpuNodes(r.legacy), [
+          `dev /dev/nvidia-caps/nvidia-cap${mig.giMinor} ENXIO`,
+          `dev /dev/nvidia-caps/nvidia-cap${mig.ciMinor} ENXIO`,
+          "dev /dev/nvidia1 ENXIO",
+        ]);
+      }
+    });
+
+    await t.step("all gives every GPU and every MIG device", async () => {
+      const row = { name: "all", env: ["NVIDIA_VISIBLE_DEVICES=all"] };
+      const r = await all(w, row);
+      assertSame(r, row, "all");
+      assertEquals(gpuNodes(r.legacy), [
+        `dev /dev/nvidia-caps/nvidia-cap${mig.giMinor} ENXIO`,
+        `dev /dev/nvidia-caps/nvidia-cap${mig.ciMinor} ENXIO`,
+        "dev /dev/nvidia0 ENXIO",
+        "dev /dev/nvidia1 ENXIO",
+      ]);
+    });
+
+    await t.step("none gives the driver without GPU nodes", async () => {
+      const row = { name: "none", env: ["NVIDIA_VISIBLE_DEVICES=none"] };
+      const r = await all(w, row);
+      assertSame(r, row, "none");
+      assertEquals(gpuNodes(r.legacy), []);
+      assertTrue(r.legacy.lines.includes("dev /dev/nvidiactl ENXIO"));
+      assertTrue(r.legacy.lines.includes("bin nvidia-smi"));
+    });
+
+    await t.step("utility gets exactly the utility set; compute,utility adds the compute set", async () => {
+      const u = { name: "utility", env: ["NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_DRIVER_CAPABILITIES=utility"] };
+      const ru = await all(w, u);
+      assertSame(ru, u, "0");
+      assertEquals(pick(ru.legacy, "dev "), ["dev /dev/nvidia0 ENXIO", "dev /dev/nvidiactl ENXIO"]);
+      assertEquals(pick(ru.legacy, "bin "), [
+        "bin nvidia-debugdump",
+        "bin nvidia-persistenced",
+        "bin nvidia-smi",
+      ]);
+      assertTrue(!ru["jit-cdi"].lines.includes("lib libcuda.so.1"), "jit-cdi honours the capabilities");
+      const cu = {
+        name: "compute,utility",
+        env: ["NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_DRIVER_CAPABILITIES=compute,utility"],
+      };
+      const rc = await all(w, cu);
+      assertSame(rc, cu, "0");
+      assertTrue(rc["jit-cdi"].lines.includes("lib libcuda.so.1"));
+      assertTrue(!rc["jit-cdi"].lines.includes("lib libnvidia-encode.so.1"));
+    });
+
+    await t.step("MIG config and monitor caps: legacy and jit-cdi for a privileged container", async () => {
+      const row = {
+        name: "mig-config",
+        env: [
+          "NVIDIA_VISIBLE_DEVICES=1:0",
+          "NVIDIA_MIG_CONFIG_DEVICES=all",
+          "NVIDIA_MIG_MONITOR_DEVICES=all",
+        ],
+        privileged: true,
+      };
+      const r = await all(w, row);
+      assertStarted(r, row);
+      assertEquals(noEnv(r["jit-cdi"]), noEnv(r.legacy));
+      for (const cap of ["nvidia-cap1", "nvidia-cap2"]) {
+        assertTrue(
+          r.legacy.lines.some((l) => l.startsWith(`dev /dev/nvidia-caps/${cap} `)),
+          r.legacy.lines.join("\n"),
+        );
+        assertTrue(
+          !r.cdi.lines.some((l) => l.startsWith(`dev /dev/nvidia-caps/${cap} `)),
+          "not in a static spec",
+        );
+      }
+    });
+
+    await t.step("a satisfied requirement starts everywhere", async () => {
+      const row = {
+        name: "req-ok",
+        env: ["NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_REQUIRE_CUDA=cuda>=12.0 brand=tesla"],
+      };
+      assertStarted(await all(w, row), row);
+    });
+
+    await t.step(
+      "an unsatisfied requirement is refused before runc, with one message, config.json untouched",
+      async () => {
+        for (const env of [["NVIDIA_REQUIRE_CUDA=cuda>=13.0"], ["CUDA_VERSION=13.0"]]) {
+          const row = { name: "req-bad", env: ["NVIDIA_VISIBLE_DEVICES=0", ...env] };
+          const r = await all(w, row);
+          for (const m of MODES) {
+            assertEquals(r[m].code, 1, `${m}: ${r[m].stderr}`);
+            assertIncludes(
+              r[m].stderr,
+              "xpu-container-runtime: error modifying OCI spec: unsatisfied condition: cuda>=13.0, please update " +
+                "your driver to a newer version, or use an earlier cuda container (host facts from libnvidia-ml",
+            );
+            assertEquals(r[m].lines, [], `${m}: the container ran`);
+            assertTrue(r[m].specUntouched, `${m}: config.json was changed`);
+          }
+        }
+      },
+    );
+
+    await t.step(
+      "a non-root user opens a group-restricted node in cdi and jit-cdi; legacy cannot add the group",
+      async () => {
+        const row = { name: "non-root", env: ["NVIDIA_VISIBLE_DEVICES=0"], user: { uid: 1000, gid: 1000 } };
+        const r = await all(w, row);
+        assertStarted(r, row);
+        assertTrue(r.cdi.lines.includes("dev /dev/nvidia0 ENXIO"), r.cdi.lines.join("\n"));
+        assertTrue(r["jit-cdi"].lines.includes("dev /dev/nvidia0 ENXIO"), r["jit-cdi"].lines.join("\n"));
+        assertTrue(r.legacy.lines.includes("dev /dev/nvidia0 EACCES"), r.legacy.lines.join("\n"));
+        assertTrue(r["jit-cdi"].lines.includes("dev /dev/nvidiactl ENXIO"));
+      },
+    );
+  } finally {
+    removeDriverRoot(w.driver);
+    cleanup(w.dir);
+  }
+});
