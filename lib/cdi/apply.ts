@@ -1,8 +1,8 @@
 /** Applying CDI container edits to an OCI spec, with every rule of REFERENCE §6. */
-import type { DeviceRule, Hook, LinuxDevice, Mount, Spec } from "../oci/mod.ts";
+import { type DeviceRule, type Hook, HOOK_ENV, type LinuxDevice, type Mount, type Spec } from "../oci/mod.ts";
 import { splitDev } from "../sys/dev.ts";
 import { CdiError, type RegistryDevice } from "./registry.ts";
-import type { CdiDeviceNode, ContainerEdits } from "./spec.ts";
+import type { CdiDeviceNode, CdiHook, ContainerEdits } from "./spec.ts";
 
 /** Facts about a device node on the host, used to fill what a spec leaves out. */
 export interface NodeInfo {
@@ -94,6 +94,18 @@ export function sortMounts(mounts: Mount[]): Mount[] {
   );
 }
 
+/**
+ * The OCI hook for a CDI hook. Its `env` is the spec's when it gives one, else {@link HOOK_ENV}: never absent
+ * or empty, since runc would then run a createContainer hook with the container's environment.
+ */
+export function ociHook(h: CdiHook): Hook {
+  const hook: Hook = { path: h.path };
+  if (h.args) hook.args = [...h.args];
+  hook.env = h.env?.length ? [...h.env] : [...HOOK_ENV];
+  if (h.timeout !== undefined) hook.timeout = h.timeout;
+  return hook;
+}
+
 /** Applies one set of container edits to an OCI spec in place. */
 export function applyEdits(
   spec: Spec,
@@ -105,12 +117,8 @@ export function applyEdits(
   for (const n of edits.deviceNodes ?? []) addNode(spec, n, stat);
   for (const m of edits.mounts ?? []) addMount(spec, m);
   for (const h of edits.hooks ?? []) {
-    const hook: Hook = { path: h.path };
-    if (h.args) hook.args = [...h.args];
-    if (h.env) hook.env = [...h.env];
-    if (h.timeout !== undefined) hook.timeout = h.timeout;
     spec.hooks ??= {};
-    ((spec.hooks[h.hookName] ??= []) as Hook[]).push(hook);
+    ((spec.hooks[h.hookName] ??= []) as Hook[]).push(ociHook(h));
   }
   if (edits.additionalGids?.length) {
     spec.process ??= {};

@@ -15,6 +15,21 @@ export interface Hook {
   [k: string]: unknown;
 }
 
+/**
+ * The environment of every hook the toolkit writes into a spec, and of a CDI spec's hook that gives none: PATH
+ * only. A hook without `env` would inherit its runner's: runc starts createContainer hooks from `runc init`,
+ * which holds the container's environment (an image's LD_PRELOAD would run as host root).
+ */
+export const HOOK_ENV: readonly string[] = [
+  "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+];
+
+/**
+ * The `timeout` (seconds) of every hook the toolkit writes into a spec: the runtime kills a hook that runs
+ * longer and fails the container, instead of waiting for ever.
+ */
+export const HOOK_TIMEOUT_S = 30;
+
 /** An OCI mount. */
 export interface Mount {
   destination: string;

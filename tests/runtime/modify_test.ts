@@ -19,7 +19,7 @@ function ctx(values: [string, string | boolean | string[]][] = []): ModifyContex
   return { config: { ...config, file: "/etc/xpu/config.toml" }, log };
 }
 
-Deno.test("legacy mode adds the prestart hook once, with the config path and an explicit env", () => {
+Deno.test("legacy mode adds the prestart hook once, with the config path, an explicit env and a timeout", () => {
   const spec: Spec = {};
   assertEquals(addLegacyHook(spec, ctx()), true);
   assertEquals(addLegacyHook(spec, ctx()), false);
@@ -27,6 +27,7 @@ Deno.test("legacy mode adds the prestart hook once, with the config path and an 
     path: "/bin/true",
     args: ["xpu-container-runtime-hook", "--config", "/etc/xpu/config.toml", "prestart"],
     env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+    timeout: 30,
   }]);
 });
 
