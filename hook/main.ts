@@ -65,6 +65,7 @@ export async function main(argv: string[]): Promise<number> {
     const config = loadConfig(configFile ?? configPath());
     log.level = parseLevel(config.runtime.logLevel) ?? "info";
     log.addFile(config.cli.debug);
+    for (const w of config.warnings) log.warn(w);
     await prestart({ config, stateText: await readStdin(), discover: discoverPlan, log });
     return 0;
   } catch (err) {

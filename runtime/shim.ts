@@ -67,6 +67,7 @@ export async function runShim(args: string[], env: Record<string, string>): Prom
   try {
     argv = parseRuncArgs(args);
     config = loadConfig(configPath(env));
+    warnings.push(...config.warnings);
     log = makeLogger(config, argv, warnings);
     for (const w of warnings) log.warn(w);
     const self = env.XPU_LAUNCHER_SELF;
