@@ -3,7 +3,8 @@
  * the systemd cgroup driver) and systemd resolve device rules through /dev/char; nodes made by nvidia-modprobe
  * have no such link, and after a `systemctl daemon-reload` the containers lose access to their GPUs.
  */
-import { mkdirSync, readlinkSync, renameSync, symlinkSync, unlinkSync } from "node:fs";
+import { readlinkSync, renameSync, symlinkSync, unlinkSync } from "node:fs";
+import { makeDirs } from "../../lib/sys/files.ts";
 import { join, posix } from "node:path";
 import { lexists, nvidiaNodes } from "./_nodes.ts";
 
@@ -37,7 +38,7 @@ export function planDevCharLinks(devRoot: string): CharLink[] {
 export function applyDevCharLinks(links: CharLink[]): void {
   for (const l of links) {
     if (l.action === "ok") continue;
-    mkdirSync(posix.dirname(l.link), { recursive: true });
+    makeDirs(posix.dirname(l.link));
     const tmp = `${l.link}.xpu-${Deno.pid}`;
     try {
       unlinkSync(tmp);

@@ -21,6 +21,7 @@ import {
 } from "../../lib/discover/driver_params.ts";
 import type { NvmlSnapshot } from "../../lib/nvml/mod.ts";
 import { ToolkitError } from "../../lib/sys/errors.ts";
+import { makeDirs } from "../../lib/sys/files.ts";
 import { splitDev } from "./_nodes.ts";
 
 /** The NVIDIA character major, fixed by the driver. */
@@ -208,7 +209,7 @@ export async function createDeviceNodes(devRoot: string, plan: NodePlan[]): Prom
       continue;
     }
     if (p.state !== "missing") continue;
-    Deno.mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+    makeDirs(dirname(path));
     const r = await new Deno.Command("mknod", {
       args: ["-m", p.attrs.mode.toString(8), path, "c", String(p.major), String(p.minor)],
       stdout: "null",

@@ -1,5 +1,6 @@
 /** Logging in runc's (logrus) formats, to any number of append-only files and optionally stderr. */
 import { dirname } from "./path.ts";
+import { makeDirs } from "./files.ts";
 
 /** Log levels in increasing verbosity, as logrus names them. */
 export const LEVELS = ["panic", "fatal", "error", "warning", "info", "debug", "trace"] as const;
@@ -61,11 +62,19 @@ export class Logger {
     this.#level = l;
   }
 
-  /** Adds a log file; its directory is created and it is opened for append with mode 0644. */
+  /** Adds a log file, opened for append; a missing folder is created 0755 and a new file 0644, whatever the umask. */
   addFile(path: string, format: LogFormat = "text"): void {
     if (path === "" || path === "/dev/null") return;
-    Deno.mkdirSync(dirname(path), { recursive: true });
-    this.#sinks.push({ file: Deno.openSync(path, { append: true, create: true, mode: 0o644 }), format });
+    makeDirs(dirname(path));
+    let isNew = false;
+    try {
+      Deno.lstatSync(path);
+    } catch {
+      isNew = true;
+    }
+    const file = Deno.openSync(path, { append: true, create: true, mode: 0o644 });
+    if (isNew) Deno.chmodSync(path, 0o644); // past the umask
+    this.#sinks.push({ file, format });
   }
 
   /** Whether a message at `level` would be written. */
