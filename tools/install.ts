@@ -13,7 +13,7 @@ import {
   cpSync,
   existsSync,
   lstatSync,
-  mkdirSync,
+  readdirSync,
   readFileSync,
   realpathSync,
   renameSync,
@@ -25,6 +25,7 @@ import {
 import { dirname, join, resolve } from "node:path";
 import { type BuildForm, programLauncher } from "./launcher.ts";
 import { documentedConfigToml } from "../lib/config/documented.ts";
+import { makeDirs } from "../lib/sys/files.ts";
 
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), "..");
 
@@ -54,7 +55,22 @@ function writeExecutable(path: string, text: string): void {
   renameSync(tmp, path);
 }
 
-/** Installs the build; returns the lines it reports. */
+/**
+ * Gives an installed tree modes that depend on neither the umask nor the build's: folders and executables
+ * 0755, other files 0644; links are left alone.
+ */
+function normaliseModes(path: string): void {
+  const st = lstatSync(path);
+  if (st.isSymbolicLink()) return;
+  if (st.isDirectory()) {
+    chmodSync(path, 0o755);
+    for (const e of readdirSync(path)) normaliseModes(join(path, e));
+    return;
+  }
+  chmodSync(path, st.mode & 0o111 ? 0o755 : 0o644);
+}
+
+/** Installs the build; returns the lines it reports. Folders it creates are 0755 and files 0644 (0755 if executable). */
 export function install(o: InstallOptions): string[] {
   const report: string[] = [];
   const srcLibexec = join(o.dist, "libexec", "xpu-container-toolkit");
@@ -73,7 +89,7 @@ export function install(o: InstallOptions): string[] {
   const dest = staged(libexec);
   const fresh = `${dest}.new.${Deno.pid}`;
   rmSync(fresh, { recursive: true, force: true });
-  mkdirSync(fresh, { recursive: true });
+  makeDirs(fresh);
   for (const name of PROGRAMS) {
     const src = join(srcLibexec, name);
     if (!existsSync(src)) throw new Error(`The build in ${o.dist} lacks ${src}; rebuild it`);
@@ -85,12 +101,13 @@ export function install(o: InstallOptions): string[] {
     chmodSync(join(fresh, "deno"), 0o755);
   }
   writeFileSync(join(fresh, "FORM"), form + "\n");
+  normaliseModes(fresh);
   rmSync(dest, { recursive: true, force: true });
   renameSync(fresh, dest);
   report.push(`installed the programs (${form} form) in ${dest}`);
 
   const template = readFileSync(join(ROOT, "tools", "runtime_launcher.sh"), "utf8");
-  mkdirSync(staged(binDir), { recursive: true });
+  makeDirs(staged(binDir));
   for (const name of PROGRAMS) {
     writeExecutable(staged(join(binDir, name)), programLauncher(name, form, libexec, template));
   }
@@ -109,12 +126,13 @@ export function install(o: InstallOptions): string[] {
   if (existsSync(config)) {
     report.push(`kept the existing ${config}`);
   } else {
-    mkdirSync(dirname(config), { recursive: true });
+    makeDirs(dirname(config));
     const values = new Map<string, string>([
       ["xpu-container-runtime-hook.path", join(binDir, "xpu-container-runtime-hook")],
       ["xpu-ctk.path", join(binDir, "xpu-ctk")],
     ]);
     writeFileSync(config, documentedConfigToml(values), { mode: 0o644 });
+    chmodSync(config, 0o644);
     report.push(`wrote the default config ${config}`);
   }
   return report;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readlinkSync, realpathSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseConfig } from "../../lib/config/mod.ts";
 import { cleanup, DIST, ROOT, run, tempDir } from "../_helpers.ts";
@@ -127,6 +127,49 @@ Deno.test("install: a missing build is a clear error", async () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /No build in .*nothing.*run deno task build first/);
     assert.ok(!existsSync(join(dir, "p")));
+  } finally {
+    cleanup(dir);
+  }
+});
+
+Deno.test("install: under umask 000 every folder it creates is 0755, the config 0644, the launchers 0755", async () => {
+  const dir = tempDir("xpu-install-");
+  try {
+    const prefix = join(dir, "prefix");
+    const etc = join(dir, "etc", "xpu-container-runtime");
+    const r = await run([
+      "sh",
+      "-c",
+      'umask 000 && exec "$@"',
+      "sh",
+      Deno.execPath(),
+      "run",
+      "-A",
+      join(ROOT, "tools", "install.ts"),
+      "--dist",
+      DIST,
+      "--prefix",
+      prefix,
+      "--config-dir",
+      etc,
+    ], { cwd: ROOT });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const mode = (p: string) => (statSync(join(dir, p)).mode & 0o7777).toString(8);
+    for (
+      const d of [
+        "prefix",
+        "prefix/bin",
+        "prefix/libexec",
+        "prefix/libexec/xpu-container-toolkit",
+        "etc",
+        "etc/xpu-container-runtime",
+      ]
+    ) {
+      assert.equal(mode(d), "755", d);
+    }
+    assert.equal(mode("etc/xpu-container-runtime/config.toml"), "644");
+    assert.equal(mode("prefix/libexec/xpu-container-toolkit/FORM"), "644");
+    for (const name of PROGRAMS) assert.equal(mode(`prefix/bin/${name}`), "755", name);
   } finally {
     cleanup(dir);
   }
