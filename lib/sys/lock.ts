@@ -7,6 +7,7 @@
  * the new inode while the first still runs. The folder is the one inode every writer of the file shares, and
  * locking it leaves no lock file behind. Files edited through a symbolic link are locked at the link's target.
  */
+import { openFlags } from "./arch.ts";
 import { ToolkitError } from "./errors.ts";
 import { dirname } from "./path.ts";
 import { makeDirs, resolveWriteTarget } from "./files.ts";
@@ -21,7 +22,6 @@ const LOCK_UN = 8;
 const EINTR = 4;
 const EWOULDBLOCK = 11;
 
-const O_RDONLY_DIRECTORY_CLOEXEC = 0o200000 | 0o2000000;
 const AT_FDCWD = -100;
 
 // Bound on their own (not through syscalls.ts): four trampolines instead of twenty on `cdi generate`'s path.
@@ -69,7 +69,8 @@ export interface LockOptions {
 
 /** Runs `fn` holding an exclusive lock on folder `dir` (shared by every toolkit process that edits files in it). */
 export function withDirLock<T>(dir: string, fn: () => T, opts: LockOptions = {}): T {
-  const fd = libc().openat(AT_FDCWD, new TextEncoder().encode(dir + "\0"), O_RDONLY_DIRECTORY_CLOEXEC, 0);
+  const { RDONLY, DIRECTORY, CLOEXEC } = openFlags(Deno.build.arch);
+  const fd = libc().openat(AT_FDCWD, new TextEncoder().encode(dir + "\0"), RDONLY | DIRECTORY | CLOEXEC, 0);
   if (fd < 0) {
     throw new LockError(
       `Cannot lock the folder ${dir} for writing: ${strerror(errno())}; check that it exists and is readable`,

@@ -1,4 +1,14 @@
-/** Raw system calls through FFI: the *at() family, openat2, the mount API, bpf (rootfs.ts is the safe layer). */
+/**
+ * Raw system calls through FFI: the *at() family, openat2, the mount API, bpf (rootfs.ts is the safe layer).
+ * The numbers and flags that differ between architectures come from arch.ts, chosen by `Deno.build.arch` on
+ * first use; on an architecture without a table the first such use throws UnsupportedArchError.
+ */
+import { lazyTable, type OpenFlags, openFlags, type SyscallNumbers, syscallNumbers } from "./arch.ts";
+import { makedev } from "./dev.ts";
+import { ToolkitError } from "./errors.ts";
+
+export { makedev };
+export { UnsupportedArchError } from "./arch.ts";
 
 const SYMBOLS = {
   syscall: { parameters: ["i64", "i64", "i64", "i64", "i64", "i64", "i64"], result: "i64" },
@@ -9,7 +19,7 @@ const SYMBOLS = {
   renameat: { parameters: ["i32", "buffer", "i32", "buffer"], result: "i32" },
   unlinkat: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   readlinkat: { parameters: ["i32", "buffer", "buffer", "usize"], result: "isize" },
-  fstatat: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
+  statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
   fchmod: { parameters: ["i32", "u32"], result: "i32" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
@@ -27,21 +37,8 @@ export function c(): Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] {
   return lib.symbols;
 }
 
-/** open(2) flags and friends. */
-export const O = {
-  RDONLY: 0,
-  WRONLY: 1,
-  RDWR: 2,
-  CREAT: 0o100,
-  EXCL: 0o200,
-  NOCTTY: 0o400,
-  TRUNC: 0o1000,
-  NONBLOCK: 0o4000,
-  DIRECTORY: 0o200000,
-  NOFOLLOW: 0o400000,
-  CLOEXEC: 0o2000000,
-  PATH: 0o10000000,
-} as const;
+/** open(2) flags of this machine's architecture (O_DIRECTORY and O_NOFOLLOW differ on aarch64). */
+export const O: OpenFlags = lazyTable(openFlags("x86_64"), () => openFlags(Deno.build.arch));
 
 /** openat2 resolve flags. */
 export const RESOLVE = { NO_XDEV: 1, NO_MAGICLINKS: 2, NO_SYMLINKS: 4, BENEATH: 8, IN_ROOT: 0x10 } as const;
@@ -61,13 +58,7 @@ export const S = {
   IFSOCK: 0o140000,
 };
 
-const SYS_OPENAT2 = 437n;
-const SYS_OPEN_TREE = 428n;
-const SYS_MOVE_MOUNT = 429n;
-const SYS_FSOPEN = 430n;
-const SYS_FSCONFIG = 431n;
-const SYS_FSMOUNT = 432n;
-const SYS_MOUNT_SETATTR = 442n;
+const SYS: SyscallNumbers = lazyTable(syscallNumbers("x86_64"), () => syscallNumbers(Deno.build.arch));
 
 /** A failed system call, with its errno. */
 export class SysError extends Error {
@@ -131,7 +122,7 @@ function check(r: number | bigint, call: string, what: string): number {
 export function openat2(dirfd: number, path: string, flags: number, mode: number, resolve: number): number {
   const how = new BigUint64Array([BigInt(flags), BigInt(mode), BigInt(resolve)]);
   const p = cstr(path);
-  const r = c().syscall(SYS_OPENAT2, BigInt(dirfd), ptr(p), ptr(how), 24n, 0n, 0n);
+  const r = c().syscall(SYS.openat2, BigInt(dirfd), ptr(p), ptr(how), 24n, 0n, 0n);
   keep(p, how);
   return check(r, "openat2", path);
 }
@@ -144,12 +135,6 @@ export function openat(dirfd: number, path: string, flags: number, mode = 0): nu
 /** mkdirat(2). */
 export function mkdirat(dirfd: number, name: string, mode: number): void {
   check(c().mkdirat(dirfd, cstr(name), mode), "mkdir", name);
-}
-
-/** makedev(3). */
-export function makedev(major: number, minor: number): bigint {
-  const M = BigInt(major), m = BigInt(minor);
-  return ((M & 0xfffff000n) << 32n) | ((M & 0xfffn) << 8n) | ((m & 0xffffff00n) << 12n) | (m & 0xffn);
 }
 
 /** mknodat(2). */
@@ -179,31 +164,57 @@ export function readlinkat(dirfd: number, name: string): string {
   return new TextDecoder().decode(buf.subarray(0, n));
 }
 
-/** The parts of struct stat the toolkit reads. */
+/** The parts of a file's status the toolkit reads. */
 export interface Stat {
+  /** File type and permission bits (st_mode). */
   mode: number;
   uid: number;
   gid: number;
+  /** The device a node stands for, in glibc's dev_t encoding (see dev.ts). */
   rdev: bigint;
   size: number;
   ino: bigint;
+  /** The device the file is on, in glibc's dev_t encoding. */
   dev: bigint;
 }
 
-/** fstatat(2); `name` "" with AT_EMPTY_PATH stats the fd itself. */
-export function fstatat(dirfd: number, name: string, flags: number): Stat {
-  const buf = new Uint8Array(144);
-  check(c().fstatat(dirfd, cstr(name), buf, flags), "stat", name || `fd ${dirfd}`);
-  const v = new DataView(buf.buffer);
+/** statx(2) mask bits: the fields of `Stat`. */
+const STATX_WANTED = 0x1 | 0x2 | 0x8 | 0x10 | 0x100 | 0x200; // TYPE MODE UID GID INO SIZE
+
+/**
+ * Decodes the fields of `Stat` from a struct statx (the same layout on every architecture). Throws when the
+ * kernel did not fill one of them.
+ */
+export function parseStatx(buf: Uint8Array, what: string): Stat {
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const mask = v.getUint32(0, true);
+  if ((mask & STATX_WANTED) !== STATX_WANTED) {
+    throw new ToolkitError(
+      `statx of ${what}: the kernel returned no type, mode, owner, inode or size (mask ${mask}); ` +
+        "its file system does not report them, use another one",
+    );
+  }
   return {
-    dev: v.getBigUint64(0, true),
-    ino: v.getBigUint64(8, true),
-    mode: v.getUint32(24, true),
-    uid: v.getUint32(28, true),
-    gid: v.getUint32(32, true),
-    rdev: v.getBigUint64(40, true),
-    size: Number(v.getBigInt64(48, true)),
+    uid: v.getUint32(20, true),
+    gid: v.getUint32(24, true),
+    mode: v.getUint16(28, true),
+    ino: v.getBigUint64(32, true),
+    size: Number(v.getBigUint64(40, true)),
+    rdev: makedev(v.getUint32(128, true), v.getUint32(132, true)),
+    dev: makedev(v.getUint32(136, true), v.getUint32(140, true)),
   };
+}
+
+/**
+ * The status of `name` relative to `dirfd`, through statx(2); `name` "" with AT_EMPTY_PATH stats the fd itself,
+ * AT_SYMLINK_NOFOLLOW stats a link rather than its target. (Named for the call it replaces, whose struct stat
+ * is laid out differently on each architecture.)
+ */
+export function fstatat(dirfd: number, name: string, flags: number): Stat {
+  const buf = new Uint8Array(256);
+  const what = name || `fd ${dirfd}`;
+  check(c().statx(dirfd, cstr(name), flags, STATX_WANTED, buf), "stat", what);
+  return parseStatx(buf, what);
 }
 
 /** fchmod(2). */
@@ -265,7 +276,7 @@ export function openTreeClone(path: string, recursive = false, dirfd: number = A
   const OPEN_TREE_CLONE = 1n, AT_RECURSIVE = 0x8000n;
   const p = cstr(path);
   const flags = OPEN_TREE_CLONE | BigInt(O.CLOEXEC) | (recursive ? AT_RECURSIVE : 0n);
-  const r = c().syscall(SYS_OPEN_TREE, BigInt(dirfd), ptr(p), flags, 0n, 0n, 0n);
+  const r = c().syscall(SYS.open_tree, BigInt(dirfd), ptr(p), flags, 0n, 0n, 0n);
   keep(p);
   return check(r, "open_tree", path);
 }
@@ -274,7 +285,7 @@ export function openTreeClone(path: string, recursive = false, dirfd: number = A
 export function mountSetattr(fd: number, set: bigint, what: string): void {
   const attr = new BigUint64Array([set, 0n, 0n, 0n]);
   const empty = cstr("");
-  const r = c().syscall(SYS_MOUNT_SETATTR, BigInt(fd), ptr(empty), BigInt(AT.EMPTY_PATH), ptr(attr), 32n, 0n);
+  const r = c().syscall(SYS.mount_setattr, BigInt(fd), ptr(empty), BigInt(AT.EMPTY_PATH), ptr(attr), 32n, 0n);
   keep(empty, attr);
   check(r, "mount_setattr", what);
 }
@@ -284,7 +295,7 @@ export function moveMount(fromFd: number, toFd: number, what: string): void {
   const F_EMPTY_PATH = 4n, T_EMPTY_PATH = 0x40n;
   const empty = cstr("");
   const r = c().syscall(
-    SYS_MOVE_MOUNT,
+    SYS.move_mount,
     BigInt(fromFd),
     ptr(empty),
     BigInt(toFd),
@@ -300,16 +311,16 @@ export function moveMount(fromFd: number, toFd: number, what: string): void {
 export function detachedTmpfs(attrs: bigint, mode = "0755"): number {
   const FSCONFIG_SET_STRING = 1n, FSCONFIG_CMD_CREATE = 6n, FSMOUNT_CLOEXEC = 1n;
   const name = cstr("tmpfs");
-  const fs = check(c().syscall(SYS_FSOPEN, ptr(name), 1n, 0n, 0n, 0n, 0n), "fsopen", "tmpfs");
+  const fs = check(c().syscall(SYS.fsopen, ptr(name), 1n, 0n, 0n, 0n, 0n), "fsopen", "tmpfs");
   keep(name);
   try {
     const key = cstr("mode"), val = cstr(mode);
-    const r = c().syscall(SYS_FSCONFIG, BigInt(fs), FSCONFIG_SET_STRING, ptr(key), ptr(val), 0n, 0n);
+    const r = c().syscall(SYS.fsconfig, BigInt(fs), FSCONFIG_SET_STRING, ptr(key), ptr(val), 0n, 0n);
     keep(key, val);
     check(r, "fsconfig", "mode");
-    check(c().syscall(SYS_FSCONFIG, BigInt(fs), FSCONFIG_CMD_CREATE, 0n, 0n, 0n, 0n), "fsconfig", "create");
+    check(c().syscall(SYS.fsconfig, BigInt(fs), FSCONFIG_CMD_CREATE, 0n, 0n, 0n, 0n), "fsconfig", "create");
     return check(
-      c().syscall(SYS_FSMOUNT, BigInt(fs), FSMOUNT_CLOEXEC, attrs, 0n, 0n, 0n),
+      c().syscall(SYS.fsmount, BigInt(fs), FSMOUNT_CLOEXEC, attrs, 0n, 0n, 0n),
       "fsmount",
       "tmpfs",
     );
@@ -318,11 +329,9 @@ export function detachedTmpfs(attrs: bigint, mode = "0755"): number {
   }
 }
 
-const SYS_BPF = 321n;
-
 /** bpf(2) with an attribute buffer; returns the call's result (an fd, or 0). */
 export function bpf(cmd: number, attr: Uint8Array<ArrayBuffer>, what: string): number {
-  const r = c().syscall(SYS_BPF, BigInt(cmd), ptr(attr), BigInt(attr.length), 0n, 0n, 0n);
+  const r = c().syscall(SYS.bpf, BigInt(cmd), ptr(attr), BigInt(attr.length), 0n, 0n, 0n);
   keep(attr);
   return check(r, "bpf", what);
 }

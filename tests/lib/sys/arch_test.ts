@@ -1,0 +1,155 @@
+/** lib/sys/arch.ts, lib/discover/lib_dirs.ts and the ELF machine check: the per-architecture tables. */
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  lazyTable,
+  openFlags,
+  SUPPORTED_ARCHES,
+  syscallNumbers,
+  UnsupportedArchError,
+} from "../../../lib/sys/arch.ts";
+import { libraryDirs } from "../../../lib/discover/lib_dirs.ts";
+import { machineFits, readSoname } from "../../../lib/discover/_elf.ts";
+import { assertEquals, assertIncludes, assertThrows, assertTrue } from "../../_assert.ts";
+import { cleanup, tempDir } from "../../_helpers.ts";
+
+Deno.test("syscall numbers: x86_64 has its own bpf number and the unified numbers of the mount API", () => {
+  assertEquals(syscallNumbers("x86_64"), {
+    open_tree: 428n,
+    move_mount: 429n,
+    fsopen: 430n,
+    fsconfig: 431n,
+    fsmount: 432n,
+    openat2: 437n,
+    mount_setattr: 442n,
+    bpf: 321n,
+  });
+});
+
+Deno.test("syscall numbers: aarch64 uses the generic table (bpf is 280)", () => {
+  assertEquals(syscallNumbers("aarch64"), {
+    open_tree: 428n,
+    move_mount: 429n,
+    fsopen: 430n,
+    fsconfig: 431n,
+    fsmount: 432n,
+    openat2: 437n,
+    mount_setattr: 442n,
+    bpf: 280n,
+  });
+});
+
+Deno.test("open flags: aarch64 moves O_DIRECTORY and O_NOFOLLOW, the rest match x86_64", () => {
+  const x = openFlags("x86_64"), a = openFlags("aarch64");
+  assertEquals([x.DIRECTORY, x.NOFOLLOW], [0o200000, 0o400000]);
+  assertEquals([a.DIRECTORY, a.NOFOLLOW], [0o40000, 0o100000]);
+  assertEquals({ ...a, DIRECTORY: 0, NOFOLLOW: 0 }, { ...x, DIRECTORY: 0, NOFOLLOW: 0 });
+  assertEquals([x.PATH, x.CLOEXEC, x.CREAT, x.EXCL, x.NONBLOCK], [
+    0o10000000,
+    0o2000000,
+    0o100,
+    0o200,
+    0o4000,
+  ]);
+});
+
+Deno.test("an unknown architecture: a clear error naming it and the supported ones", () => {
+  for (const f of [syscallNumbers, openFlags]) {
+    const err = assertThrows(() => f("riscv64"), UnsupportedArchError, '"riscv64" architecture');
+    assertIncludes(err.message, "x86_64 and aarch64");
+  }
+  // Inherited keys are not architectures.
+  assertThrows(() => syscallNumbers("toString"), UnsupportedArchError, '"toString"');
+  assertEquals([...SUPPORTED_ARCHES], ["x86_64", "aarch64"]);
+});
+
+Deno.test("lazyTable: building it never fails; the first read on an unknown architecture does", () => {
+  let loads = 0;
+  const t = lazyTable(syscallNumbers("x86_64"), () => {
+    loads++;
+    return syscallNumbers("mips64");
+  });
+  assertEquals(loads, 0);
+  assertThrows(() => t.bpf, UnsupportedArchError, '"mips64"');
+  const good = lazyTable(openFlags("x86_64"), () => {
+    loads++;
+    return openFlags("aarch64");
+  });
+  assertEquals(good.DIRECTORY, 0o40000);
+  assertEquals(good.NOFOLLOW, 0o100000);
+  assertEquals(loads, 2, "the table is loaded once and kept");
+  assertTrue(Object.isFrozen(good));
+});
+
+Deno.test("this machine's tables exist (the tests run on a supported architecture)", () => {
+  assertTrue(SUPPORTED_ARCHES.includes(Deno.build.arch), `running on ${Deno.build.arch}`);
+});
+
+Deno.test("library folders: Debian's and Jetson's aarch64 folders, none of x86_64's", () => {
+  const a = libraryDirs("aarch64");
+  for (
+    const d of [
+      "/usr/lib/aarch64-linux-gnu",
+      "/lib/aarch64-linux-gnu",
+      "/usr/lib/aarch64-linux-gnu/tegra",
+      "/usr/lib/aarch64-linux-gnu/tegra-egl",
+      "/usr/lib/aarch64-linux-gnu/nvidia",
+      "/usr/lib64",
+      "/usr/lib",
+      "/lib",
+    ]
+  ) assertTrue(a.includes(d), `${d} missing from ${a}`);
+  assertEquals(a.filter((d) => d.includes("x86_64")), []);
+  assertTrue(a.indexOf("/usr/lib/aarch64-linux-gnu") < a.indexOf("/usr/lib/aarch64-linux-gnu/tegra"));
+  assertTrue(a.indexOf("/usr/lib/aarch64-linux-gnu/tegra") < a.indexOf("/usr/lib"));
+});
+
+Deno.test("library folders: x86_64's Debian folders, no aarch64 or Jetson folder", () => {
+  assertEquals(libraryDirs("x86_64"), [
+    "/usr/lib64",
+    "/usr/lib/x86_64-linux-gnu",
+    "/lib64",
+    "/lib/x86_64-linux-gnu",
+    "/usr/lib/x86_64-linux-gnu/nvidia/current",
+    "/usr/lib",
+    "/lib",
+  ]);
+  assertEquals(libraryDirs("riscv64"), ["/usr/lib64", "/lib64", "/usr/lib", "/lib"]);
+});
+
+/** A copy of this machine's libc with its e_machine set to `machine`. */
+function libcAs(dir: string, machine: number): string {
+  const tuple = { x86_64: "x86_64-linux-gnu", aarch64: "aarch64-linux-gnu" }[Deno.build.arch];
+  const src = [`/lib/${tuple}/libc.so.6`, `/usr/lib/${tuple}/libc.so.6`].find((p) => existsSync(p));
+  assertTrue(src, "this machine's libc.so.6 was not found");
+  const out = join(dir, `libc-${machine}.so`);
+  copyFileSync(src, out);
+  const bytes = readFileSync(out);
+  new DataView(bytes.buffer, bytes.byteOffset).setUint16(18, machine, true);
+  writeFileSync(out, bytes);
+  return out;
+}
+
+Deno.test("ELF machine check: an x86-64 library is read on x86_64 only, an AArch64 one on aarch64 only", () => {
+  const dir = tempDir();
+  try {
+    const x86 = libcAs(dir, 62), arm = libcAs(dir, 183), other = libcAs(dir, 243);
+    assertEquals(readSoname(x86, "x86_64"), "libc.so.6");
+    assertEquals(readSoname(x86, "aarch64"), undefined);
+    assertEquals(readSoname(arm, "aarch64"), "libc.so.6");
+    assertEquals(readSoname(arm, "x86_64"), undefined);
+    assertEquals(readSoname(other, "x86_64"), undefined);
+    assertEquals(
+      readSoname(other, "riscv64"),
+      "libc.so.6",
+      "an architecture without an entry takes any machine",
+    );
+    assertEquals([machineFits(183, "aarch64"), machineFits(62, "aarch64"), machineFits(62, "x86_64")], [
+      true,
+      false,
+      true,
+    ]);
+  } finally {
+    cleanup(dir);
+  }
+});
