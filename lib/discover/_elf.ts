@@ -1,5 +1,16 @@
 /** Reads the DT_SONAME of a 64-bit little-endian ELF shared library (enough for the driver's libraries). */
 
+/** ELF e_machine values of the architectures the toolkit supports, by `Deno.build.arch` name. */
+export const ELF_MACHINES: Readonly<Record<string, number>> = { x86_64: 62, aarch64: 183 }; // EM_X86_64, EM_AARCH64
+
+/**
+ * Whether an ELF file's e_machine fits `arch`: a library built for another CPU cannot be loaded here. An
+ * architecture without an entry accepts any machine.
+ */
+export function machineFits(machine: number, arch: string): boolean {
+  return !Object.hasOwn(ELF_MACHINES, arch) || ELF_MACHINES[arch] === machine;
+}
+
 const SHT_DYNAMIC = 6;
 const DT_NULL = 0;
 const DT_SONAME = 14;
@@ -16,8 +27,11 @@ function readAt(f: Deno.FsFile, pos: number, len: number): Uint8Array {
   return buf.subarray(0, n);
 }
 
-/** The SONAME of the library at `path`, or undefined when it has none or is not a 64-bit ELF file. */
-export function readSoname(path: string): string | undefined {
+/**
+ * The SONAME of the library at `path`, or undefined when it has none or is not a 64-bit ELF file for `arch`
+ * (this machine's architecture unless given).
+ */
+export function readSoname(path: string, arch: string = Deno.build.arch): string | undefined {
   let fd: Deno.FsFile;
   try {
     fd = Deno.openSync(path, { read: true });
@@ -31,6 +45,7 @@ export function readSoname(path: string): string | undefined {
     }
     if (eh[4] !== 2 || eh[5] !== 1) return undefined; // 64-bit, little endian only
     const h = new DataView(eh.buffer, eh.byteOffset, eh.byteLength);
+    if (!machineFits(h.getUint16(18, true), arch)) return undefined;
     const shoff = Number(h.getBigUint64(40, true));
     const shentsize = h.getUint16(58, true);
     const shnum = h.getUint16(60, true);
