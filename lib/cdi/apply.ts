@@ -1,4 +1,9 @@
-/** Applying CDI container edits to an OCI spec, with every rule of REFERENCE §6. */
+/**
+ * Applying CDI container edits to an OCI spec: per requested device, the spec-level edits once per spec, then
+ * the device's. An env key is replaced in place or appended; a device node with the same path is replaced and
+ * missing type, numbers and mode come from the host node, with an allow rule for block and char nodes; a
+ * mount with the same destination is replaced and mounts are stable-sorted by depth; hooks are appended.
+ */
 import { type DeviceRule, type Hook, HOOK_ENV, type LinuxDevice, type Mount, type Spec } from "../oci/mod.ts";
 import { splitDev } from "../sys/dev.ts";
 import { CdiError, type RegistryDevice } from "./registry.ts";

@@ -1,4 +1,8 @@
-/** Loading CDI specs from the spec dirs and resolving qualified device names (REFERENCE §6). */
+/**
+ * Loading CDI specs from the spec dirs and resolving qualified device names (`vendor/class=name`). The `.json`
+ * and `.yaml` files directly in each dir are read; the same device in two files of one dir is a conflict (it is
+ * dropped and both files reported); a later dir overrides an earlier one.
+ */
 import { extname, join } from "../sys/path.ts";
 import { ToolkitError } from "../sys/errors.ts";
 import { loadYaml } from "../sys/yaml.ts";

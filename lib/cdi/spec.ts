@@ -1,4 +1,7 @@
-/** The CDI spec model (REFERENCE §6). */
+/**
+ * The CDI spec model: `cdiVersion`, `kind` (`vendor/class`), `devices` (at least one, each with non-empty
+ * `containerEdits`), optional `annotations` and spec-level `containerEdits`. Versions 0.3.0 to 1.1.0.
+ */
 
 /** A device node edit. */
 export interface CdiDeviceNode {

@@ -1,6 +1,8 @@
 /**
  * What a container asks for: devices (annotations, volume mounts, env), driver capabilities, requirements,
- * MIG access. Pure functions of the OCI spec and the config (REFERENCE §4).
+ * MIG access. Pure functions of the OCI spec and the config. Devices come from CDI annotations first, then
+ * `/dev/null` volume mounts onto `/var/run/nvidia-container-devices/<dev>` (when the config accepts them), then
+ * the environment; an empty, unset or `void` list means no GPU container.
  */
 import type { Config } from "../config/mod.ts";
 import { envMap, isPrivileged, type Spec } from "../oci/mod.ts";

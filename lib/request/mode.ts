@@ -1,4 +1,8 @@
-/** Choosing the runtime mode for a request (REFERENCE §3). */
+/**
+ * Choosing the runtime mode for a request. `auto` picks cdi when every requested device is a fully-qualified
+ * CDI name, csv on a Tegra host (`/etc/nv_tegra_release`, or a `/sys/devices/soc0/family` starting with
+ * `tegra`) where NVML does not load, jit-cdi where libnvidia-ml loads, and legacy otherwise.
+ */
 import type { Mode } from "../config/mod.ts";
 
 /** The facts `auto` looks at, asked lazily (probing NVML costs a library load). */
