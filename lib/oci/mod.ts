@@ -1,6 +1,7 @@
 /** The OCI runtime spec and state: load, the parts the toolkit edits, and atomic writes. */
 import { basename, dirname, isAbsolute, join } from "../sys/path.ts";
 import { ToolkitError } from "../sys/errors.ts";
+import { parseJson, stringifyJson } from "../sys/json.ts";
 import { makeDirs, resolveWriteTarget } from "../sys/files.ts";
 
 /** A malformed or unreadable spec or state. */
@@ -161,11 +162,16 @@ export function validateSpec(v: unknown, file: string): Spec {
   return s;
 }
 
-/** Parses spec JSON text; `file` names it in errors. */
+/**
+ * Parses spec JSON text; `file` names it in errors. Nothing is lost on the way back ({@link saveSpec}): engines
+ * write uint64 and int64 values (docker's `--ulimit memlock=-1` is 18446744073709551615) that a JavaScript
+ * number cannot hold, so such literals are kept as their digits (see lib/sys/json.ts), as is the key order.
+ * Fields the toolkit reads (uid, gid, major, minor) are plain numbers.
+ */
 export function parseSpec(text: string, file: string): Spec {
   let v: unknown;
   try {
-    v = JSON.parse(text);
+    v = parseJson(text);
   } catch (err) {
     throw new SpecError(`${file}: malformed JSON: ${(err as Error).message}`);
   }
@@ -265,11 +271,12 @@ export function writeFileAtomic(
 }
 
 /**
- * Writes a spec back to its bundle atomically, keeping the file mode. The rename is what readers rely on;
- * like runc's own bundle files it is not fsynced (a bundle does not outlive a host crash).
+ * Writes a spec back to its bundle atomically, with every number's digits and every key in the order read, and
+ * the file's owner, group and mode kept. The rename is what readers rely on; like runc's own bundle files it is
+ * not fsynced (a bundle does not outlive a host crash).
  */
 export function saveSpec(loaded: LoadedSpec): void {
-  writeFileAtomic(loaded.path, JSON.stringify(loaded.spec), { durable: false });
+  writeFileAtomic(loaded.path, stringifyJson(loaded.spec), { durable: false });
 }
 
 /** Parses `process.env` into a map; later entries win, as execve would see them. */
