@@ -98,6 +98,7 @@ class Reader {
   ws(): void {
     const s = this.s;
     let c = s.charCodeAt(this.i);
+    if (c > 32) return;
     while (c === 32 || c === 10 || c === 13 || c === 9) c = s.charCodeAt(++this.i);
   }
 
@@ -169,8 +170,8 @@ class Reader {
   object(): Record<string, unknown> {
     this.i++;
     const out: Record<string, unknown> = {};
-    const keys: string[] = [];
-    let indexKeys = false;
+    // The file's key order, tracked from the first integer-like key on (before it, JavaScript's order is it).
+    let keys: string[] | undefined;
     this.ws();
     if (this.s[this.i] === "}") {
       this.i++;
@@ -186,11 +187,11 @@ class Reader {
         this.fail("Expected : after a key in a JSON object");
       }
       const v = this.value();
-      if (!Object.hasOwn(out, k)) keys.push(k);
+      if (keys === undefined && k.charCodeAt(0) <= 57 && indexKey(k)) keys = Object.keys(out);
+      if (keys !== undefined && !Object.hasOwn(out, k)) keys.push(k);
       if (k === "__proto__") {
         Object.defineProperty(out, k, { value: v, writable: true, enumerable: true, configurable: true });
       } else out[k] = v;
-      if (!indexKeys && k.charCodeAt(0) <= 57 && indexKey(k)) indexKeys = true;
       this.ws();
       const c = this.s[this.i++];
       if (c === "}") break;
@@ -199,10 +200,11 @@ class Reader {
         this.fail("Expected , or } in a JSON object");
       }
     }
-    if (indexKeys) {
+    if (keys !== undefined) {
+      const file = keys;
       const js = Object.keys(out);
-      if (js.some((k, n) => k !== keys[n])) {
-        ORDER.set(out, keys);
+      if (js.some((k, n) => k !== file[n])) {
+        ORDER.set(out, file);
         ordered++;
       }
     }
