@@ -5,9 +5,11 @@ import { join } from "node:path";
 import { loadConfig } from "../../lib/config/mod.ts";
 import {
   applyPlan,
+  CONTAINERD_DROP_IN_NAME,
   DEFAULT_CONFIG,
   type Engine,
   ENGINES,
+  pending,
   planConfigure,
   RELOAD_HINT,
 } from "../../lib/engine/mod.ts";
@@ -16,7 +18,9 @@ const RUNTIME_BIN = "xpu-container-runtime";
 
 const USAGE = `Usage: xpu-ctk runtime configure --runtime docker|containerd|crio|podman [OPTIONS]
 
-Adds the XPU runtime to a container engine's config, keeping every other setting.
+Adds the XPU runtime to a container engine's config, keeping every other setting: only the lines it sets
+change, comments and layout stay. containerd gets the runtime in conf.d/${CONTAINERD_DROP_IN_NAME} beside
+its config, which gains one imports entry; CRI-O gets a drop-in (crio.conf is never written).
 
 Options:
   --runtime ENGINE        docker, containerd, crio or podman (required)
@@ -27,7 +31,7 @@ Options:
   --runtime-path PATH     the runtime executable (default: ${RUNTIME_BIN} from PATH)
   --set-as-default        make it the engine's default runtime
   --cdi.enabled           turn on the engine's CDI support
-  --dry-run               print the resulting file and write nothing
+  --dry-run               print the resulting files and write nothing
 `;
 
 function findInPath(name: string): string | undefined {
@@ -98,19 +102,24 @@ async function configure(args: string[]): Promise<number> {
     cdiSpecDirs: values["cdi.enabled"] ? loadConfig().runtime.cdiSpecDirs : [],
   });
   for (const n of plan.notes) console.error(`note: ${n}`);
+  const changes = pending(plan);
   if (values["dry-run"]) {
-    console.error(`dry run: ${plan.file} would be written as follows`);
-    await Deno.stdout.write(new TextEncoder().encode(plan.after));
+    if (changes.length === 0) console.error(`dry run: ${plan.changes[0].file} would not change`);
+    for (const c of changes) {
+      console.error(`dry run: ${c.file} would be written as follows`);
+      const head = changes.length > 1 ? `==> ${c.file} <==\n` : "";
+      await Deno.stdout.write(new TextEncoder().encode(head + c.after));
+    }
     return 0;
   }
-  if (plan.before === plan.after) {
-    console.log(`${plan.file} already registers runtime ${name}; nothing to change`);
+  if (changes.length === 0) {
+    console.log(`${plan.changes[0].file} already registers runtime ${name}; nothing to change`);
     return 0;
   }
   applyPlan(plan);
   if (!existsSync(path) && path.startsWith("/")) console.error(`warning: ${path} does not exist yet`);
   console.log(
-    `Registered runtime ${name} (${path}) in ${plan.file}${
+    `Registered runtime ${name} (${path}) in ${plan.changes[0].file}${
       values["set-as-default"] ? " as the default runtime" : ""
     }; ${RELOAD_HINT[engine]} to apply it`,
   );

@@ -1,5 +1,9 @@
-/** TOML and JSON helpers for engine config files: parse with file:line errors, render keeping number types. */
+/**
+ * TOML and JSON helpers for engine config files: parse with file:line errors, render the toolkit's own files
+ * keeping number types, and edit operators' files one line at a time (through lib/sys/toml_edit.ts).
+ */
 import { parse, stringify, TomlError } from "smol-toml";
+import { formatValue, scanToml, setKey, TomlEditError } from "../sys/toml_edit.ts";
 import { EngineConfigError } from "./_error.ts";
 
 /** A parsed TOML or JSON document. */
@@ -84,4 +88,81 @@ export function show(v: unknown): string {
 /** Quotes a TOML key part when it needs it. */
 export function quoteKey(k: string): string {
   return /^[A-Za-z0-9_-]+$/.test(k) ? k : JSON.stringify(k);
+}
+
+/**
+ * Runs a line-preserving edit (lib/sys/toml_edit.ts) of `file`'s text; an edit the editor refuses becomes an
+ * error naming the file.
+ */
+export function editToml<T>(file: string, edit: () => T): T {
+  try {
+    return edit();
+  } catch (err) {
+    if (err instanceof TomlEditError) {
+      throw new EngineConfigError(`${file}: ${err.message}; it was left unchanged`);
+    }
+    throw err;
+  }
+}
+
+/** Sets `path` to `value` in TOML text, changing only that key's line (or adding one line, or one table). */
+export function setTomlKey(text: string, file: string, path: string[], value: unknown): string {
+  return editToml(file, () => setKey(text, path, formatValue(value)));
+}
+
+/** Where each item of the list at `path` sits: [start, end) offsets, and the list's own span. */
+function listItems(text: string, path: string[]): { start: number; end: number; items: [number, number][] } {
+  const e = scanToml(text).find((x) =>
+    x.path.length === path.length && x.path.every((p, i) => p === path[i])
+  );
+  if (!e || e.kind !== "value" || text[e.valueStart] !== "[") {
+    throw new TomlEditError(`${path.map(quoteKey).join(".")} is not a list`);
+  }
+  const items: [number, number][] = [];
+  let i = e.valueStart + 1;
+  const skip = () => {
+    for (;;) {
+      while (i < e.valueEnd && " \t\r\n,".includes(text[i])) i++;
+      if (text[i] !== "#") return;
+      while (i < e.valueEnd && text[i] !== "\n") i++;
+    }
+  };
+  for (skip(); i < e.valueEnd - 1; skip()) {
+    const q = text[i];
+    if (q !== '"' && q !== "'") {
+      throw new TomlEditError(`${path.map(quoteKey).join(".")} is not a list of strings`);
+    }
+    const start = i;
+    const triple = text.startsWith(q.repeat(3), i);
+    if (triple) i = text.indexOf(q.repeat(3), i + 3) + 3;
+    else {
+      i++;
+      while (text[i] !== q) i += q === '"' && text[i] === "\\" ? 2 : 1;
+      i++;
+    }
+    items.push([start, i]);
+  }
+  return { start: e.valueStart, end: e.valueEnd, items };
+}
+
+/**
+ * Appends a string to the list at `path`, keeping the list's layout: on a one-line list after the last item,
+ * on a list written one item a line as a new line with the last item's indentation (and its trailing comma).
+ */
+export function appendToList(text: string, file: string, path: string[], item: string): string {
+  return editToml(file, () => {
+    const { start, items } = listItems(text, path);
+    const lit = formatValue(item);
+    const last = items.at(-1);
+    if (!last) return text.slice(0, start + 1) + lit + text.slice(start + 1);
+    if (!text.slice(start, last[0]).includes("\n")) {
+      return text.slice(0, last[1]) + `, ${lit}` + text.slice(last[1]);
+    }
+    const lineStart = text.lastIndexOf("\n", last[0]) + 1;
+    const indent = /^[ \t]*/.exec(text.slice(lineStart))![0];
+    const nl = text.includes("\r\n") ? "\r\n" : "\n";
+    const comma = /^\s*,/.test(text.slice(last[1]));
+    const at = comma ? text.indexOf(",", last[1]) + 1 : last[1];
+    return text.slice(0, at) + (comma ? "" : ",") + nl + indent + lit + (comma ? "," : "") + text.slice(at);
+  });
 }

@@ -223,7 +223,14 @@ for (
       );
       assert.deepEqual(r.code, 0, r.stderr);
       const before: Doc = parse(text);
-      const after: Doc = parse(readFileSync(file, "utf8"));
+      // The main file gains one imports line after its version line and is otherwise as written.
+      const glob = join(dir, "conf.d") + "/*.toml";
+      assert.deepEqual(
+        readFileSync(file, "utf8"),
+        text.replace(/^version = (\d)\n/, `version = $1\nimports = ["${glob}"]\n`),
+      );
+      const after: Doc = parse(readFileSync(join(dir, "conf.d", "99-xpu-container-toolkit.toml"), "utf8"));
+      assert.deepEqual(after.version, version);
       const cri = after.plugins[plugin];
       assert.deepEqual(cri.containerd.runtimes.xpu.runtime_type, "io.containerd.runc.v2");
       assert.deepEqual(cri.containerd.runtimes.xpu.options.BinaryName, path);
@@ -238,12 +245,15 @@ for (
       delete cri.containerd.runtimes.xpu;
       delete cri.enable_cdi;
       delete cri.cdi_spec_dirs;
-      cri.containerd.default_runtime_name = before.plugins[plugin].containerd.default_runtime_name;
-      assert.deepEqual(after, before);
-      // floats stay floats and integers integers
       if (version === 2) {
-        assert.match(readFileSync(file, "utf8"), /deletion_threshold = 0\n/);
-        assert.match(readFileSync(file, "utf8"), /pause_threshold = 0\.02/);
+        // containerd 1.x takes the CRI section whole from the drop-in: it holds a copy of the main file's
+        cri.containerd.default_runtime_name = before.plugins[plugin].containerd.default_runtime_name;
+        assert.deepEqual(after.plugins, { [plugin]: before.plugins[plugin] });
+      } else {
+        // containerd 2 merges key by key: the drop-in holds only what the toolkit sets
+        assert.deepEqual(after.plugins, {
+          [plugin]: { containerd: { default_runtime_name: "xpu", runtimes: {} } },
+        });
       }
     } finally {
       cleanup(dir);
@@ -273,23 +283,25 @@ Deno.test("containerd v2: the written config is accepted by containerd itself", 
   }
 });
 
-Deno.test("containerd: with drop-in imports, the drop-in holding the CRI plugin is changed and named", async () => {
+Deno.test("containerd: operators' drop-ins are left as they are; the toolkit's copies the CRI settings last read", async () => {
   const dir = tempDir();
   try {
     const main = join(dir, "config.toml");
     mkdirSync(join(dir, "conf.d"));
     writeFileSync(main, `version = 2\nimports = ["conf.d/*.toml"]\nroot = "/var/lib/containerd"\n`);
-    const dropIn = join(dir, "conf.d", "10-cri.toml");
-    writeFileSync(
-      dropIn,
-      `version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd]\nsnapshotter = "overlayfs"\n`,
-    );
+    const ops = join(dir, "conf.d", "10-cri.toml");
+    writeFileSync(ops, `version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd]\nsnapshotter = "overlayfs"\n`);
     writeFileSync(join(dir, "conf.d", "05-other.toml"), `version = 2\n[debug]\nlevel = "debug"\n`);
-    const mainHash = await sha(main);
+    const opsHash = await sha(ops);
     const r = await configure("--runtime", "containerd", "--config", main, "--runtime-path", "/x/rt");
     assert.deepEqual(r.code, 0, r.stderr);
-    assert.deepEqual(await sha(main), mainHash, "the main file is untouched");
-    assert.ok(r.stderr.includes(dropIn), `the report names the changed drop-in: ${r.stderr}`);
+    assert.deepEqual(await sha(ops), opsHash, "the operator's drop-in is untouched");
+    // A relative pattern is matched against containerd 1.6's working folder: an absolute one is added.
+    assert.deepEqual(
+      readFileSync(main, "utf8"),
+      `version = 2\nimports = ["conf.d/*.toml", "${dir}/conf.d/*.toml"]\nroot = "/var/lib/containerd"\n`,
+    );
+    const dropIn = join(dir, "conf.d", "99-xpu-container-toolkit.toml");
     assert.ok(r.stdout.includes(dropIn), r.stdout);
     const d: Doc = parse(readFileSync(dropIn, "utf8"));
     assert.deepEqual(
@@ -298,41 +310,51 @@ Deno.test("containerd: with drop-in imports, the drop-in holding the CRI plugin 
     );
     assert.deepEqual(d.plugins["io.containerd.grpc.v1.cri"].containerd.snapshotter, "overlayfs");
 
-    // imports that do not configure the CRI plugin: the main file is changed, and the report says so
-    const main2 = join(dir, "config2.toml");
+    // A folder holding files the config does not import: only the toolkit's file is imported, and named.
+    const dir2 = join(dir, "two");
+    mkdirSync(join(dir2, "conf.d"), { recursive: true });
+    writeFileSync(join(dir2, "conf.d", "10-cri.toml"), `version = 2\n`);
+    writeFileSync(join(dir2, "conf.d", "05-other.toml"), `version = 2\n`);
+    const main2 = join(dir2, "config.toml");
     writeFileSync(main2, `version = 2\nimports = ["conf.d/05-other.toml"]\n`);
     const r2 = await configure("--runtime", "containerd", "--config", main2, "--runtime-path", "/x/rt");
     assert.deepEqual(r2.code, 0, r2.stderr);
-    assert.match(r2.stderr, /imports 1 drop-in file/);
-    const d2: Doc = parse(readFileSync(main2, "utf8"));
-    assert.deepEqual(d2.imports, ["conf.d/05-other.toml"]);
+    const dropIn2 = join(dir2, "conf.d", "99-xpu-container-toolkit.toml");
+    assert.match(r2.stderr, /does not import .*10-cri\.toml/);
     assert.deepEqual(
-      d2.plugins["io.containerd.grpc.v1.cri"].containerd.runtimes.xpu.options.BinaryName,
-      "/x/rt",
+      readFileSync(main2, "utf8"),
+      `version = 2\nimports = ["conf.d/05-other.toml", "${dropIn2}"]\n`,
     );
   } finally {
     cleanup(dir);
   }
 });
 
-Deno.test("containerd: a drop-in without a version key is edited with the importing file's version", async () => {
+Deno.test("containerd v3: an imported drop-in is left as it is and the main file too when it imports conf.d", async () => {
   const dir = tempDir();
   try {
     const main = join(dir, "config.toml");
     mkdirSync(join(dir, "conf.d"));
-    writeFileSync(main, `version = 3\nimports = ["${join(dir, "conf.d")}/*.toml"]\n`);
-    const dropIn = join(dir, "conf.d", "50-runtime.toml");
-    writeFileSync(dropIn, `[plugins."io.containerd.cri.v1.runtime"]\nenable_selinux = false\n`);
+    const mainText = `version = 3\nimports = ["${join(dir, "conf.d")}/*.toml"]\n`;
+    writeFileSync(main, mainText);
+    const ops = join(dir, "conf.d", "50-runtime.toml");
+    const opsText = `[plugins."io.containerd.cri.v1.runtime"]\nenable_selinux = false\n`;
+    writeFileSync(ops, opsText);
     const r = await configure("--runtime", "containerd", "--config", main, "--runtime-path", "/x/rt");
     assert.equal(r.code, 0, r.stderr);
-    const d: Doc = parse(readFileSync(dropIn, "utf8"));
-    assert.equal(d.version, undefined, "no version key is added to the drop-in");
-    assert.equal(d.plugins.cri, undefined, "not the version 1 layout");
-    assert.equal(
-      d.plugins["io.containerd.cri.v1.runtime"].containerd.runtimes.xpu.options.BinaryName,
-      "/x/rt",
-    );
-    assert.equal(d.plugins["io.containerd.cri.v1.runtime"].enable_selinux, false);
+    assert.equal(readFileSync(main, "utf8"), mainText);
+    assert.equal(readFileSync(ops, "utf8"), opsText);
+    const d: Doc = parse(readFileSync(join(dir, "conf.d", "99-xpu-container-toolkit.toml"), "utf8"));
+    assert.deepEqual(d, {
+      version: 3,
+      plugins: {
+        "io.containerd.cri.v1.runtime": {
+          containerd: {
+            runtimes: { xpu: { runtime_type: "io.containerd.runc.v2", options: { BinaryName: "/x/rt" } } },
+          },
+        },
+      },
+    });
   } finally {
     cleanup(dir);
   }
@@ -374,12 +396,16 @@ Deno.test("containerd: --dry-run writes nothing", async () => {
       "--dry-run",
     );
     assert.deepEqual(r.code, 0, r.stderr);
-    const out: Doc = parse(r.stdout);
+    // Two files: the drop-in, then the main file with its imports line.
+    const [dropIn, mainOut] = r.stdout.split(/^==> .* <==\n/m).slice(1);
+    assert.match(mainOut, /^imports = \[/m);
+    const out: Doc = parse(dropIn);
     assert.deepEqual(
       out.plugins["io.containerd.cri.v1.runtime"].containerd.runtimes.xpu.options.BinaryName,
       "/x/rt",
     );
     assert.deepEqual(await sha(file), h);
+    assert.ok(!existsSync(join(dir, "conf.d")), "no drop-in folder");
   } finally {
     cleanup(dir);
   }
@@ -533,9 +559,10 @@ Deno.test("containerd: ten concurrent configure runs on one config.toml keep all
       ),
     );
     for (const r of results) assert.deepEqual(r.code, 0, r.stderr);
-    const doc = parse(readFileSync(file, "utf8"));
+    const doc = parse(readFileSync(join(dir, "conf.d", "99-xpu-container-toolkit.toml"), "utf8"));
     const runtimes = doc.plugins["io.containerd.grpc.v1.cri"].containerd.runtimes;
-    assert.deepEqual(Object.keys(runtimes).sort(), names.sort());
+    assert.deepEqual(Object.keys(runtimes).sort(), [...names, "runc"].sort());
+    assert.deepEqual(readFileSync(file, "utf8"), `version = 2\nimports = ["${dir}/conf.d/*.toml"]\n`);
   } finally {
     cleanup(dir);
   }
