@@ -1,41 +1,58 @@
 /** The shim: read runc's arguments, modify the spec on create, then become the low-level runtime. */
-import { dirname } from "../lib/sys/path.ts";
+import { basename, dirname } from "../lib/sys/path.ts";
 import { type Config, configPath, loadConfig } from "../lib/config/mod.ts";
 import { loadSpec, saveSpec } from "../lib/oci/mod.ts";
 import { readRequest } from "../lib/request/mod.ts";
 import { errorMessage, ToolkitError } from "../lib/sys/errors.ts";
 import { execve } from "../lib/sys/libc.ts";
 import { Logger, parseLevel } from "../lib/sys/log.ts";
-import { which } from "../lib/sys/which.ts";
 import { parseRuncArgs, type RuncArgs } from "./argv.ts";
 import { modifySpec } from "./modify.ts";
+import {
+  readBytes,
+  refuseSelf,
+  type ResolvedRuntime,
+  resolveRuntime,
+  RuntimeIsSelfError,
+  updateLauncherFacts,
+} from "./launcher_facts.ts";
+
+export { RuntimeIsSelfError };
 
 /** No configured low-level runtime is an executable file. */
 export class RuntimeNotFoundError extends ToolkitError {}
 
 /** Variables the launcher sets for the shim; removed before runc starts so it sees the caller's environment. */
-export const LAUNCHER_VARS = ["XPU_LAUNCHER_NOFILE", "XPU_LAUNCHER_SELF"];
+export const LAUNCHER_VARS = ["XPU_LAUNCHER_NOFILE", "XPU_LAUNCHER_SELF", "XPU_LAUNCHER_FACTS"];
 
-/** Finds the low-level runtime: the first `runtimes` entry that is an executable file, skipping the shim itself. */
-export function findLowLevelRuntime(runtimes: string[], self?: string): string {
-  let selfReal: string | undefined;
-  try {
-    selfReal = self ? Deno.realPathSync(self) : undefined;
-  } catch { /* unknown */ }
-  for (const r of runtimes) {
-    const p = which(r);
-    if (!p) continue;
-    try {
-      if (selfReal && Deno.realPathSync(p) === selfReal) continue;
-    } catch { /* keep it */ }
-    return p;
+/** The files that are the shim: the launcher that started it and, in the compiled form, its own binary. */
+function selves(launcher: string | undefined): string[] {
+  const exe = Deno.execPath();
+  return [launcher ?? "", basename(exe) === "deno" ? "" : exe];
+}
+
+/**
+ * Finds the low-level runtime: the first `runtimes` entry that is an executable file (in PATH or the standard
+ * dirs). An entry that is the shim itself is an error ({@link RuntimeIsSelfError}): it would start the shim
+ * again, forever.
+ */
+export function findLowLevelRuntime(
+  runtimes: string[],
+  self?: string,
+  configFile?: string,
+  path: string = Deno.env.get("PATH") ?? "",
+): ResolvedRuntime {
+  const found = resolveRuntime(runtimes, path);
+  if (!found) {
+    throw new RuntimeNotFoundError(
+      `No low-level runtime found: none of ${
+        runtimes.join(", ")
+      } (config key xpu-container-runtime.runtimes) ` +
+        "is an executable file in PATH or the standard dirs; install runc or set runtimes to its path",
+    );
   }
-  throw new RuntimeNotFoundError(
-    `No low-level runtime found: none of ${
-      runtimes.join(", ")
-    } (config key xpu-container-runtime.runtimes) ` +
-      "is an executable file in PATH or the standard dirs; install runc or set runtimes to its path",
-  );
+  refuseSelf(found.path, selves(self), configFile);
+  return found;
 }
 
 function makeLogger(config: Config | undefined, argv: RuncArgs | undefined, warnings: string[]): Logger {
@@ -66,12 +83,28 @@ export async function runShim(args: string[], env: Record<string, string>): Prom
   let log: Logger | undefined;
   try {
     argv = parseRuncArgs(args);
-    config = loadConfig(configPath(env));
+    const configFile = configPath(env);
+    const configBytes = env.XPU_LAUNCHER_FACTS ? readBytes(configFile) : null;
+    config = loadConfig(configFile);
     warnings.push(...config.warnings);
     log = makeLogger(config, argv, warnings);
     for (const w of warnings) log.warn(w);
     const self = env.XPU_LAUNCHER_SELF;
-    const runtime = findLowLevelRuntime(config.runtime.runtimes, self);
+    const resolved = findLowLevelRuntime(
+      config.runtime.runtimes,
+      self,
+      config.file ?? configFile,
+      env.PATH ?? "",
+    );
+    const runtime = resolved.path;
+    if (env.XPU_LAUNCHER_FACTS && self) {
+      try {
+        const c = { factsPath: env.XPU_LAUNCHER_FACTS, launcher: self, env, configFile, configBytes, config };
+        log.debug(updateLauncherFacts({ ...c, runtime: resolved }));
+      } catch (err) {
+        log.debug(`Cannot write the launcher's facts ${env.XPU_LAUNCHER_FACTS}: ${errorMessage(err)}`);
+      }
+    }
     if (argv.modifiesSpec) {
       const bundle = argv.bundle ?? Deno.cwd();
       log.debug(`${argv.command} in bundle ${bundle}; low-level runtime ${runtime}`);

@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { type BuildForm, programLauncher } from "./launcher.ts";
+import { checkTemplate } from "./runtime_launcher.ts";
 
 /** The executables and their entry points. */
 export const PROGRAMS: Record<string, string> = {
@@ -52,6 +53,13 @@ async function main() {
   mkdirSync(join(dist, "bin"), { recursive: true });
   mkdirSync(libexec, { recursive: true });
   const template = readFileSync(join(ROOT, "tools", "runtime_launcher.sh"), "utf8");
+  // The launcher's flag patterns are generated from the runtime's argument tables; refuse a stale copy.
+  try {
+    checkTemplate(template);
+  } catch (err) {
+    console.error(`build: ${(err as Error).message}`);
+    Deno.exit(1);
+  }
 
   let made: BuildForm = form === "bundle" ? "bundle" : "compile";
   if (made === "compile") {

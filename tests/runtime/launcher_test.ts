@@ -6,8 +6,14 @@ import { bin, cleanup, run, tempDir } from "../_helpers.ts";
 
 const SHIM = bin("xpu-container-runtime");
 
+/** The config's env, with the launcher's facts kept beside it (not in the machine's /run). */
+function configEnv(config: string): Record<string, string> {
+  return { XPU_CTK_CONFIG_FILE_PATH: config, XPU_RUNTIME_CACHE_DIR: join(config, "..", "launcher-cache") };
+}
+
 async function both(config: string, args: string[]): Promise<[string, string]> {
-  const env = { XPU_CTK_CONFIG_FILE_PATH: config };
+  const env = configEnv(config);
+  await run([SHIM, ...args], { env }); // the first run writes the launcher's facts
   const fast = await run([SHIM, ...args], { env });
   const full = await run([SHIM, ...args], { env: { ...env, XPU_RUNTIME_NO_FAST_PATH: "1" } });
   assertEquals([fast.code, full.code], [0, 0], fast.stderr + full.stderr);
@@ -54,7 +60,7 @@ Deno.test("with no runtime found the launcher defers to the full runtime's error
   try {
     const cfg = join(t, "config.toml");
     writeFileSync(cfg, `[xpu-container-runtime]\nruntimes = ["no-such-runtime-xpu"]\n`);
-    const r = await run([SHIM, "state", "x"], { env: { XPU_CTK_CONFIG_FILE_PATH: cfg } });
+    const r = await run([SHIM, "state", "x"], { env: configEnv(cfg) });
     assertEquals(r.code, 1);
     assertIncludes(r.stderr, "No low-level runtime found: none of no-such-runtime-xpu");
   } finally {
@@ -73,9 +79,9 @@ Deno.test("runc inherits the caller's pid, RLIMIT_NOFILE soft limit and a defaul
     chmodSync(fake, 0o755);
     const cfg = join(t, "config.toml");
     writeFileSync(cfg, `[xpu-container-runtime]\nruntimes = ["${fake}"]\n`);
-    for (const full of ["", "1"]) {
+    for (const full of ["", "", "1"]) {
       const r = await run(["/bin/sh", "-c", `ulimit -Sn 512; echo "caller=$$"; exec "$0" state x`, SHIM], {
-        env: { XPU_CTK_CONFIG_FILE_PATH: cfg, XPU_RUNTIME_NO_FAST_PATH: full },
+        env: { ...configEnv(cfg), XPU_RUNTIME_NO_FAST_PATH: full },
       });
       assertEquals(r.code, 0, r.stderr);
       const [caller, report] = r.stdout.trim().split("\n");
@@ -99,7 +105,7 @@ Deno.test("a low-level runtime the kernel cannot execute is an error naming it a
     const cfg = join(t, "config.toml");
     writeFileSync(cfg, `[xpu-container-runtime]\nruntimes = ["${broken}"]\n`);
     const r = await run([SHIM, "state", "x"], {
-      env: { XPU_CTK_CONFIG_FILE_PATH: cfg, XPU_RUNTIME_NO_FAST_PATH: "1" },
+      env: { ...configEnv(cfg), XPU_RUNTIME_NO_FAST_PATH: "1" },
     });
     assertEquals(r.code, 1);
     assertIncludes(r.stderr, `xpu-container-runtime: Cannot execute ${broken}: Exec format error`);

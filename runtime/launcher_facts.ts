@@ -1,0 +1,268 @@
+/**
+ * What the shell launcher (tools/runtime_launcher.sh) may act on without starting the full runtime: facts the
+ * full runtime derived from the config, written to a file the launcher names and sources. The launcher uses
+ * them only while every input they were derived from is unchanged (the config's bytes, the variables that
+ * choose the config, PATH, the executables probed, the launcher and the programs), and otherwise runs the
+ * full runtime, which writes them afresh. The launcher never reads TOML.
+ */
+import type { Config } from "../lib/config/mod.ts";
+import { DEVICE_LIST_MOUNT_ROOT } from "../lib/request/mod.ts";
+import { ToolkitError } from "../lib/sys/errors.ts";
+import { basename, dirname, join } from "../lib/sys/path.ts";
+import { isExecutableFile, STANDARD_DIRS } from "../lib/sys/which.ts";
+
+/** A configured runtime is the shim itself: exec'ing it would start the shim again, forever. */
+export class RuntimeIsSelfError extends ToolkitError {}
+
+/** The low-level runtime found, and every path probed before it (none of them an executable file then). */
+export interface ResolvedRuntime {
+  path: string;
+  absent: string[];
+}
+
+/**
+ * Resolves the low-level runtime as the shim documents it: the first `runtimes` entry that is an executable
+ * file; an entry with `/` is a path, any other is searched in PATH, then the standard dirs.
+ */
+export function resolveRuntime(runtimes: string[], path: string): ResolvedRuntime | undefined {
+  const absent: string[] = [];
+  for (const r of runtimes) {
+    if (r === "") continue;
+    const candidates = r.includes("/")
+      ? [r]
+      : [...path.split(":"), ...STANDARD_DIRS].filter((d) => d !== "").map((d) => join(d, r));
+    for (const p of candidates) {
+      if (isExecutableFile(p)) return { path: p, absent };
+      absent.push(p);
+    }
+  }
+  return undefined;
+}
+
+function sameFile(a: string, b: string): boolean {
+  try {
+    const x = Deno.statSync(a);
+    const y = Deno.statSync(b);
+    return x.dev === y.dev && x.ino !== null && x.ino === y.ino;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Throws {@link RuntimeIsSelfError} when `runtime` is one of `selves` (the launcher, or a compiled shim) by
+ * device and inode, so links and other spellings of the same file count too.
+ */
+export function refuseSelf(runtime: string, selves: string[], configFile: string | undefined): void {
+  for (const s of selves) {
+    if (s && sameFile(runtime, s)) {
+      throw new RuntimeIsSelfError(
+        `runtimes in ${
+          configFile ?? "the default config"
+        } names xpu-container-runtime itself (${runtime} is ${s}); ` +
+          "set xpu-container-runtime.runtimes to the low-level runtime, e.g. runc",
+      );
+    }
+  }
+}
+
+/** Variables a container's spec names when it asks for GPUs by environment (each with an XPU_ or NVIDIA_ prefix). */
+const ENV_REQUEST_NAMES = ["VISIBLE_DEVICES", "CUDA_VERSION"];
+/** The characters no JSON writer escapes; a marker is cut at the first other one. */
+const PLAIN = /^[A-Za-z0-9_.-]*/;
+
+/**
+ * Strings of which at least one appears in the JSON text of every spec that asks for a device under `config`
+ * (readRequest's sources: env names, swarm-resource names, annotation prefixes, device-list mounts). A spec
+ * holding none of them asks for nothing, so its create needs no edit. Undefined when some source has no
+ * plain marker (then every create needs the full runtime).
+ */
+export function requestMarkers(config: Config): string[] | undefined {
+  const sources = [...ENV_REQUEST_NAMES, ...config.swarmResource, ...config.runtime.cdiAnnotationPrefixes];
+  if (config.acceptVolumeMounts) sources.push(basename(DEVICE_LIST_MOUNT_ROOT));
+  const out: string[] = [];
+  for (const s of sources) {
+    const m = s.match(PLAIN)![0];
+    if (m === "") return undefined;
+    if (!out.includes(m)) out.push(m);
+  }
+  return out;
+}
+
+/** Whether a create must go to the full runtime even when its spec asks for nothing (so it is logged). */
+export function createNeedsFullRuntime(config: Config): boolean {
+  return ["debug", "trace"].includes(config.runtime.logLevel.toLowerCase());
+}
+
+/** Everything the launcher's facts say, and the inputs it checks them against. */
+export interface LauncherFacts {
+  /** The launcher that asked for them ($0); facts serve only that launcher. */
+  launcher: string;
+  /** Program files: facts older than any of them are stale (a new build or install). */
+  programs: string[];
+  /** XPU_CTK_CONFIG_FILE_PATH, XDG_CONFIG_HOME and PATH as the full runtime saw them ("" when unset). */
+  env: { configFile: string; xdgConfigHome: string; path: string };
+  /** The config file chosen, and its bytes (undefined: no file, the defaults apply). */
+  configFile: string;
+  configBytes?: Uint8Array;
+  runtime: ResolvedRuntime;
+  /** Every create goes to the full runtime. */
+  createFull: boolean;
+  /** For creates: a spec holding none of these asks for nothing. */
+  markers: string[];
+}
+
+const enc = new TextEncoder();
+
+function quote(bytes: Uint8Array | string): Uint8Array {
+  const b = typeof bytes === "string" ? enc.encode(bytes) : bytes;
+  const out: number[] = [0x27];
+  for (const c of b) {
+    if (c === 0x27) out.push(0x27, 0x5c, 0x27, 0x27);
+    else out.push(c);
+  }
+  out.push(0x27);
+  return new Uint8Array(out);
+}
+
+/**
+ * The config's bytes as the launcher's `read` loop rebuilds them: every line ending in a newline (a last line
+ * without one gets it, which TOML reads the same).
+ */
+function asLines(bytes: Uint8Array): Uint8Array {
+  if (bytes.length === 0 || bytes[bytes.length - 1] === 0x0a) return bytes;
+  const out = new Uint8Array(bytes.length + 1);
+  out.set(bytes);
+  out[bytes.length] = 0x0a;
+  return out;
+}
+
+/**
+ * Renders the facts as the shell lines the launcher sources: single-quoted assignments only, `xpu_f_ok=1`
+ * last. Undefined when the launcher could not check them exactly (relative paths, a NUL byte in the config,
+ * which the shell cannot hold).
+ */
+export function renderLauncherFacts(f: LauncherFacts): Uint8Array | undefined {
+  const paths = [f.runtime.path, ...f.runtime.absent, f.configFile, f.launcher, ...f.programs];
+  if (paths.some((p) => !p.startsWith("/") || p.includes("\n"))) return undefined;
+  if (f.markers.some((m) => m === "" || m.includes("\n"))) return undefined;
+  if (f.configBytes?.includes(0)) return undefined;
+  const parts: (string | Uint8Array)[] = [
+    "# Facts for the xpu-container-runtime launcher, written by the full runtime; see runtime/launcher_facts.ts.\n",
+  ];
+  const set = (name: string, value: string | Uint8Array) => parts.push(`xpu_f_${name}=`, quote(value), "\n");
+  set("launcher", f.launcher);
+  set("programs", f.programs.join("\n"));
+  set("env_config", f.env.configFile);
+  set("env_xdg", f.env.xdgConfigHome);
+  set("env_path", f.env.path);
+  set("config", f.configFile);
+  set("config_exists", f.configBytes ? "1" : "");
+  set("config_text", f.configBytes ? asLines(f.configBytes) : "");
+  set("absent", f.runtime.absent.join("\n"));
+  set("runtime", f.runtime.path);
+  set("create", f.createFull ? "full" : "grep");
+  set("markers", f.markers.join("\n"));
+  parts.push("xpu_f_ok=1\n");
+  const chunks = parts.map((p) => typeof p === "string" ? enc.encode(p) : p);
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}
+
+/**
+ * Writes the facts to `path` atomically (a temp file in the same folder, renamed), owner-only. The folder is
+ * made when missing and must be owned by this user and writable by no one else, since the launcher sources
+ * the file.
+ */
+export function writeLauncherFacts(path: string, data: Uint8Array): void {
+  const dir = dirname(path);
+  try {
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  } catch (err) {
+    if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+  }
+  const st = Deno.lstatSync(dir);
+  const uid = Deno.uid();
+  if (!st.isDirectory || st.uid !== uid || ((st.mode ?? 0) & 0o022) !== 0) {
+    throw new ToolkitError(
+      `The launcher's cache folder ${dir} must be a folder owned by uid ${uid} and writable by no one else; ` +
+        "remove it or fix its owner and mode",
+    );
+  }
+  const tmp = `${path}.${Deno.pid}.tmp`;
+  try {
+    Deno.writeFileSync(tmp, data, { mode: 0o600, createNew: true });
+    Deno.renameSync(tmp, path);
+  } catch (err) {
+    try {
+      Deno.removeSync(tmp);
+    } catch { /* not made */ }
+    throw err;
+  }
+}
+
+/** A file's bytes; undefined when there is no file, null when it cannot be read. */
+export function readBytes(path: string): Uint8Array | undefined | null {
+  try {
+    return Deno.readFileSync(path);
+  } catch (err) {
+    return err instanceof Deno.errors.NotFound ? undefined : null;
+  }
+}
+
+function sameBytes(a: Uint8Array | undefined | null, b: Uint8Array | undefined | null): boolean {
+  if (a === null || b === null) return false;
+  if (a === undefined || b === undefined) return a === b;
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** What the full runtime knows when it writes the launcher's facts. */
+export interface FactsContext {
+  /** Where the launcher asked for them (XPU_LAUNCHER_FACTS). */
+  factsPath: string;
+  /** The launcher (XPU_LAUNCHER_SELF). */
+  launcher: string;
+  env: Record<string, string>;
+  configFile: string;
+  /** The config file's bytes read just before the config was loaded. */
+  configBytes: Uint8Array | undefined | null;
+  config: Config;
+  runtime: ResolvedRuntime;
+}
+
+/**
+ * Writes the facts for the launcher, when they can be stated exactly: the config file must not have changed
+ * while it was loaded. Returns a line saying what was done, for the debug log.
+ */
+export function updateLauncherFacts(c: FactsContext): string {
+  if (c.configBytes === null || !sameBytes(c.configBytes, readBytes(c.configFile))) {
+    return `Not writing launcher facts: ${c.configFile} changed while it was read`;
+  }
+  const programs = [Deno.execPath()];
+  if (Deno.mainModule.startsWith("file:")) {
+    programs.push(decodeURIComponent(new URL(Deno.mainModule).pathname));
+  }
+  const markers = requestMarkers(c.config);
+  const data = renderLauncherFacts({
+    launcher: c.launcher,
+    programs,
+    env: {
+      configFile: c.env.XPU_CTK_CONFIG_FILE_PATH ?? "",
+      xdgConfigHome: c.env.XDG_CONFIG_HOME ?? "",
+      path: c.env.PATH ?? "",
+    },
+    configFile: c.configFile,
+    configBytes: c.configBytes,
+    runtime: c.runtime,
+    createFull: markers === undefined || createNeedsFullRuntime(c.config),
+    markers: markers ?? [],
+  });
+  if (!data) return "Not writing launcher facts: a path is relative or the config holds a NUL byte";
+  writeLauncherFacts(c.factsPath, data);
+  return `Wrote launcher facts ${c.factsPath}`;
+}

@@ -1,0 +1,292 @@
+/**
+ * The launcher's fast path against the full runtime: a table of config spellings and command lines (with and
+ * without GPU requests) run both ways must reach the same low-level runtime with the same arguments and the
+ * same spec, or fail the same way. Where the fast path must not start Deno, a run with Deno made unable to
+ * start proves it did not.
+ */
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { assertEquals, assertIncludes, assertTrue } from "../_assert.ts";
+import { bin, cleanup, run, tempDir } from "../_helpers.ts";
+import { makeSpec } from "../../fixtures/spec.ts";
+import { documentedConfigToml } from "../../lib/config/documented.ts";
+import { renderLauncherFacts } from "../../runtime/launcher_facts.ts";
+
+const SHIM = bin("xpu-container-runtime");
+/** Deno refuses to start with an unknown V8 flag: a run that succeeds with it set never started Deno. */
+const NO_DENO = { DENO_V8_FLAGS: "--xpu-no-such-v8-flag" };
+
+interface World {
+  dir: string;
+  fake: string;
+  pathBin: string;
+  cdi: string;
+  cache: string;
+}
+
+function makeWorld(): World {
+  const dir = tempDir("xpu-launcher-");
+  const script = '#!/bin/sh\nprintf "%s\\n" "$0" "$@" >"$XPU_TEST_RECORD"\n';
+  const fake = join(dir, "fake-runc");
+  writeFileSync(fake, script);
+  chmodSync(fake, 0o755);
+  // For configs that keep the default runtimes list: docker-runc, found first in PATH.
+  const pathBin = join(dir, "bin");
+  mkdirSync(pathBin);
+  writeFileSync(join(pathBin, "docker-runc"), script);
+  chmodSync(join(pathBin, "docker-runc"), 0o755);
+  const cdi = join(dir, "cdi");
+  mkdirSync(cdi);
+  const node = join(dir, "gpu0");
+  const mk = new Deno.Command("mknod", { args: [node, "c", "1", "3"] }).outputSync();
+  assertTrue(mk.success, "mknod");
+  writeFileSync(
+    join(cdi, "gpu.json"),
+    JSON.stringify({
+      cdiVersion: "0.5.0",
+      kind: "nvidia.com/gpu",
+      devices: [{ name: "0", containerEdits: { deviceNodes: [{ path: "/dev/xpu-gpu0", hostPath: node }] } }],
+    }),
+  );
+  const cache = join(dir, "cache");
+  return { dir, fake, pathBin, cdi, cache };
+}
+
+/** The config spellings: name, and the file's text (undefined: no file; null: a folder where the file goes). */
+function configs(w: World): [string, string | undefined | null][] {
+  const rt = `runtimes = ["${w.fake}"]`;
+  const cdi = `spec-dirs = ["${w.cdi}"]`;
+  const std = `[xpu-container-runtime]\nmode = "cdi"\n${rt}\n[xpu-container-runtime.modes.cdi]\n${cdi}\n`;
+  return [
+    ["table", std],
+    [
+      "dotted keys at top level",
+      `xpu-container-runtime.${rt}\nxpu-container-runtime.mode = "cdi"\nxpu-container-runtime.modes.cdi.${cdi}\n`,
+    ],
+    ["spaced header", std.replace("[xpu-container-runtime]", "[ xpu-container-runtime ]")],
+    ["quoted header", std.replace("[xpu-container-runtime]", '["xpu-container-runtime"]')],
+    [
+      "comments, blank lines and a decoy table",
+      `# runtimes = ["/nowhere"]\n\n[xpu-ctk]\nruntimes = ["/wrong"]  # not this one\n\n${std}# end\n`,
+    ],
+    ["multi-line list", std.replace(rt, `runtimes = [\n  "no-such-runtime-xpu",\n  "${w.fake}",\n]`)],
+    ["CRLF line endings", std.replaceAll("\n", "\r\n")],
+    ["no final newline", std.trimEnd()],
+    ["annotation-prefixes", std + `annotation-prefixes = ["example.com/gpu."]\n`],
+    ["swarm-resource", `swarm-resource = "DOCKER_RESOURCE_GPU"\n` + std],
+    ["log-level debug", std.replace(rt, `${rt}\nlog-level = "debug"`)],
+    [
+      "installed default",
+      documentedConfigToml(
+        new Map<string, string | string[]>([
+          ["xpu-container-runtime.mode", "cdi"],
+          ["xpu-container-runtime.modes.cdi.spec-dirs", [w.cdi]],
+        ]),
+      ),
+    ],
+    ["blank", ""],
+    ["missing", undefined],
+    ["unreadable (a folder)", null],
+  ];
+}
+
+/** The command lines, each with the spec its bundle holds. */
+function invocations(): [string, string[], Record<string, unknown>][] {
+  const plain = makeSpec({ args: ["true"] });
+  const gpuEnv = makeSpec({ args: ["true"], env: ["PATH=/bin", "NVIDIA_VISIBLE_DEVICES=0"] });
+  const gpuCdi = makeSpec({ args: ["true"], annotations: { "cdi.k8s.io/test": "nvidia.com/gpu=0" } });
+  const gpuCustom = makeSpec({ args: ["true"], annotations: { "example.com/gpu.a": "nvidia.com/gpu=0" } });
+  const gpuSwarm = makeSpec({ args: ["true"], env: ["PATH=/bin", "DOCKER_RESOURCE_GPU=0"] });
+  return [
+    ["state run", ["--root", "@R", "state", "run"], plain],
+    ["delete run", ["delete", "run"], plain],
+    ["create named run", ["--root", "@R", "create", "--bundle", "@B", "run"], plain],
+    ["run -d", ["run", "-d", "--bundle", "@B", "ctr"], plain],
+    ["create, flags after the id", ["create", "ctr", "--bundle", "@B"], plain],
+    ["create, env request", ["--log", "@L", "--log-format", "json", "create", "-b", "@B", "id"], gpuEnv],
+    ["create, cdi annotation", ["create", "--bundle=@B", "--no-pivot", "id"], gpuCdi],
+    ["create, custom annotation", ["create", "--bundle", "@B", "id"], gpuCustom],
+    ["create, swarm variable", ["create", "--bundle", "@B", "id"], gpuSwarm],
+  ];
+}
+
+interface Outcome {
+  code: number;
+  record: string;
+  spec: string;
+  stderr: string;
+}
+
+async function once(
+  w: World,
+  config: string,
+  args: string[],
+  spec: Record<string, unknown>,
+  env: Record<string, string>,
+): Promise<Outcome> {
+  const b = Deno.makeTempDirSync({ dir: w.dir, prefix: "bundle-" });
+  const specText = JSON.stringify(spec, null, 2);
+  writeFileSync(join(b, "config.json"), specText);
+  const record = join(b, "record");
+  const argv = args.map((a) =>
+    a.replace("@B", b).replace("@R", join(w.dir, "root")).replace("@L", join(b, "log"))
+  );
+  const r = await run([SHIM, ...argv], {
+    cwd: b,
+    env: {
+      XPU_CTK_CONFIG_FILE_PATH: config,
+      XPU_RUNTIME_CACHE_DIR: w.cache,
+      XPU_TEST_RECORD: record,
+      XDG_CONFIG_HOME: "",
+      PATH: `${w.pathBin}:${Deno.env.get("PATH")}`,
+      ...env,
+    },
+  });
+  let rec = "";
+  try {
+    rec = readFileSync(record, "utf8").replaceAll(b, "@B");
+  } catch { /* the runtime did not run */ }
+  const after = readFileSync(join(b, "config.json"), "utf8");
+  cleanup(b);
+  return { code: r.code, record: rec, spec: after === specText ? "untouched" : after, stderr: r.stderr };
+}
+
+/** Which runs must not start Deno: every non-create, and a create that asks for nothing, unless creates are logged. */
+function mustSkipDeno(configName: string, invocation: string): boolean {
+  if (configName.startsWith("unreadable")) return false;
+  const create = invocation.startsWith("create") || invocation.startsWith("run");
+  if (!create) return true;
+  // The launcher reads only the usual order (flags, then the id); the full runtime reads the rest.
+  if (invocation === "create, flags after the id") return false;
+  const requests = invocation === "create, env request" ||
+    (invocation === "create, cdi annotation" && configName !== "annotation-prefixes") ||
+    (invocation === "create, custom annotation" && configName === "annotation-prefixes") ||
+    (invocation === "create, swarm variable" && configName === "swarm-resource");
+  return !requests && configName !== "log-level debug";
+}
+
+Deno.test("fast path and full runtime agree over config spellings and command lines", async () => {
+  const w = makeWorld();
+  try {
+    let compared = 0;
+    let skipped = 0;
+    for (const [i, [name, text]] of configs(w).entries()) {
+      const config = join(w.dir, `config-${i}.toml`);
+      if (text === null) mkdirSync(config);
+      else if (text !== undefined) writeFileSync(config, text);
+      for (const [what, args, spec] of invocations()) {
+        const label = `${name} / ${what}`;
+        const full = await once(w, config, args, spec, { XPU_RUNTIME_NO_FAST_PATH: "1" });
+        const fast = await once(w, config, args, spec, {});
+        assertEquals(
+          { code: fast.code, record: fast.record, spec: fast.spec },
+          { code: full.code, record: full.record, spec: full.spec },
+          `${label}: ${fast.stderr} | ${full.stderr}`,
+        );
+        compared++;
+        // Once the facts exist, does this run start Deno?
+        const probe = await once(w, config, args, spec, NO_DENO);
+        if (mustSkipDeno(name, what)) {
+          assertEquals(
+            [probe.code, probe.record],
+            [0, full.record],
+            `${label} must not start Deno: ${probe.stderr}`,
+          );
+          skipped++;
+        } else {
+          assertIncludes(probe.stderr, "V8 did not recognize flag", `${label} must go to the full runtime`);
+        }
+      }
+    }
+    assertEquals(compared, 15 * 9);
+    // Per config: state and delete, two plain creates, and the two creates whose markers that config does
+    // not make requests; only the non-creates under log-level debug; none for the unreadable config.
+    assertEquals(skipped, 11 * 6 + 6 + 5 + 2);
+  } finally {
+    cleanup(w.dir);
+  }
+});
+
+Deno.test("a GPU create is edited the same way on both paths", async () => {
+  const w = makeWorld();
+  try {
+    const config = join(w.dir, "config.toml");
+    writeFileSync(config, configs(w)[0][1]!);
+    const [, args, spec] = invocations()[5];
+    const full = await once(w, config, args, spec, { XPU_RUNTIME_NO_FAST_PATH: "1" });
+    const fast = await once(w, config, args, spec, {});
+    assertEquals([fast.code, full.code], [0, 0], fast.stderr + full.stderr);
+    assertIncludes(fast.spec, "/dev/xpu-gpu0");
+    assertEquals(fast.spec, full.spec);
+    assertEquals(fast.record.split("\n")[0], w.fake);
+  } finally {
+    cleanup(w.dir);
+  }
+});
+
+Deno.test("a runtimes list naming the shim itself fails promptly with a clear error on both paths", async () => {
+  const w = makeWorld();
+  try {
+    const config = join(w.dir, "config.toml");
+    writeFileSync(config, `[xpu-container-runtime]\nruntimes = ["${SHIM}", "${w.fake}"]\n`);
+    for (const env of [{ XPU_RUNTIME_NO_FAST_PATH: "1" }, {}, {}] as Record<string, string>[]) {
+      const t0 = performance.now();
+      const r = await once(w, config, ["state", "x"], makeSpec(), env);
+      const ms = performance.now() - t0;
+      assertEquals([r.code, r.record], [1, ""], r.stderr);
+      assertIncludes(r.stderr, `runtimes in ${config} names xpu-container-runtime itself`);
+      assertTrue(ms < 10_000, `took ${ms} ms`);
+    }
+    // Facts naming the launcher (as a stale or forged file might) are refused by the shell itself.
+    const key = `${config}:`.replaceAll("/", "%");
+    mkdirSync(w.cache, { recursive: true });
+    const facts = renderLauncherFacts({
+      launcher: SHIM,
+      programs: [],
+      env: { configFile: config, xdgConfigHome: "", path: `${w.pathBin}:${Deno.env.get("PATH")}` },
+      configFile: config,
+      configBytes: readFileSync(config),
+      runtime: { path: SHIM, absent: [] },
+      createFull: false,
+      markers: ["VISIBLE_DEVICES"],
+    })!;
+    writeFileSync(join(w.cache, `launcher.${key}`), facts, { mode: 0o600 });
+    const t0 = performance.now();
+    const r = await once(w, config, ["state", "x"], makeSpec(), NO_DENO);
+    assertEquals([r.code, r.record], [1, ""], r.stderr);
+    assertIncludes(r.stderr, `runtimes in ${config} names xpu-container-runtime itself (${SHIM})`);
+    assertTrue(performance.now() - t0 < 5_000);
+  } finally {
+    cleanup(w.dir);
+  }
+});
+
+Deno.test("facts go stale when the config, the runtime found or the probed paths change", async () => {
+  const w = makeWorld();
+  try {
+    const config = join(w.dir, "config.toml");
+    writeFileSync(config, `[xpu-container-runtime]\nruntimes = ["xpu-test-later", "${w.fake}"]\n`);
+    const state = ["state", "x"];
+    assertEquals((await once(w, config, state, makeSpec(), {})).code, 0);
+    assertEquals((await once(w, config, state, makeSpec(), NO_DENO)).code, 0, "facts written and used");
+    // An earlier entry appearing in PATH takes over, as the full runtime would have it.
+    const later = join(w.pathBin, "xpu-test-later");
+    writeFileSync(later, '#!/bin/sh\nprintf "later\\n" >"$XPU_TEST_RECORD"\n');
+    chmodSync(later, 0o755);
+    assertIncludes((await once(w, config, state, makeSpec(), NO_DENO)).stderr, "V8 did not recognize");
+    assertEquals((await once(w, config, state, makeSpec(), {})).record, "later\n");
+    assertEquals((await once(w, config, state, makeSpec(), NO_DENO)).record, "later\n");
+    // A config edited to the same length and time still differs in its bytes.
+    const text = readFileSync(config, "utf8");
+    const st = Deno.statSync(config);
+    writeFileSync(config, text.replace("xpu-test-later", "xpu-test-laber"));
+    Deno.utimeSync(config, st.atime!, st.mtime!);
+    assertIncludes((await once(w, config, state, makeSpec(), NO_DENO)).stderr, "V8 did not recognize");
+    assertEquals((await once(w, config, state, makeSpec(), {})).record.split("\n")[0], w.fake);
+    // A different PATH is a different input.
+    const other = await once(w, config, state, makeSpec(), { ...NO_DENO, PATH: `/usr/bin:/bin` });
+    assertIncludes(other.stderr, "V8 did not recognize");
+  } finally {
+    cleanup(w.dir);
+  }
+});

@@ -1,0 +1,110 @@
+/**
+ * The runtime launcher's generated parts: the `case` patterns for runc's flags in tools/runtime_launcher.sh,
+ * made from the tables the full runtime parses with (runtime/argv.ts), so the two cannot drift. The build
+ * refuses a launcher whose generated blocks differ; `deno run -A tools/runtime_launcher.ts --write` rewrites
+ * them.
+ *
+ * Usage: deno run -A tools/runtime_launcher.ts [--check | --write]
+ */
+import { COMMAND_FLAGS, type FlagSpec, GLOBAL_FLAGS } from "../runtime/argv.ts";
+
+/** The template's path, relative to the repository root. */
+export const LAUNCHER_TEMPLATE = "tools/runtime_launcher.sh";
+
+/** The global flags the launcher reads itself; the others (--debug, help, version) go to the full runtime. */
+const LAUNCHER_GLOBAL_FLAGS = ["root", "log", "log-format", "criu", "rootless", "systemd-cgroup"];
+
+function spellings(f: FlagSpec, suffix = ""): string[] {
+  return f.names.flatMap((n) => [`-${n}${suffix}`, `--${n}${suffix}`]);
+}
+
+function arm(indent: string, patterns: string[], body: string[]): string[] {
+  const head = `${indent}${patterns.join(" | ")})`;
+  if (body.length === 1 && body[0] === "") return [`${head} ;;`];
+  if (body.length === 1 && head.length + body[0].length + 4 <= 110) return [`${head} ${body[0]} ;;`];
+  return [head, ...body.map((b) => `${indent}  ${b}`), `${indent}  ;;`];
+}
+
+/** The generated lines of each block, by block name. */
+export function generatedBlocks(): Record<string, string[]> {
+  const globals = GLOBAL_FLAGS.filter((f) => LAUNCHER_GLOBAL_FLAGS.includes(f.names[0]));
+  const value = globals.filter((f) => f.kind !== "bool");
+  const bool = globals.filter((f) => f.kind === "bool");
+  const global = [
+    ...arm("    ", value.flatMap((f) => spellings(f)), ["xpu_want=g"]),
+    ...arm("    ", value.flatMap((f) => spellings(f, "=*")), [""]),
+    ...arm("    ", bool.flatMap((f) => spellings(f)), [""]),
+  ];
+
+  const run = COMMAND_FLAGS.run.filter((f) => f.names[0] !== "help");
+  const inCreate = (f: FlagSpec) => COMMAND_FLAGS.create.some((c) => c.names[0] === f.names[0]);
+  const bundle = run.find((f) => f.names[0] === "bundle")!;
+  const values = run.filter((f) => f.kind !== "bool" && f !== bundle);
+  const cmd: string[] = [
+    ...arm("  ", spellings(bundle), ["xpu_want=b", "xpu_nbundle=$((xpu_nbundle + 1))"]),
+    ...arm("  ", spellings(bundle, "=*"), [
+      "xpu_bundle=${xpu_a#*=}",
+      "xpu_nbundle=$((xpu_nbundle + 1))",
+      '[ -n "$xpu_bundle" ] || xpu_full "$@"',
+    ]),
+    ...arm("  ", values.flatMap((f) => spellings(f)), ["xpu_want=v"]),
+    ...arm("  ", values.flatMap((f) => spellings(f, "=*")), [""]),
+  ];
+  const bools = run.filter((f) => f.kind === "bool");
+  const both = bools.filter(inCreate);
+  const runOnly = bools.filter((f) => !inCreate(f));
+  cmd.push(...arm("  ", both.flatMap((f) => spellings(f)), [""]));
+  if (runOnly.length) {
+    cmd.push(...arm("  ", runOnly.flatMap((f) => spellings(f)), ['[ "$xpu_cmd" = run ] || xpu_full "$@"']));
+  }
+  return {
+    "global flags": global,
+    "create and run flags": cmd,
+  };
+}
+
+/** The template with every generated block filled in from the TypeScript tables. */
+export function renderTemplate(template: string): string {
+  let out = template;
+  for (const [name, lines] of Object.entries(generatedBlocks())) {
+    const re = new RegExp(
+      `^([ \\t]*# BEGIN GENERATED ${name}\\n)[\\s\\S]*?^([ \\t]*# END GENERATED ${name}\\n)`,
+      "m",
+    );
+    if (!re.test(out)) throw new Error(`${LAUNCHER_TEMPLATE} lacks the generated block "${name}"`);
+    out = out.replace(
+      re,
+      (_m, begin: string, end: string) => begin + lines.map((l) => l + "\n").join("") + end,
+    );
+  }
+  return out;
+}
+
+/** Throws when the template's generated blocks differ from what the tables give. */
+export function checkTemplate(template: string): void {
+  if (renderTemplate(template) !== template) {
+    throw new Error(
+      `${LAUNCHER_TEMPLATE} is out of date with runtime/argv.ts; run deno run -A tools/runtime_launcher.ts --write`,
+    );
+  }
+}
+
+if (import.meta.main) {
+  const path = new URL(`../${LAUNCHER_TEMPLATE}`, import.meta.url);
+  const template = Deno.readTextFileSync(path);
+  if (Deno.args[0] === "--write") {
+    Deno.writeTextFileSync(path, renderTemplate(template));
+  } else if (Deno.args.length === 0 || Deno.args[0] === "--check") {
+    try {
+      checkTemplate(template);
+    } catch (err) {
+      console.error((err as Error).message);
+      Deno.exit(1);
+    }
+  } else if (Deno.args[0] === "--help") {
+    console.log("Usage: deno run -A tools/runtime_launcher.ts [--check | --write]");
+  } else {
+    console.error("Usage: deno run -A tools/runtime_launcher.ts [--check | --write]");
+    Deno.exit(2);
+  }
+}
