@@ -1,5 +1,5 @@
 /** lib/sys/arch.ts, lib/discover/lib_dirs.ts and the ELF machine check: the per-architecture tables. */
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   lazyTable,
@@ -117,32 +117,55 @@ Deno.test("library folders: x86_64's Debian folders, no aarch64 or Jetson folder
   assertEquals(libraryDirs("riscv64"), ["/usr/lib64", "/lib64", "/usr/lib", "/lib"]);
 });
 
-/** A copy of this machine's libc with its e_machine set to `machine`. */
-function libcAs(dir: string, machine: number): string {
-  const tuple = { x86_64: "x86_64-linux-gnu", aarch64: "aarch64-linux-gnu" }[Deno.build.arch];
-  const src = [`/lib/${tuple}/libc.so.6`, `/usr/lib/${tuple}/libc.so.6`].find((p) => existsSync(p));
-  assertTrue(src, "this machine's libc.so.6 was not found");
-  const out = join(dir, `libc-${machine}.so`);
-  copyFileSync(src, out);
-  const bytes = readFileSync(out);
-  new DataView(bytes.buffer, bytes.byteOffset).setUint16(18, machine, true);
-  writeFileSync(out, bytes);
-  return out;
+/**
+ * A minimal 64-bit little-endian ELF shared object for `machine` with SONAME `soname`: the header, a .dynstr,
+ * a .dynamic holding DT_SONAME and DT_NULL, and three section headers (null, .dynstr, .dynamic).
+ */
+function tinyElf(machine: number, soname: string): Uint8Array {
+  const str = new TextEncoder().encode(`\0${soname}\0`);
+  const strOff = 64, dynOff = 64 + Math.ceil(str.length / 8) * 8, shOff = dynOff + 32;
+  const buf = new Uint8Array(shOff + 3 * 64);
+  const v = new DataView(buf.buffer);
+  buf.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]);
+  v.setUint16(16, 3, true); // ET_DYN
+  v.setUint16(18, machine, true);
+  v.setUint32(20, 1, true);
+  v.setBigUint64(40, BigInt(shOff), true);
+  v.setUint16(52, 64, true);
+  v.setUint16(58, 64, true);
+  v.setUint16(60, 3, true);
+  buf.set(str, strOff);
+  v.setBigInt64(dynOff, 14n, true); // DT_SONAME, at string offset 1
+  v.setBigUint64(dynOff + 8, 1n, true);
+  const section = (i: number, type: number, off: number, size: number, link: number) => {
+    const at = shOff + i * 64;
+    v.setUint32(at + 4, type, true);
+    v.setBigUint64(at + 24, BigInt(off), true);
+    v.setBigUint64(at + 32, BigInt(size), true);
+    v.setUint32(at + 40, link, true);
+  };
+  section(1, 3, strOff, str.length, 0); // SHT_STRTAB
+  section(2, 6, dynOff, 32, 1); // SHT_DYNAMIC
+  return buf;
 }
 
 Deno.test("ELF machine check: an x86-64 library is read on x86_64 only, an AArch64 one on aarch64 only", () => {
   const dir = tempDir();
   try {
-    const x86 = libcAs(dir, 62), arm = libcAs(dir, 183), other = libcAs(dir, 243);
-    assertEquals(readSoname(x86, "x86_64"), "libc.so.6");
+    const [x86, arm, other] = [62, 183, 243].map((m) => {
+      const path = join(dir, `lib${m}.so.1`);
+      writeFileSync(path, tinyElf(m, "libnvidia-test.so.1"));
+      return path;
+    });
+    assertEquals(readSoname(x86, "x86_64"), "libnvidia-test.so.1");
     assertEquals(readSoname(x86, "aarch64"), undefined);
-    assertEquals(readSoname(arm, "aarch64"), "libc.so.6");
+    assertEquals(readSoname(arm, "aarch64"), "libnvidia-test.so.1");
     assertEquals(readSoname(arm, "x86_64"), undefined);
     assertEquals(readSoname(other, "x86_64"), undefined);
     assertEquals(
       readSoname(other, "riscv64"),
-      "libc.so.6",
-      "an architecture without an entry takes any machine",
+      "libnvidia-test.so.1",
+      "an unknown architecture takes any machine",
     );
     assertEquals([machineFits(183, "aarch64"), machineFits(62, "aarch64"), machineFits(62, "x86_64")], [
       true,
