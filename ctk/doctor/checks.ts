@@ -10,7 +10,7 @@ import { TrustChecker } from "../../lib/cdi/trust.ts";
 import { specDriverVersion } from "../../lib/cdi/generate.ts";
 import { hookBinaryProblems } from "../../lib/cdi/validate.ts";
 import { procRootFor } from "../../lib/discover/proc_root.ts";
-import { type Engine, registeredRuntimePaths } from "../../lib/engine/mod.ts";
+import { containerdConfigFiles, type Engine, registeredRuntimePaths } from "../../lib/engine/mod.ts";
 import { NvmlError, type NvmlSnapshot, readNvml } from "../../lib/nvml/mod.ts";
 import { errorMessage } from "../../lib/sys/errors.ts";
 import { nvidiaNodes } from "../system/_nodes.ts";
@@ -297,10 +297,8 @@ export function checkEngines(h: Host): CheckResult[] {
     {
       engine: "containerd",
       bin: "containerd",
-      files: [
-        under(h.root, "/etc/containerd/config.toml"),
-        ...dropIns(under(h.root, "/etc/containerd/conf.d")),
-      ],
+      // The main file and the files it imports: containerd reads no drop-in its config does not import.
+      files: containerdConfigFiles(under(h.root, "/etc/containerd/config.toml")),
       restart: "systemctl restart containerd",
       effect: "Kubernetes pods with runtimeClassName xpu fail",
     },

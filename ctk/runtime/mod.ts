@@ -1,5 +1,5 @@
 /** xpu-ctk runtime: register the runtime with docker, containerd, CRI-O or podman. */
-import { parseArgs } from "../../lib/sys/flags.ts";
+import { parseCommand } from "../../lib/sys/cli.ts";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../../lib/config/mod.ts";
@@ -53,24 +53,17 @@ export function defaultRuntimePath(engine: Engine): string {
 }
 
 async function configure(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      runtime: { type: "string" },
-      config: { type: "string" },
-      "runtime-name": { type: "string", default: "xpu" },
-      "runtime-path": { type: "string" },
-      "set-as-default": { type: "boolean", default: false },
-      "cdi.enabled": { type: "boolean", default: false },
-      "dry-run": { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
-    allowPositionals: false,
-  });
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const parsed = parseCommand("xpu-ctk runtime configure", args, {
+    runtime: { type: "string" },
+    config: { type: "string" },
+    "runtime-name": { type: "string", default: "xpu" },
+    "runtime-path": { type: "string" },
+    "set-as-default": { type: "boolean", default: false },
+    "cdi.enabled": { type: "boolean", default: false },
+    "dry-run": { type: "boolean", default: false },
+  }, USAGE);
+  if (typeof parsed === "number") return parsed;
+  const { values } = parsed;
   const engine = values.runtime as Engine | undefined;
   if (!engine || !ENGINES.includes(engine)) {
     console.error(
@@ -121,7 +114,7 @@ async function configure(args: string[]): Promise<number> {
   console.log(
     `Registered runtime ${name} (${path}) in ${plan.changes[0].file}${
       values["set-as-default"] ? " as the default runtime" : ""
-    }; ${RELOAD_HINT[engine]} to apply it`,
+    }; ${RELOAD_HINT[engine]}`,
   );
   return 0;
 }
@@ -137,13 +130,5 @@ export async function main(args: string[]): Promise<number> {
     console.error(`xpu-ctk runtime: unknown command ${JSON.stringify(verb)}\n\n${USAGE}`);
     return 2;
   }
-  try {
-    return await configure(rest);
-  } catch (err) {
-    if ((err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-      console.error(`xpu-ctk runtime configure: ${(err as Error).message}\n\n${USAGE}`);
-      return 2;
-    }
-    throw err;
-  }
+  return await configure(rest);
 }

@@ -151,18 +151,22 @@ function listItems(text: string, path: string[]): { start: number; end: number; 
  */
 export function appendToList(text: string, file: string, path: string[], item: string): string {
   return editToml(file, () => {
-    const { start, items } = listItems(text, path);
+    const { start, end, items } = listItems(text, path);
     const lit = formatValue(item);
     const last = items.at(-1);
     if (!last) return text.slice(0, start + 1) + lit + text.slice(start + 1);
     if (!text.slice(start, last[0]).includes("\n")) {
       return text.slice(0, last[1]) + `, ${lit}` + text.slice(last[1]);
     }
+    // One item a line: the new item gets a line of its own after the last item's line (and its comment).
+    let eol = text.indexOf("\n", last[1]);
+    if (eol < 0 || eol > end - 1) return text.slice(0, last[1]) + `, ${lit}` + text.slice(last[1]);
+    if (text[eol - 1] === "\r") eol--;
     const lineStart = text.lastIndexOf("\n", last[0]) + 1;
     const indent = /^[ \t]*/.exec(text.slice(lineStart))![0];
     const nl = text.includes("\r\n") ? "\r\n" : "\n";
-    const comma = /^\s*,/.test(text.slice(last[1]));
-    const at = comma ? text.indexOf(",", last[1]) + 1 : last[1];
-    return text.slice(0, at) + (comma ? "" : ",") + nl + indent + lit + (comma ? "," : "") + text.slice(at);
+    const comma = /^[ \t]*,/.test(text.slice(last[1]));
+    const head = comma ? text.slice(0, eol) : text.slice(0, last[1]) + "," + text.slice(last[1], eol);
+    return head + nl + indent + lit + (comma ? "," : "") + text.slice(eol);
   });
 }

@@ -47,9 +47,9 @@ export const DEFAULT_CONFIG: Record<Engine, string> = {
 
 /** How to make each engine pick up the change. */
 export const RELOAD_HINT: Record<Engine, string> = {
-  docker: "restart dockerd (systemctl restart docker)",
-  containerd: "restart containerd (systemctl restart containerd)",
-  crio: "restart CRI-O (systemctl restart crio)",
+  docker: "restart dockerd (systemctl restart docker) to apply it",
+  containerd: "restart containerd (systemctl restart containerd) to apply it",
+  crio: "restart CRI-O (systemctl restart crio) to apply it",
   podman: "podman reads it on its next run",
 };
 
@@ -109,6 +109,22 @@ export function expandImports(imports: string[], mainFile: string): string[] {
     for (const f of filesIn(dirname(path))) if (matchesGlob(name, basename(f))) out.push(f);
   }
   return out;
+}
+
+/**
+ * The files containerd reads for the config at `mainFile`: the main file, then the files its `imports` name
+ * (one level). A main file that is missing or does not parse yields itself alone, for its reader to report.
+ */
+export function containerdConfigFiles(mainFile: string): string[] {
+  try {
+    const text = readIfExists(mainFile);
+    if (text === undefined) return [mainFile];
+    const doc = parseToml(text, mainFile);
+    const imports = Array.isArray(doc.imports) ? (doc.imports as unknown[]).map(String) : [];
+    return [mainFile, ...expandImports(imports, resolve(mainFile)).filter((f) => f !== resolve(mainFile))];
+  } catch {
+    return [mainFile];
+  }
 }
 
 /**
