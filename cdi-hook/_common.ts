@@ -1,10 +1,10 @@
 /** What every OCI-mode hook command shares: the container root from the state on stdin, and flag parsing. */
 import { containerRoot, loadSpec, parseState, type State } from "../lib/oci/mod.ts";
-import { ToolkitError } from "../lib/sys/errors.ts";
+import { UsageError as CliUsageError } from "../lib/sys/cli.ts";
 import { type FlagSpec, type FlagValues, parseArgs } from "../lib/sys/flags.ts";
 
-/** A bad invocation of a known hook command (exit 1, like every failure). */
-export class UsageError extends ToolkitError {}
+/** A bad invocation of a known hook command: exit 2 with the usage. */
+export class UsageError extends CliUsageError {}
 
 /** The container a createContainer hook runs for. */
 export interface HookContext {
@@ -38,7 +38,7 @@ export async function hookContext(): Promise<HookContext> {
  * arguments are usage errors.
  */
 export function parseFlags<const T extends Record<string, FlagSpec>>(
-  command: string,
+  _command: string,
   args: string[],
   options: T,
   positionals = false,
@@ -46,7 +46,7 @@ export function parseFlags<const T extends Record<string, FlagSpec>>(
   try {
     return parseArgs({ args, options, allowPositionals: positionals }).values;
   } catch (err) {
-    throw new UsageError(`${command}: ${(err as Error).message}`);
+    throw new UsageError((err as Error).message);
   }
 }
 

@@ -4,8 +4,12 @@
  * cache needs.
  */
 import { createSymlinks, type LinkRequest, updateLdcache } from "../lib/container/mod.ts";
+import { ToolkitError } from "../lib/sys/errors.ts";
 import { withRoot } from "../lib/sys/rootfs.ts";
 import { parseFlags, say, UsageError } from "./_common.ts";
+
+/** A hooks file that cannot be read or used, or no rootfs to work on (exit 1: the command line is fine). */
+export class HooksFileError extends ToolkitError {}
 
 /** The hooks file LXC mode reads. */
 export interface LxcHooks {
@@ -23,9 +27,9 @@ export function parseHooksFile(text: string, file: string): LxcHooks {
   try {
     v = JSON.parse(text);
   } catch (err) {
-    throw new UsageError(`Hooks file ${file} is not valid JSON: ${(err as Error).message}`);
+    throw new HooksFileError(`Hooks file ${file} is not valid JSON: ${(err as Error).message}`);
   }
-  const bad = (what: string) => new UsageError(`Hooks file ${file}: ${what}`);
+  const bad = (what: string) => new HooksFileError(`Hooks file ${file}: ${what}`);
   if (v === null || typeof v !== "object" || Array.isArray(v)) throw bad("must be a JSON object");
   const h = v as Record<string, unknown>;
   if (h.container_rootfs !== undefined && typeof h.container_rootfs !== "string") {
@@ -60,12 +64,12 @@ export async function lxcCommand(args: string[]): Promise<void> {
   try {
     text = Deno.readTextFileSync(file);
   } catch (err) {
-    throw new UsageError(`Cannot read hooks file ${file}: ${(err as Error).message}`);
+    throw new HooksFileError(`Cannot read hooks file ${file}: ${(err as Error).message}`);
   }
   const hooks = parseHooksFile(text, file);
   const rootfs = Deno.env.get("LXC_ROOTFS_MOUNT") || hooks.container_rootfs;
   if (!rootfs) {
-    throw new UsageError("lxc: LXC_ROOTFS_MOUNT is not set and the hooks file has no container_rootfs");
+    throw new HooksFileError("lxc: LXC_ROOTFS_MOUNT is not set and the hooks file has no container_rootfs");
   }
   await withRoot(rootfs, async (root) => {
     createSymlinks(root, hooks.symlinks ?? []);

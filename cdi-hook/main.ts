@@ -1,4 +1,5 @@
 /** xpu-cdi-hook: confined container hooks (OCI createContainer hooks and the LXC mount hook). */
+import { failure, isUsageError, showHelp, showVersion, usageError } from "../lib/sys/cli.ts";
 import { errorMessage } from "../lib/sys/errors.ts";
 import { say } from "./_common.ts";
 import { chmodCommand } from "./chmod.ts";
@@ -7,6 +8,8 @@ import { disableDeviceNodeModificationCommand } from "./disable_device_node_modi
 import { enableCudaCompatCommand } from "./enable_cuda_compat.ts";
 import { lxcCommand } from "./lxc.ts";
 import { updateLdcacheCommand } from "./update_ldcache.ts";
+
+const PROGRAM = "xpu-cdi-hook";
 
 /** The hook commands by name. */
 export const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
@@ -18,35 +21,45 @@ export const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   "lxc": lxcCommand,
 };
 
-const USAGE = `usage: xpu-cdi-hook COMMAND [FLAGS]   (OCI state on stdin)
+/** The usage text. */
+export const USAGE = `Usage: ${PROGRAM} COMMAND [FLAGS]   (OCI state on stdin)
+
+Commands:
   update-ldcache --folder DIR...            add folders to the container's linker cache
   create-symlinks --link TARGET::LINK...    create symlinks in the container
   enable-cuda-compat --host-driver-version=V  prefer newer CUDA compat libraries from the image
   chmod --mode OCTAL --path P...            change modes in the container
   disable-device-node-modification          hide ModifyDeviceFiles in /proc/driver/nvidia/params
-  lxc --hooks-file FILE [NAME SECTION TYPE] LXC mount hook (rootfs from LXC_ROOTFS_MOUNT)`;
+  lxc --hooks-file FILE [NAME SECTION TYPE] LXC mount hook (rootfs from LXC_ROOTFS_MOUNT)
+
+A command this version does not know is ignored with a warning (exit 0): CDI specs outlive toolkit versions.
+
+Options:
+  -h, --help      print this help
+  --version       print the version`;
 
 /** Runs the hook; returns the exit status. */
 export async function main(argv: string[]): Promise<number> {
   // Never work with a container-controlled directory as the working directory.
   Deno.chdir("/");
   const [name, ...args] = argv;
-  if (!name || name === "--help" || name === "-h" || name === "help") {
-    console.log(USAGE);
-    return name ? 0 : 2;
-  }
+  if (name === undefined) return usageError(PROGRAM, "Name a hook command", USAGE);
+  if (name === "--help" || name === "-h" || name === "help") return showHelp(USAGE);
+  if (name === "--version" || name === "-version") return showVersion(PROGRAM);
+  if (name.startsWith("-")) return usageError(PROGRAM, `Unknown option '${name}'`, USAGE);
   const cmd = COMMANDS[name];
   if (!cmd) {
     // Specs outlive toolkit versions: a hook this version does not know must not stop the container.
     say(`warning: unknown hook ${JSON.stringify(name)} ignored`);
     return 0;
   }
+  if (args[0] === "--help" || args[0] === "-h") return showHelp(USAGE);
   try {
     await cmd(args);
     return 0;
   } catch (err) {
-    say(`${name}: ${errorMessage(err)}`);
-    return 1;
+    if (isUsageError(err)) return usageError(`${PROGRAM} ${name}`, err.message, USAGE);
+    return failure(`${PROGRAM} ${name}`, errorMessage(err));
   }
 }
 

@@ -1,11 +1,8 @@
-/** What the xpu-ctk commands share on the command line: flags with `--help`, and the usage on a bad flag. */
-import { type FlagSpec, type FlagValues, parseArgs } from "../lib/sys/flags.ts";
+/** What the xpu-ctk commands share on the command line: the toolkit's one convention (lib/sys/cli.ts). */
+import type { FlagSpec } from "../lib/sys/flags.ts";
+import { parseCommand as parse, type Parsed } from "../lib/sys/cli.ts";
 
-/** Parsed flags and positionals. */
-export interface Parsed<T extends Record<string, FlagSpec>> {
-  values: FlagValues<T>;
-  positionals: string[];
-}
+export { type Parsed, usageError, withPrefix } from "../lib/sys/cli.ts";
 
 /**
  * Parses a command's flags (`--help`/`-h` is added). Returns the exit status instead when the command is done:
@@ -18,20 +15,5 @@ export function parseCommand<const T extends Record<string, FlagSpec>>(
   usage: string,
   allowPositionals = false,
 ): Parsed<T> | number {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      options: { ...options, help: { type: "boolean", short: "h" } },
-      allowPositionals,
-    });
-  } catch (err) {
-    console.error(`${command}: ${(err as Error).message}\n\n${usage}`);
-    return 2;
-  }
-  if (parsed.values.help) {
-    console.log(usage);
-    return 0;
-  }
-  return parsed as Parsed<T>;
+  return parse(command, args, options, usage, { positionals: allowPositionals });
 }

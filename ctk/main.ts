@@ -1,4 +1,5 @@
 /** xpu-ctk: CDI generation and validation, engine configuration, device nodes, diagnostics. */
+import { failure, isUsageError, showHelp, showVersion, usageError } from "../lib/sys/cli.ts";
 import { errorMessage } from "../lib/sys/errors.ts";
 
 /** A noun's entry point: gets the arguments after the noun, returns the exit status. */
@@ -31,31 +32,34 @@ const NOUNS: Record<string, { summary: string; load: () => Promise<NounMain> }> 
 /** The usage text. */
 export function usage(): string {
   const lines = Object.entries(NOUNS).map(([n, v]) => `  ${n.padEnd(10)} ${v.summary}`);
-  return `Usage: xpu-ctk COMMAND [ARGS]\n\nCommands:\n${lines.join("\n")}\n  version    print the version\n`;
+  return `Usage: xpu-ctk COMMAND [ARGS]\n\nCommands:\n${
+    lines.join("\n")
+  }\n  version    print the version\n\n` +
+    "Options:\n  -h, --help   print this help (COMMAND --help: the command's)\n  --version    print the version\n";
 }
 
 /** Runs xpu-ctk with `args`; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
   const [noun, ...rest] = args;
-  if (noun === undefined || noun === "-h" || noun === "--help" || noun === "help") {
-    console.log(usage());
-    return noun === undefined ? 2 : 0;
-  }
-  if (noun === "version" || noun === "--version") {
-    console.log("xpu-ctk version 0.1.0");
-    return 0;
-  }
+  if (noun === undefined) return usageError("xpu-ctk", "Name a command", usage());
+  if (noun === "-h" || noun === "--help" || noun === "help") return showHelp(usage());
+  if (noun === "version" || noun === "--version") return showVersion("xpu-ctk");
   const entry = NOUNS[noun];
   if (!entry) {
-    console.error(`xpu-ctk: unknown command ${JSON.stringify(noun)}\n\n${usage()}`);
-    return 2;
+    const what = noun.startsWith("-")
+      ? `Unknown option '${noun}'`
+      : `Unknown command ${JSON.stringify(noun)}`;
+    return usageError("xpu-ctk", what, usage());
   }
   try {
     return await (await entry.load())(rest);
   } catch (err) {
-    console.error(`xpu-ctk ${noun}: ${errorMessage(err)}`);
     if (Deno.env.get("XPU_CTK_DEBUG")) console.error(err);
-    return 1;
+    // A command that did not print its own usage: point at it.
+    if (isUsageError(err)) {
+      return usageError(`xpu-ctk ${noun}`, errorMessage(err), `Run 'xpu-ctk ${noun} --help' for the usage.`);
+    }
+    return failure(`xpu-ctk ${noun}`, errorMessage(err));
   }
 }
 

@@ -1,17 +1,30 @@
 /**
  * xpu-container-runtime-hook: the legacy prestart hook. Also installed (opt-in) as nvidia-container-runtime-hook,
  * the name docker `--gpus` runs; it behaves the same under either name.
- *
- * Usage: xpu-container-runtime-hook [--config FILE] prestart|poststart|poststop   (OCI state on stdin)
  */
 import { configPath, loadConfig } from "../lib/config/mod.ts";
+import { failure, showHelp, showVersion, usageError } from "../lib/sys/cli.ts";
 import { errorMessage } from "../lib/sys/errors.ts";
 import { Logger, parseLevel } from "../lib/sys/log.ts";
 import { APPLY_COMMAND, applyActions } from "./apply.ts";
 import { discoverPlan } from "./plan_source.ts";
 import { prestart } from "./prestart.ts";
 
-const USAGE = "usage: xpu-container-runtime-hook [--config FILE] prestart|poststart|poststop";
+const PROGRAM = "xpu-container-runtime-hook";
+
+/** The usage text. */
+export const USAGE = `Usage: ${PROGRAM} [--config FILE] [--debug] prestart|poststart|poststop
+
+The legacy-mode OCI hook: runc runs it with the container's state on stdin. prestart gives a container that
+asks for GPUs their device nodes, driver files and linker cache; poststart and poststop do nothing.
+It logs what it did to the config's xpu-container-cli.debug file at xpu-container-runtime.log-level.
+
+Options:
+  --config FILE   the config file (default: $XPU_CTK_CONFIG_FILE_PATH, $XDG_CONFIG_HOME/xpu-container-runtime/
+                  config.toml, or /etc/xpu-container-runtime/config.toml)
+  --debug         accepted for compatibility; the log level comes from the config
+  -h, --help      print this help
+  --version       print the version`;
 
 async function readStdin(): Promise<string> {
   return await new Response(Deno.stdin.readable).text();
@@ -26,20 +39,17 @@ export async function main(argv: string[]): Promise<number> {
     const a = args.shift()!;
     if (a === "--config" || a === "-config") {
       configFile = args.shift();
-      if (!configFile) {
-        console.error(`--config needs a file\n${USAGE}`);
-        return 2;
-      }
-    } else if (a.startsWith("--config=")) {
-      configFile = a.slice("--config=".length);
+      if (!configFile) return usageError(PROGRAM, `${a} needs a file`, USAGE);
+    } else if (a.startsWith("--config=") || a.startsWith("-config=")) {
+      configFile = a.slice(a.indexOf("=") + 1);
     } else if (a === "--help" || a === "-h") {
-      console.log(USAGE);
-      return 0;
-    } else if (a === "--debug") {
+      return showHelp(USAGE);
+    } else if (a === "--version" || a === "-version") {
+      return showVersion(PROGRAM);
+    } else if (a === "--debug" || a === "-debug") {
       // accepted for compatibility; the log level comes from the config
     } else {
-      console.error(`unknown flag ${a}\n${USAGE}`);
-      return 2;
+      return usageError(PROGRAM, `Unknown option '${a}'`, USAGE);
     }
   }
   const [command, ...rest] = args;
@@ -56,21 +66,32 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
   if (command === "poststart" || command === "poststop") return 0;
-  if (command !== "prestart" || rest.length) {
-    console.error(USAGE);
-    return 2;
+  if (command === undefined) {
+    return usageError(PROGRAM, "Name the hook command: prestart, poststart or poststop", USAGE);
   }
+  if (command !== "prestart") return usageError(PROGRAM, `Unknown command ${JSON.stringify(command)}`, USAGE);
+  if (rest.length) return usageError(PROGRAM, `Unexpected argument ${JSON.stringify(rest[0])}`, USAGE);
   const log = new Logger("info");
+  log.program = PROGRAM;
+  log.stderrLevel = "warning";
   try {
     const config = loadConfig(configFile ?? configPath());
     log.level = parseLevel(config.runtime.logLevel) ?? "info";
-    log.addFile(config.cli.debug);
+    try {
+      log.addFile(config.cli.debug);
+    } catch (err) {
+      log.warn(
+        `Cannot open the log file ${config.cli.debug} (xpu-container-cli.debug): ${errorMessage(err)}`,
+      );
+    }
     for (const w of config.warnings) log.warn(w);
     await prestart({ config, stateText: await readStdin(), discover: discoverPlan, log });
     return 0;
   } catch (err) {
-    log.error(`xpu-container-runtime-hook: ${errorMessage(err)}`);
-    return 1;
+    log.stderrLevel = "panic"; // the one stderr line is written below
+    log.error(errorMessage(err));
+    log.close();
+    return failure(PROGRAM, errorMessage(err));
   }
 }
 

@@ -34,14 +34,30 @@ async function tryCompile(entry: string, out: string): Promise<boolean> {
   return r.ok && existsSync(out);
 }
 
+/** What `deno task build --help` prints. */
+export const BUILD_USAGE = `Usage: deno task build [OPTIONS]
+
+Builds the four executables into OUT/bin: deno compile binaries when a denort base binary can be had
+(DENORT_BIN, or the network), else bundled files run by the pinned Deno.
+
+Options:
+  --form auto|compile|bundle   which form to build (default auto: compile, else bundle)
+  --out DIR                    the build dir (default dist/)
+  -h, --help                   print this help`;
+
 async function main() {
   const { values } = parseArgs({
     args: Deno.args,
     options: {
       form: { type: "string", default: "auto" },
       out: { type: "string", default: join(ROOT, "dist") },
+      help: { type: "boolean", short: "h", default: false },
     },
   });
+  if (values.help) {
+    console.log(BUILD_USAGE);
+    Deno.exit(0);
+  }
   const form = values.form!;
   if (!["auto", "compile", "bundle"].includes(form)) {
     console.error(`Unknown --form ${form}; use auto, compile or bundle`);

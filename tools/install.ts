@@ -27,6 +27,20 @@ import { type BuildForm, programLauncher } from "./launcher.ts";
 import { documentedConfigToml } from "../lib/config/documented.ts";
 import { makeDirs } from "../lib/sys/files.ts";
 
+/** What `deno task install --help` prints. */
+export const INSTALL_USAGE = `Usage: deno task install [OPTIONS]
+
+Installs the built executables: launchers in PREFIX/bin, the programs in PREFIX/libexec/xpu-container-toolkit,
+and the documented default config.toml when there is none.
+
+Options:
+  --prefix DIR            install under DIR (default /usr/local)
+  --dist DIR              the build to install (default $XPU_DIST, else dist/)
+  --destdir DIR           stage the install under DIR, for packaging (default $DESTDIR)
+  --config-dir DIR        where config.toml goes (default /etc/xpu-container-runtime)
+  --docker-gpus-compat    also install the hook as nvidia-container-runtime-hook, the name docker --gpus runs
+  -h, --help              print this help`;
+
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), "..");
 
 /** The installed executables. */
@@ -147,8 +161,13 @@ if (import.meta.main) {
       destdir: { type: "string", default: Deno.env.get("DESTDIR") ?? "" },
       "config-dir": { type: "string", default: "/etc/xpu-container-runtime" },
       "docker-gpus-compat": { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
     },
   });
+  if (values.help) {
+    console.log(INSTALL_USAGE);
+    Deno.exit(0);
+  }
   try {
     for (
       const line of install({

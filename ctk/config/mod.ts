@@ -2,7 +2,7 @@
  * xpu-ctk config: print the effective config.toml, change keys in it (editing only their lines), print the
  * documented default, or translate the NVIDIA Container Toolkit's config.toml.
  */
-import { parseArgs } from "../../lib/sys/flags.ts";
+import { parseCommand, usageError } from "../../lib/sys/cli.ts";
 import {
   type Config,
   ConfigError,
@@ -63,30 +63,22 @@ async function emit(text: string, output: string | undefined): Promise<void> {
 }
 
 async function showOrSet(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      config: { type: "string" },
-      set: { type: "string", multiple: true, default: [] },
-      "in-place": { type: "boolean", short: "i", default: false },
-      output: { type: "string", short: "o" },
-      help: { type: "boolean", short: "h", default: false },
-    },
-  });
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const parsed = parseCommand("xpu-ctk config", args, {
+    config: { type: "string" },
+    set: { type: "string", multiple: true, default: [] },
+    "in-place": { type: "boolean", short: "i", default: false },
+    output: { type: "string", short: "o" },
+  }, USAGE);
+  if (typeof parsed === "number") return parsed;
+  const { values } = parsed;
   if (values["in-place"] && values.output) {
-    console.error("xpu-ctk config: --in-place and --output exclude each other");
-    return 2;
+    return usageError("xpu-ctk config", "--in-place and --output exclude each other", USAGE);
   }
   const sets = values.set!.map(parseSet);
   const path = values.config ?? configPath();
   if (values["in-place"]) {
     if (sets.length === 0) {
-      console.error("xpu-ctk config: --in-place needs at least one --set KEY=VALUE");
-      return 2;
+      return usageError("xpu-ctk config", "--in-place needs at least one --set KEY=VALUE", USAGE);
     }
     // Read again under the file's lock, so concurrent --in-place runs each keep the others' keys.
     let result: Config | undefined;
@@ -141,23 +133,23 @@ export function editConfigText(text: string, sets: [string, Value][], file: stri
 }
 
 async function importFile(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const parsed = parseCommand(
+    "xpu-ctk config import",
     args,
-    options: {
-      output: { type: "string", short: "o" },
-      help: { type: "boolean", short: "h", default: false },
+    { output: { type: "string", short: "o" } },
+    USAGE,
+    {
+      positionals: true,
     },
-    allowPositionals: true,
-  });
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  );
+  if (typeof parsed === "number") return parsed;
+  const { values, positionals } = parsed;
   if (positionals.length !== 1) {
-    console.error(
-      `xpu-ctk config import: name one file, the NVIDIA Container Toolkit's config.toml\n\n${USAGE}`,
+    return usageError(
+      "xpu-ctk config import",
+      "Name one file, the NVIDIA Container Toolkit's config.toml",
+      USAGE,
     );
-    return 2;
   }
   const file = positionals[0];
   let text: string;
@@ -173,22 +165,21 @@ async function importFile(args: string[]): Promise<number> {
 }
 
 async function showDefault(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { output: { type: "string", short: "o" } } });
+  const parsed = parseCommand(
+    "xpu-ctk config default",
+    args,
+    { output: { type: "string", short: "o" } },
+    USAGE,
+  );
+  if (typeof parsed === "number") return parsed;
+  const { values } = parsed;
   await emit(documentedConfigToml(), values.output);
   return 0;
 }
 
 /** Runs `xpu-ctk config`; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
-  try {
-    if (args[0] === "default") return await showDefault(args.slice(1));
-    if (args[0] === "import") return await importFile(args.slice(1));
-    return await showOrSet(args);
-  } catch (err) {
-    if ((err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-      console.error(`xpu-ctk config: ${(err as Error).message}\n\n${USAGE}`);
-      return 2;
-    }
-    throw err;
-  }
+  if (args[0] === "default") return await showDefault(args.slice(1));
+  if (args[0] === "import") return await importFile(args.slice(1));
+  return await showOrSet(args);
 }

@@ -1,5 +1,5 @@
 /** xpu-ctk system: create the NVIDIA device nodes and their /dev/char links. */
-import { parseArgs } from "../../lib/sys/flags.ts";
+import { parseCommand, showHelp, usageError } from "../../lib/sys/cli.ts";
 import { loadConfig } from "../../lib/config/mod.ts";
 import { procRootFor } from "../../lib/discover/proc_root.ts";
 import { readNvml } from "../../lib/nvml/mod.ts";
@@ -26,16 +26,15 @@ Options:
 `;
 
 async function deviceNodes(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      "driver-root": { type: "string" },
-      "dev-root": { type: "string" },
-      "control-devices": { type: "boolean", default: false },
-      "nvml-library": { type: "string" },
-      "dry-run": { type: "boolean", default: false },
-    },
-  });
+  const parsed = parseCommand("xpu-ctk system create-device-nodes", args, {
+    "driver-root": { type: "string" },
+    "dev-root": { type: "string" },
+    "control-devices": { type: "boolean", default: false },
+    "nvml-library": { type: "string" },
+    "dry-run": { type: "boolean", default: false },
+  }, USAGE);
+  if (typeof parsed === "number") return parsed;
+  const { values } = parsed;
   const driverRoot = values["driver-root"] ?? (loadConfig().cli.root || "/");
   const devRoot = values["dev-root"] ?? driverRoot;
   const notes: string[] = [];
@@ -69,14 +68,13 @@ async function deviceNodes(args: string[]): Promise<number> {
 }
 
 function devCharLinks(args: string[]): number {
-  const { values } = parseArgs({
-    args,
-    options: {
-      "dev-root": { type: "string", default: "/" },
-      "driver-root": { type: "string" },
-      "dry-run": { type: "boolean", default: false },
-    },
-  });
+  const parsed = parseCommand("xpu-ctk system create-dev-char-symlinks", args, {
+    "dev-root": { type: "string", default: "/" },
+    "driver-root": { type: "string" },
+    "dry-run": { type: "boolean", default: false },
+  }, USAGE);
+  if (typeof parsed === "number") return parsed;
+  const { values } = parsed;
   const devRoot = values["dev-root"]!;
   const links = planDevCharLinks(devRoot);
   if (links.length === 0) {
@@ -93,22 +91,12 @@ function devCharLinks(args: string[]): number {
 /** Runs `xpu-ctk system`; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
   const [verb, ...rest] = args;
-  try {
-    if (verb === "create-device-nodes") return await deviceNodes(rest);
-    if (verb === "create-dev-char-symlinks") return devCharLinks(rest);
-  } catch (err) {
-    if ((err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-      console.error(`xpu-ctk system ${verb}: ${(err as Error).message}\n\n${USAGE}`);
-      return 2;
-    }
-    throw err;
-  }
-  if (verb === "-h" || verb === "--help") {
-    console.log(USAGE);
-    return 0;
-  }
-  console.error(
-    `xpu-ctk system: ${verb ? `unknown command ${JSON.stringify(verb)}` : "missing command"}\n\n${USAGE}`,
+  if (verb === "create-device-nodes") return await deviceNodes(rest);
+  if (verb === "create-dev-char-symlinks") return devCharLinks(rest);
+  if (verb === "-h" || verb === "--help") return showHelp(USAGE);
+  return usageError(
+    "xpu-ctk system",
+    verb ? `Unknown command ${JSON.stringify(verb)}` : "Name a command",
+    USAGE,
   );
-  return 2;
 }

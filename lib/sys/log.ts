@@ -10,8 +10,10 @@ export type Level = typeof LEVELS[number];
 export type LogFormat = "text" | "json";
 
 interface Sink {
-  file: Deno.FsFile;
+  file: { writeSync(p: Uint8Array): number; close?(): void };
   format: LogFormat;
+  /** The sink is stderr (never closed; messages it takes are not echoed again). */
+  stderr?: boolean;
 }
 
 /** Parses a level name ("warn" is accepted for "warning"); undefined when unknown. */
@@ -42,12 +44,28 @@ export function rfc3339(d: Date): string {
   }:${pad(d.getSeconds())}${zone}`;
 }
 
-/** A logger writing to files opened for append; "" and /dev/null mean no file. */
+/**
+ * The line echoed to stderr for a message: `PROGRAM: msg`, `PROGRAM: warning: msg` for a warning, the prefix
+ * written once; the bare message when there is no program name.
+ */
+export function echoLine(program: string, level: Level, msg: string): string {
+  if (!program) return msg;
+  const rest = msg.startsWith(`${program}: `) ? msg.slice(program.length + 2) : msg;
+  return `${program}: ${level === "warning" ? "warning: " : ""}${rest}`;
+}
+
+/**
+ * A logger writing to files opened for append ("" and /dev/null mean no file) and, optionally, to stderr in
+ * the same format. Messages at or above {@link Logger.stderrLevel} are also echoed to stderr as plain lines
+ * (see {@link echoLine}) unless stderr is a log sink already.
+ */
 export class Logger {
   #sinks: Sink[] = [];
   #level: Level;
   /** Messages are also echoed to stderr at or above this level (errors by default). */
   stderrLevel: Level = "error";
+  /** The program name that prefixes messages echoed to stderr ("" for none). */
+  program = "";
 
   constructor(level: Level = "info") {
     this.#level = level;
@@ -77,6 +95,16 @@ export class Logger {
     this.#sinks.push({ file, format });
   }
 
+  /** Makes stderr a log sink: every message at the logger's level is written there as a log line. */
+  addStderr(format: LogFormat = "text"): void {
+    this.#sinks.push({ file: Deno.stderr, format, stderr: true });
+  }
+
+  /** Whether stderr is a log sink. */
+  get logsToStderr(): boolean {
+    return this.#sinks.some((s) => s.stderr);
+  }
+
   /** Whether a message at `level` would be written. */
   enabled(level: Level): boolean {
     return LEVELS.indexOf(level) <= LEVELS.indexOf(this.#level);
@@ -84,7 +112,8 @@ export class Logger {
 
   /** Writes one message at the given level. */
   log(level: Level, msg: string): void {
-    if (this.enabled(level)) {
+    const enabled = this.enabled(level);
+    if (enabled) {
       const now = new Date();
       for (const s of this.#sinks) {
         try {
@@ -92,9 +121,9 @@ export class Logger {
         } catch { /* a log that cannot be written must not stop the runtime */ }
       }
     }
-    if (LEVELS.indexOf(level) <= LEVELS.indexOf(this.stderrLevel)) {
+    if (LEVELS.indexOf(level) <= LEVELS.indexOf(this.stderrLevel) && !(enabled && this.logsToStderr)) {
       try {
-        Deno.stderr.writeSync(new TextEncoder().encode(`${msg}\n`));
+        Deno.stderr.writeSync(new TextEncoder().encode(`${echoLine(this.program, level, msg)}\n`));
       } catch { /* stderr closed */ }
     }
   }
@@ -119,8 +148,9 @@ export class Logger {
   /** Closes every file. */
   close(): void {
     for (const s of this.#sinks) {
+      if (s.stderr) continue;
       try {
-        s.file.close();
+        s.file.close?.();
       } catch { /* already closed */ }
     }
     this.#sinks = [];

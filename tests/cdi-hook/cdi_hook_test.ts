@@ -31,23 +31,23 @@ async function cacheOf(rootfs: string): Promise<string> {
   return r.stdout;
 }
 
-Deno.test("an unknown hook warns and exits 0; a bad flag on a known hook fails", async () => {
+Deno.test("an unknown hook warns and exits 0; a bad flag on a known hook is a usage error (exit 2)", async () => {
   const b = makeBundle();
   try {
     const unknown = await hook(["make-coffee", "--strong"], state(b.dir));
     assertEquals(unknown.code, 0);
     assertIncludes(unknown.stderr, 'unknown hook "make-coffee"');
     const bad = await hook(["create-symlinks", "--lnk", "a::/b"], state(b.dir));
-    assertEquals(bad.code, 1);
+    assertEquals(bad.code, 2);
     assertIncludes(bad.stderr, "--lnk");
     const malformed = await hook(["create-symlinks", "--link", "no-separator"], state(b.dir));
-    assertEquals(malformed.code, 1);
+    assertEquals(malformed.code, 2);
     assertIncludes(malformed.stderr, "TARGET::LINK");
     const mode = await hook(["chmod", "--mode", "9z", "--path", "/etc"], state(b.dir));
-    assertEquals(mode.code, 1);
+    assertEquals(mode.code, 2);
     assertIncludes(mode.stderr, "octal");
     const compat = await hook(["enable-cuda-compat", "--host-driver-version=abc"], state(b.dir));
-    assertEquals(compat.code, 1);
+    assertEquals(compat.code, 2);
     assertIncludes(compat.stderr, "--host-driver-version");
     const noState = await hook(["create-symlinks", "--link", "a::/b"], "not json");
     assertEquals(noState.code, 1);

@@ -100,7 +100,7 @@ Deno.test("lxc mode refuses a missing or malformed hooks file and a missing root
     const noFile = await run([bin("xpu-cdi-hook"), "lxc", "ctr1", "lxc", "mount"], {
       env: { LXC_ROOTFS_MOUNT: c.rootfs },
     });
-    assertEquals(noFile.code, 1);
+    assertEquals(noFile.code, 2);
     assertIncludes(noFile.stderr, "--hooks-file");
     writeFileSync(c.hooks, '{"symlinks": [{"target": "x", "link": "relative"}]}');
     const bad = await lxcHook(c);

@@ -328,7 +328,7 @@ Deno.test("poststart and poststop exit 0; other commands print the usage and exi
     }
     const bad = await run([bin("xpu-container-runtime-hook"), "launch"], { stdin: state });
     assertEquals(bad.code, 2);
-    assertIncludes(bad.stderr, "usage: xpu-container-runtime-hook");
+    assertIncludes(bad.stderr, "Usage: xpu-container-runtime-hook");
     const none = await run([bin("xpu-container-runtime-hook")], { stdin: state });
     assertEquals(none.code, 2);
   } finally {

@@ -3,6 +3,7 @@ import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assertEquals, assertIncludes, assertTrue } from "../_assert.ts";
 import { containerId, run } from "../_helpers.ts";
+import { VERSION } from "../../lib/version.ts";
 import { bundle, mknod, runc, type Sandbox, sandbox, SHIM, shim, status, teardown, until } from "./_shim.ts";
 
 function cdiSpec(sb: Sandbox): void {
@@ -282,12 +283,12 @@ for (const c of BAD) {
   });
 }
 
-Deno.test("non-create commands reach runc untouched: same output and exit status", async () => {
+Deno.test("non-create commands reach runc untouched (--version prints the toolkit's line first)", async () => {
   const sb = sandbox();
   try {
     const v1 = await run([SHIM, "--version"]);
     const v2 = await run(["runc", "--version"]);
-    assertEquals([v1.code, v1.stdout], [v2.code, v2.stdout]);
+    assertEquals([v1.code, v1.stdout], [v2.code, `xpu-container-runtime version ${VERSION}\n${v2.stdout}`]);
     const s1 = await shim(sb, ["state", "no-such-container"]);
     const s2 = await runc(sb, ["state", "no-such-container"]);
     assertEquals(s1.code, s2.code);

@@ -414,7 +414,7 @@ Deno.test("config import: the NVIDIA toolkit's config.toml becomes this one, eve
 Deno.test("config import: a missing file, or none named, is an error", async () => {
   const none = await run([CTK, "config", "import"]);
   assert.deepEqual(none.code, 2);
-  assert.match(none.stderr, /name one file/);
+  assert.match(none.stderr, /Name one file/);
   const missing = await run([CTK, "config", "import", "/nonexistent/nvidia/config.toml"]);
   assert.deepEqual(missing.code, 1);
   assert.match(missing.stderr, /Cannot read \/nonexistent\/nvidia\/config\.toml/);
