@@ -44,6 +44,8 @@ export async function applyActions(
         major: n.major,
         minor: n.minor,
         mode: (n.fileMode ?? 0o666) & 0o777,
+        uid: n.uid,
+        gid: n.gid,
       });
     }
     if (containerPid !== undefined) {

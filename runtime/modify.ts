@@ -75,6 +75,46 @@ export function addLegacyHook(spec: Spec, ctx: ModifyContext): boolean {
   return true;
 }
 
+/**
+ * Legacy mode: give the container process the groups it needs to open the device nodes the legacy hook will
+ * make (their host owner, group and mode), as cdi and jit-cdi do. The groups must be in config.json before
+ * runc starts. They are read from the host's nodes and /proc/driver/nvidia; NVML is loaded only when the
+ * request names devices by index or MIG id and the host's devices need different groups.
+ */
+export async function addLegacyGroups(spec: Spec, req: Request, ctx: ModifyContext): Promise<void> {
+  const policy = await import("../lib/policy/groups.ts");
+  const { additionalGidsDisabled } = await import("../lib/policy/mod.ts");
+  if (additionalGidsDisabled(ctx.config)) return;
+  const driverRoot = ctx.config.cli.root || "/";
+  const nodeCtx = { devRoot: driverRoot, procRoot: procRootFor(driverRoot) };
+  let gids: number[] | undefined;
+  let why = "";
+  try {
+    gids = policy.requestGroups(policy.nodePlanFromProc(nodeCtx), req);
+  } catch (err) {
+    why = err instanceof Error ? err.message : String(err);
+  }
+  if (gids === undefined) {
+    try {
+      const { readNvml } = await import("../lib/nvml/mod.ts");
+      gids = policy.requestGroups(policy.nodePlanFromNvml(nodeCtx, readNvml({ driverRoot })), req);
+    } catch (err) {
+      ctx.log.warn(
+        `Cannot tell which groups the device nodes need${why ? ` (${why})` : ""}: ${
+          err instanceof Error ? err.message : String(err)
+        }; the container gets no supplementary groups for them`,
+      );
+      return;
+    }
+  }
+  if (!gids?.length) return;
+  spec.process ??= {};
+  const user = (spec.process.user ??= { uid: 0, gid: 0 }) as { additionalGids?: number[] };
+  const have = user.additionalGids ??= [];
+  for (const g of gids) if (g !== 0 && !have.includes(g)) have.push(g);
+  ctx.log.info(`Added supplementary groups ${gids.join(", ")} for the device nodes`);
+}
+
 /** Removes legacy prestart hooks (modes that configure the container through CDI instead). */
 export function removeLegacyHooks(spec: Spec, log: Logger): void {
   const prestart = spec.hooks?.prestart as Hook[] | undefined;
@@ -308,6 +348,7 @@ export async function modifySpec(spec: Spec, req: Request, ctx: ModifyContext): 
     case "legacy":
       await checkRequirements(req, ctx);
       addLegacyHook(spec, ctx);
+      await addLegacyGroups(spec, req, ctx);
       break;
     case "cdi":
       await applyCdi(spec, req, ctx);

@@ -378,11 +378,14 @@ export function mountTargetIn(root: Root, path: string, kind: "file" | "dir"): n
   });
 }
 
-/** Creates a device node inside the root, replacing whatever non-directory is at that name. */
+/**
+ * Creates a device node inside the root with the given mode and, when given, owner and group, replacing
+ * whatever non-directory is at that name; a node of the same type and number already there is kept as it is.
+ */
 export function mknodIn(
   root: Root,
   path: string,
-  node: { type: "c" | "b"; major: number; minor: number; mode?: number },
+  node: { type: "c" | "b"; major: number; minor: number; mode?: number; uid?: number; gid?: number },
 ): void {
   inParent(root, path, (dirfd, name) => {
     const kind = node.type === "b" ? sys.S.IFBLK : sys.S.IFCHR;
@@ -403,6 +406,9 @@ export function mknodIn(
       sys.mknodat(dirfd, name, kind | mode, want);
       const fd = sys.openat(dirfd, name, sys.O.PATH | sys.O.NOFOLLOW);
       try {
+        if (node.uid !== undefined || node.gid !== undefined) {
+          Deno.chownSync(`/proc/self/fd/${fd}`, node.uid ?? null, node.gid ?? null);
+        }
         Deno.chmodSync(`/proc/self/fd/${fd}`, mode);
       } finally {
         sys.close(fd);

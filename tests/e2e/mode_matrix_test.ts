@@ -4,10 +4,9 @@
  * observable state compared. The differences asserted here are the documented ones:
  * - cdi applies the static spec as written: every capability's files and control nodes, and each device's
  *   DRM nodes; MIG config/monitor caps are not in a generated spec;
- * - cdi and jit-cdi set NVIDIA_VISIBLE_DEVICES=void in the container; legacy leaves the request as written;
- * - legacy creates device nodes owned by root inside the container and cannot add supplementary groups, so a
- *   non-root user cannot open a group-restricted node there; cdi (spec at cdiVersion 0.7.0) and jit-cdi add
- *   the node's group.
+ * - cdi and jit-cdi set NVIDIA_VISIBLE_DEVICES=void in the container; legacy leaves the request as written.
+ * Device nodes carry the host node's owner, group and mode, and the container process gets the groups it needs
+ * to open them, in every mode (cdi with a spec at cdiVersion 0.7.0).
  */
 import { chmodSync, chownSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -25,6 +24,8 @@ interface World {
   driver: DriverRoot;
   runcRoot: string;
   configs: Record<Mode, string>;
+  /** The same with features.no-additional-gids-for-device-nodes (and a spec generated with it). */
+  noGids: Record<Mode, string>;
 }
 
 const PROBE = [
@@ -37,6 +38,7 @@ const PROBE = [
   'command -v $b >/dev/null && echo "bin $b"; done',
   'echo "env NVIDIA_VISIBLE_DEVICES=$NVIDIA_VISIBLE_DEVICES"',
   'if [ -e /proc/driver/nvidia/params ]; then sed "s/^/params /" /proc/driver/nvidia/params; else echo "params absent"; fi',
+  "echo groups $(sed -n 's/^Groups:[[:space:]]*//p' /proc/self/status)",
 ].join("; ");
 
 async function world(): Promise<World> {
@@ -45,32 +47,38 @@ async function world(): Promise<World> {
   const n0 = join(driver.devRoot, "dev", "nvidia0");
   chownSync(n0, 0, GROUP);
   chmodSync(n0, 0o660);
-  const cdiDir = join(dir, "cdi");
-  Deno.mkdirSync(cdiDir);
-  const gen = await run([
-    bin("xpu-ctk"),
-    "cdi",
-    "generate",
-    "--driver-root",
-    driver.root,
-    "--cdi-version",
-    "0.7.0",
-    "--output",
-    join(cdiDir, "nvidia.json"),
-  ], { env: driver.env });
-  if (gen.code !== 0) throw new Error(`cdi generate failed: ${gen.stderr}`);
-  const configs = {} as Record<Mode, string>;
-  for (const mode of MODES) {
-    configs[mode] = join(dir, `${mode}.toml`);
-    writeFileSync(
-      configs[mode],
-      `[xpu-container-runtime]\nmode = "${mode}"\n` +
-        `[xpu-container-runtime.modes.cdi]\nspec-dirs = [${JSON.stringify(cdiDir)}]\n` +
-        `[xpu-container-runtime-hook]\npath = "${bin("xpu-container-runtime-hook")}"\n` +
-        `[xpu-container-cli]\nroot = "${driver.root}"\nenvironment = ["MOCK_NVML_CONFIG=${driver.nvmlConfig}"]\n`,
-    );
-  }
-  return { dir, driver, runcRoot: join(dir, "runc"), configs };
+  const setup = async (name: string, features: string) => {
+    const cdiDir = join(dir, `cdi-${name}`);
+    Deno.mkdirSync(cdiDir);
+    const configs = {} as Record<Mode, string>;
+    for (const mode of MODES) {
+      configs[mode] = join(dir, `${name}-${mode}.toml`);
+      writeFileSync(
+        configs[mode],
+        `[xpu-container-runtime]\nmode = "${mode}"\n` +
+          `[xpu-container-runtime.modes.cdi]\nspec-dirs = [${JSON.stringify(cdiDir)}]\n` +
+          `[xpu-container-runtime-hook]\npath = "${bin("xpu-container-runtime-hook")}"\n` +
+          `[xpu-container-cli]\nroot = "${driver.root}"\nenvironment = ["MOCK_NVML_CONFIG=${driver.nvmlConfig}"]\n` +
+          features,
+      );
+    }
+    const gen = await run([
+      bin("xpu-ctk"),
+      "cdi",
+      "generate",
+      "--driver-root",
+      driver.root,
+      "--cdi-version",
+      "0.7.0",
+      "--output",
+      join(cdiDir, "nvidia.json"),
+    ], { env: { XPU_CTK_CONFIG_FILE_PATH: configs.cdi, ...driver.env } });
+    if (gen.code !== 0) throw new Error(`cdi generate failed: ${gen.stderr}`);
+    return configs;
+  };
+  const configs = await setup("default", "");
+  const noGids = await setup("no-gids", "[features]\nno-additional-gids-for-device-nodes = true\n");
+  return { dir, driver, runcRoot: join(dir, "runc"), configs, noGids };
 }
 
 interface Outcome {
@@ -86,6 +94,8 @@ interface Row {
   env: string[];
   user?: { uid: number; gid: number };
   privileged?: boolean;
+  /** Run with features.no-additional-gids-for-device-nodes. */
+  noGids?: boolean;
 }
 
 async function runRow(w: World, mode: Mode, row: Row): Promise<Outcome> {
@@ -104,7 +114,7 @@ async function runRow(w: World, mode: Mode, row: Row): Promise<Outcome> {
   const id = containerId("mx");
   try {
     const r = await run([bin("xpu-container-runtime"), "--root", w.runcRoot, "run", "--bundle", b.dir, id], {
-      env: { XPU_CTK_CONFIG_FILE_PATH: w.configs[mode], ...w.driver.env },
+      env: { XPU_CTK_CONFIG_FILE_PATH: (row.noGids ? w.noGids : w.configs)[mode], ...w.driver.env },
     });
     const out = join(b.rootfs, "out.txt");
     return {
@@ -298,17 +308,47 @@ Deno.test("mode matrix: the same request gives the same container in legacy, cdi
     );
 
     await t.step(
-      "a non-root user opens a group-restricted node in cdi and jit-cdi; legacy cannot add the group",
+      "a non-root user opens a group-restricted node in every mode: the node keeps its group",
       async () => {
         const row = { name: "non-root", env: ["NVIDIA_VISIBLE_DEVICES=0"], user: { uid: 1000, gid: 1000 } };
         const r = await all(w, row);
         assertStarted(r, row);
-        assertTrue(r.cdi.lines.includes("dev /dev/nvidia0 ENXIO"), r.cdi.lines.join("\n"));
-        assertTrue(r["jit-cdi"].lines.includes("dev /dev/nvidia0 ENXIO"), r["jit-cdi"].lines.join("\n"));
-        assertTrue(r.legacy.lines.includes("dev /dev/nvidia0 EACCES"), r.legacy.lines.join("\n"));
-        assertTrue(r["jit-cdi"].lines.includes("dev /dev/nvidiactl ENXIO"));
+        assertEquals(noEnv(r["jit-cdi"]), noEnv(r.legacy), "jit-cdi differs from legacy");
+        for (const m of MODES) {
+          assertTrue(r[m].lines.includes("dev /dev/nvidia0 ENXIO"), `${m}:\n${r[m].lines.join("\n")}`);
+          assertTrue(r[m].lines.includes("dev /dev/nvidiactl ENXIO"), m);
+          assertEquals(pick(r[m], "groups"), [`groups ${GROUP}`], m);
+        }
+        // Root needs no group, but gets the same ones in every mode.
+        const rootRow = { name: "root", env: ["NVIDIA_VISIBLE_DEVICES=0"] };
+        const rr = await all(w, rootRow);
+        for (const m of MODES) assertEquals(pick(rr[m], "groups"), [`groups ${GROUP}`], m);
+        // GPU 1's node is not restricted: no group for it, by index or UUID (legacy must tell the GPUs apart).
+        for (const id of ["1", gpu1.uuid, "1:0"]) {
+          const one = await all(w, { ...row, name: id, env: [`NVIDIA_VISIBLE_DEVICES=${id}`] });
+          for (const m of MODES) {
+            assertEquals(pick(one[m], "groups"), ["groups"], `${id} in ${m}`);
+            assertTrue(one[m].lines.includes("dev /dev/nvidia1 ENXIO"), `${id} in ${m}`);
+          }
+        }
       },
     );
+
+    await t.step("no-additional-gids-for-device-nodes: the same node is refused in every mode", async () => {
+      const row = {
+        name: "non-root, no gids",
+        env: ["NVIDIA_VISIBLE_DEVICES=0"],
+        user: { uid: 1000, gid: 1000 },
+        noGids: true,
+      };
+      const r = await all(w, row);
+      assertStarted(r, row);
+      for (const m of MODES) {
+        assertTrue(r[m].lines.includes("dev /dev/nvidia0 EACCES"), `${m}:\n${r[m].lines.join("\n")}`);
+        assertTrue(r[m].lines.includes("dev /dev/nvidiactl ENXIO"), m);
+        assertEquals(pick(r[m], "groups"), ["groups"], m);
+      }
+    });
   } finally {
     removeDriverRoot(w.driver);
     cleanup(w.dir);

@@ -164,6 +164,20 @@ Deno.test("mkdirAllIn refuses a file in the way and mknodIn makes the node it is
   }
 });
 
+Deno.test("mknodIn gives a new node the owner, group and mode it is asked for", () => {
+  const { dir, root } = setup();
+  try {
+    withRoot(
+      root,
+      (r) => mknodIn(r, "/dev/xpu-grp", { type: "c", major: 1, minor: 3, mode: 0o660, uid: 7, gid: 44 }),
+    );
+    const st = lstatSync(join(root, "dev", "xpu-grp"));
+    assertEquals([st.uid, st.gid, st.mode & 0o7777], [7, 44, 0o660]);
+  } finally {
+    cleanup(dir);
+  }
+});
+
 Deno.test("a directory swapped for a link to the host between check and use never lets a write out", async () => {
   const { dir, root, sentinel } = setup();
   const before = hashTree(sentinel);
