@@ -61,16 +61,24 @@ export async function prestart(opts: PrestartOptions): Promise<void> {
     log.debug(`container ${state.id ?? "?"} requests no GPU; nothing to do`);
     return;
   }
+  const id = state.id ?? "?";
+  let why = "mode detection is skipped (xpu-container-runtime-hook.skip-mode-detection)";
   if (!config.hook.skipModeDetection) {
     const choice = resolveMode(config.runtime.mode, {
       onlyCdiDevices: onlyCdiDevices(req),
       isTegra: () => isTegraHost(),
     });
     if (choice.mode !== "legacy") {
-      log.debug(`mode ${choice.mode}: ${choice.reason}`);
+      log.info(`Container ${id}: mode ${choice.mode}: ${choice.reason}; the legacy hook refuses it`);
       throw new PrestartError(NOT_LEGACY_MESSAGE);
     }
+    why = choice.reason;
   }
+  log.info(
+    `Container ${id}: mode legacy: ${why}; devices ${
+      req.all ? "all" : req.none ? "none" : req.devices.join(",")
+    } (from ${req.source}), capabilities ${req.capabilities.join(",")}`,
+  );
   if (typeof state.pid !== "number" || state.pid <= 0) {
     throw new PrestartError("The container state on stdin has no pid: run this hook as an OCI prestart hook");
   }
@@ -104,11 +112,19 @@ export async function prestart(opts: PrestartOptions): Promise<void> {
     await helper.abort();
     throw err;
   }
-  log.debug(
-    `configuring ${actions.rootPath}: ${actions.nodes.length} nodes, ${actions.mounts.length} mounts, ` +
-      `${actions.symlinks.length} links`,
+  const ldconfig = actions.ldFolders.length
+    ? `ldconfig ${actions.ldconfig} over ${actions.ldFolders.join(", ")}`
+    : "no ldconfig run (no library folders)";
+  log.info(
+    `Container ${id}: configuring ${actions.rootPath}: ${actions.nodes.length} device nodes, ` +
+      `${actions.mounts.length} mounts, ${actions.symlinks.length} links; ${ldconfig}`,
   );
   const warnings = await helper.apply(actions);
   if (warnings) log.warn(warnings);
   if (cg) allowDevices(cg, actions.nodes, config.file);
+  log.info(
+    `Container ${id}: configured; ${
+      cg ? `the device cgroup allows ${actions.nodes.length} nodes` : "device cgroup left alone (no-cgroups)"
+    }`,
+  );
 }

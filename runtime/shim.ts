@@ -62,6 +62,13 @@ function makeLogger(config: Config | undefined, argv: RuncArgs | undefined, warn
     level = "info";
   }
   const log = new Logger(argv?.debug ? "debug" : level);
+  log.program = "xpu-container-runtime";
+  // Warnings reach stderr too, except where stderr is the container's (create, run and exec with --log, as an
+  // engine calls them): the engine reads the --log file instead.
+  const containerStdio = argv?.log && ["create", "run", "exec"].includes(argv.command ?? "");
+  log.stderrLevel = containerStdio ? "error" : "warning";
+  // --debug without --log: stderr is the log, as it is for runc.
+  if (argv?.debug && !argv.log) log.addStderr(argv.logFormat);
   for (
     const [file, fmt] of [[config?.runtime.debug ?? "", "text"], [argv?.log ?? "", argv?.logFormat ?? "text"]]
   ) {
