@@ -116,7 +116,11 @@ export async function runShim(args: string[], env: Record<string, string>): Prom
       const bundle = argv.bundle ?? Deno.cwd();
       log.debug(`${argv.command} in bundle ${bundle}; low-level runtime ${runtime}`);
       const loaded = loadSpec(bundle);
-      const req = readRequest(loaded.spec, config);
+      const req = readRequest(
+        loaded.spec,
+        config,
+        (m) => log?.warn(`Ignoring the malformed CDI device request mount ${m}: use cdi/VENDOR/CLASS=DEVICE`),
+      );
       if (!req) {
         log.debug("No GPU requested; the spec is left untouched");
       } else {

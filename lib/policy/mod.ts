@@ -32,9 +32,26 @@ export function offeredIds(plan: MountPlan): string[] {
   ]);
 }
 
-/** Finds one id (index, UUID, `G:M`, `MIG-…`) among the plan's GPUs; undefined when none matches. */
+const BUS_ID = /^([0-9a-f]{1,8}):([0-9a-f]{1,2}):([0-9a-f]{1,2})\.([0-7])$/i;
+
+/**
+ * The numbers of a PCI bus id `DOMAIN:BUS:DEVICE.FUNCTION` in hex, leading zeros optional (`0000:3b:00.0`,
+ * NVML's `00000000:3B:00.0`, `0:3b:0.0`); undefined for any other form. The short `BUS:DEVICE.FUNCTION` form
+ * is not a bus id here, as in the established CLI.
+ */
+export function parseBusId(id: string): number[] | undefined {
+  const m = id.match(BUS_ID);
+  return m ? m.slice(1).map((x) => parseInt(x, 16)) : undefined;
+}
+
+/** Finds one id (index, UUID, `G:M`, `MIG-…`, PCI bus id) among the plan's GPUs; undefined when none matches. */
 export function findDevice(plan: MountPlan, id: string): Selected | undefined {
   let m: RegExpMatchArray | null;
+  const bus = parseBusId(id);
+  if (bus) {
+    const gpu = plan.gpus.find((g) => parseBusId(g.busId)?.every((n, i) => n === bus[i]));
+    return gpu ? { gpu } : undefined;
+  }
   if (/^\d+$/.test(id)) {
     const gpu = plan.gpus.find((g) => g.index === Number(id));
     return gpu ? { gpu } : undefined;

@@ -33,6 +33,8 @@ export interface Request {
   /** Constraints to check, unless {@link Request.disableRequire}. */
   requirements: Expression[];
   disableRequire: boolean;
+  /** NVIDIA_REQUIRE_JETPACK=csv-mounts=all: csv mode reads every CSV file, not only the base set. */
+  csvMountsAll?: boolean;
   /** An image that only sets CUDA_VERSION (pre-NVIDIA_* images). */
   legacyImage: boolean;
   migConfig: boolean;
@@ -85,26 +87,61 @@ export function annotationDevices(spec: Spec, prefixes: string[]): string[] {
   return keys.flatMap((k) => splitList(ann[k]));
 }
 
-/** Devices requested through /dev/null volume mounts under /var/run/nvidia-container-devices. */
-export function mountDevices(spec: Spec): string[] {
+/**
+ * The CDI name a `cdi/…` volume-mount request stands for: `cdi/VENDOR/CLASS=DEVICE` or `cdi/VENDOR/CLASS/DEVICE`
+ * both name `VENDOR/CLASS=DEVICE`; undefined for any other shape.
+ */
+export function cdiMountName(rest: string): string | undefined {
+  if (!rest.startsWith("cdi/")) return undefined;
+  const name = rest.slice("cdi/".length);
+  if (isQualifiedCdiName(name)) return name;
+  const parts = name.split("/");
+  if (parts.length < 3) return undefined;
+  const joined = `${parts[0]}/${parts[1]}=${parts.slice(2).join("/")}`;
+  return isQualifiedCdiName(joined) ? joined : undefined;
+}
+
+/**
+ * Devices requested through /dev/null volume mounts under /var/run/nvidia-container-devices, each destination
+ * once. `cdi/VENDOR/CLASS=DEVICE` and `cdi/VENDOR/CLASS/DEVICE` name CDI devices; a malformed `cdi/` request
+ * is ignored and reported through `ignored`. `imex/…` requests are IMEX channels, not GPUs.
+ */
+export function mountDevices(spec: Spec, ignored?: (request: string) => void): string[] {
   const out: string[] = [];
+  const seen = new Set<string>();
   for (const m of spec.mounts ?? []) {
-    if (m.source !== "/dev/null") continue;
-    const d = m.destination.replace(/\/+$/, "");
+    if (normalizePath(m.source ?? "") !== "/dev/null") continue;
+    const d = normalizePath(m.destination ?? "");
+    if (seen.has(d)) continue;
+    seen.add(d);
     if (!d.startsWith(DEVICE_LIST_MOUNT_ROOT + "/")) continue;
     const rest = d.slice(DEVICE_LIST_MOUNT_ROOT.length + 1);
-    const cdi = rest.match(/^cdi\/([^/]+\/[^/]+)\/([^/]+)$/);
-    out.push(cdi ? `${cdi[1]}=${cdi[2]}` : rest);
+    if (rest === "" || rest.startsWith("imex/")) continue;
+    if (rest.startsWith("cdi/")) {
+      const name = cdiMountName(rest);
+      if (name) out.push(name);
+      else ignored?.(d);
+      continue;
+    }
+    out.push(rest);
   }
   return out;
 }
 
-/** The raw visible-devices value from env: the swarm variables first, then NVIDIA_ (or XPU_) VISIBLE_DEVICES. */
+/** A path with repeated and trailing slashes and `.` components removed (`..` kept as written). */
+function normalizePath(p: string): string {
+  const parts = p.split("/").filter((x) => x !== "" && x !== ".");
+  return (p.startsWith("/") ? "/" : "") + parts.join("/");
+}
+
+/**
+ * The raw visible-devices value from env. When any configured swarm variable (config `swarm-resource`, a
+ * list) is present in the environment, the value is every present swarm variable's list joined, in the
+ * configured order, and NVIDIA_VISIBLE_DEVICES is not read; otherwise it is NVIDIA_ (or XPU_) VISIBLE_DEVICES.
+ */
 export function envDevices(env: Map<string, string>, swarm: string[]): string | undefined {
-  for (const name of swarm) {
-    const v = env.get(name);
-    if (v !== undefined && v !== "") return v;
-  }
+  const present = swarm.filter((name) => env.has(name));
+  if (present.length) return present.map((name) => env.get(name)!).join(",");
   return getVar(env, "VISIBLE_DEVICES");
 }
 
@@ -168,19 +205,39 @@ export function requirementsOf(env: Map<string, string>, legacyImage: boolean): 
   return out.filter((e) => e.clauses.length > 0);
 }
 
-function truthy(v: string | undefined): boolean {
-  return v !== undefined && ["1", "true", "yes", "on"].includes(v.trim().toLowerCase());
+/** The spellings Go's strconv.ParseBool reads as true (exactly these, case and all). */
+const TRUE_SPELLINGS = ["1", "t", "T", "TRUE", "true", "True"];
+
+/**
+ * Whether NVIDIA_DISABLE_REQUIRE turns the checks off: a true boolean as Go's strconv.ParseBool reads it
+ * (1, t, T, TRUE, true, True). A false spelling (0, f, F, FALSE, false, False) and anything else, which
+ * ParseBool refuses, leave the checks on.
+ */
+export function disableRequireValue(v: string | undefined): boolean {
+  return v !== undefined && TRUE_SPELLINGS.includes(v);
+}
+
+/** The value of NVIDIA_REQUIRE_JETPACK that gives a csv-mode container every CSV file, not just the base set. */
+export const CSV_MOUNTS_ALL = "csv-mounts=all";
+
+/** Whether a device id is `all` (in any case, as the legacy CLI reads it). */
+export function isAll(id: string): boolean {
+  return id.toLowerCase() === "all";
 }
 
 /** Reads the request from a spec; undefined when the container asks for no GPU (unset, empty, `void`). */
-export function readRequest(spec: Spec, config: Config): Request | undefined {
+export function readRequest(
+  spec: Spec,
+  config: Config,
+  ignoredMount?: (request: string) => void,
+): Request | undefined {
   const env = envMap(spec);
   const privileged = isPrivileged(spec);
   let source: RequestSource = "env";
   let ids: string[] = annotationDevices(spec, config.runtime.cdiAnnotationPrefixes);
   if (ids.length) source = "annotations";
   if (!ids.length && config.acceptVolumeMounts) {
-    ids = mountDevices(spec);
+    ids = mountDevices(spec, ignoredMount);
     if (ids.length) source = "mounts";
   }
   const legacyImage = isLegacyImage(env);
@@ -191,8 +248,10 @@ export function readRequest(spec: Spec, config: Config): Request | undefined {
     if (value === undefined) return undefined;
     ids = splitList(value);
   }
-  if (ids.length === 0 || ids.every((x) => x === "void")) return undefined;
-  const all = ids.includes("all");
+  // `void` anywhere, like an empty list, means no GPU container; `all` is read in any case; `none` and `void`
+  // only as written.
+  if (ids.length === 0 || ids.includes("void")) return undefined;
+  const all = ids.some(isAll);
   const none = !all && ids.every((x) => x === "none");
   const devices = all || none ? [] : ids.filter((x) => x !== "none" && x !== "void");
 
@@ -217,7 +276,8 @@ export function readRequest(spec: Spec, config: Config): Request | undefined {
       config.supportedCapabilities,
     ),
     requirements: requirementsOf(env, legacyImage),
-    disableRequire: config.disableRequire || truthy(getVar(env, "DISABLE_REQUIRE")),
+    disableRequire: config.disableRequire || disableRequireValue(getVar(env, "DISABLE_REQUIRE")),
+    csvMountsAll: getVar(env, "REQUIRE_JETPACK") === CSV_MOUNTS_ALL,
     legacyImage,
     migConfig,
     migMonitor,
