@@ -1,6 +1,7 @@
 /**
- * `xpu-ctk cdi generate` on a fixture driver root with 8 GPUs (mock NVML): median wall time and peak memory
- * (max RSS from /usr/bin/time) of the built executable, next to `xpu-ctk version` as the start-up floor.
+ * `xpu-ctk cdi generate` on fixture driver roots with 1, 2 and 8 GPUs (mock NVML): median wall time of the built
+ * executable next to `xpu-ctk --version` (the start-up floor), interleaved, and the peak memory (max RSS from
+ * /usr/bin/time) of the 8-GPU run.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -11,11 +12,13 @@ import { median, ms, printTable, timeCommand } from "./_stats.ts";
 /** Medians of {@link benchCdiGenerate}. */
 export interface CdiGenerateBench {
   runs: number;
-  /** Wall time of `cdi generate --output spec.json`, ms. */
+  /** Wall time of `cdi generate --output spec.json`, 8 GPUs, ms. */
   wallMs: number;
+  /** Wall time by GPU count (1, 2, 8), ms. */
+  byGpus: Record<number, number>;
   /** Peak resident memory of the same command, MiB (NaN without /usr/bin/time). */
   peakMiB: number;
-  /** Wall time of `xpu-ctk version`: what every invocation pays before any work, ms. */
+  /** Wall time of `xpu-ctk --version`: what every invocation pays before any work, ms. */
   floorMs: number;
 }
 
@@ -33,46 +36,69 @@ async function peakKiB(cmd: string[], env: Record<string, string>, out: string):
   return Number(readFileSync(out, "utf8").trim().split("\n").pop());
 }
 
-/** Builds an 8-GPU fixture root and measures `xpu-ctk cdi generate` over `runs` (at least 15) runs. */
+/** Builds 1-, 2- and 8-GPU fixture roots and measures `xpu-ctk cdi generate` over `runs` (at least 15) runs. */
 export async function benchCdiGenerate(runs: number): Promise<CdiGenerateBench> {
   const n = Math.max(15, runs);
   const dir = tempDir("xpu-bench-cdi-");
   try {
-    const root = buildDriverRoot(join(dir, "root"), { gpus: 8 });
     const ctk = bin("xpu-ctk");
-    const cmd = [ctk, "cdi", "generate", "--driver-root", root.root, "--output", join(dir, "spec.json")];
-    const env = { ...root.env };
+    const counts = [1, 2, 8];
+    const cmds = counts.map((gpus) => {
+      const root = buildDriverRoot(join(dir, `root${gpus}`), { gpus });
+      const cmd = [
+        ctk,
+        "cdi",
+        "generate",
+        "--driver-root",
+        root.root,
+        "--output",
+        join(dir, `spec${gpus}.json`),
+      ];
+      return { gpus, cmd, env: { ...root.env } };
+    });
+    const floorCmd = [ctk, "--version"];
     // Warm the page cache and any compile cache first.
-    await timeCommand(cmd, env);
-    await timeCommand([ctk, "version"], env);
-    const wall: number[] = [];
+    for (const c of cmds) await timeCommand(c.cmd, c.env);
+    await timeCommand(floorCmd);
+    const wall: Record<number, number[]> = Object.fromEntries(counts.map((g) => [g, []]));
     const floor: number[] = [];
     for (let i = 0; i < n; i++) {
-      // Interleaved, so that load from other processes hits both alike.
-      wall.push(await timeCommand(cmd, env));
-      floor.push(await timeCommand([ctk, "version"], env));
+      // Interleaved, so that load from other processes hits all alike.
+      for (const c of cmds) wall[c.gpus].push(await timeCommand(c.cmd, c.env));
+      floor.push(await timeCommand(floorCmd));
     }
+    const eight = cmds[cmds.length - 1];
     const peaks: number[] = [];
     if (existsSync(TIME)) {
-      for (let i = 0; i < n; i++) peaks.push(await peakKiB(cmd, env, join(dir, "time.out")));
+      for (let i = 0; i < n; i++) peaks.push(await peakKiB(eight.cmd, eight.env, join(dir, "time.out")));
     }
+    const byGpus = Object.fromEntries(counts.map((g) => [g, median(wall[g])]));
     const result: CdiGenerateBench = {
       runs: n,
-      wallMs: median(wall),
+      wallMs: byGpus[8],
+      byGpus,
       peakMiB: peaks.length ? median(peaks) / 1024 : NaN,
       floorMs: median(floor),
     };
-    printTable(`xpu-ctk cdi generate, 8 GPUs, fixture root (median of ${n})`, [
-      { what: "wall time", value: `${ms(result.wallMs)} (target < 25 ms)` },
-      {
-        what: "peak memory",
-        value: Number.isNaN(result.peakMiB)
-          ? "n/a (no /usr/bin/time)"
-          : `${result.peakMiB.toFixed(1)} MiB (target < 60 MiB)`,
-      },
-      { what: "xpu-ctk version (start-up floor)", value: ms(result.floorMs) },
-      { what: "generate minus floor", value: ms(result.wallMs - result.floorMs) },
-    ]);
+    const load = Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+    printTable(
+      `xpu-ctk cdi generate, fixture roots (medians of ${n} interleaved runs, load average ${load})`,
+      [
+        { what: "xpu-ctk --version (start-up floor)", value: ms(result.floorMs) },
+        ...counts.map((g) => ({
+          what: `${g} GPU${g > 1 ? "s" : ""}`,
+          value: `${ms(byGpus[g])}  (x${(byGpus[g] / result.floorMs).toFixed(2)} the floor, work beyond it ${
+            ms(byGpus[g] - result.floorMs)
+          }${g === 8 ? "; target <= 10 ms" : ""})`,
+        })),
+        {
+          what: "peak memory, 8 GPUs",
+          value: Number.isNaN(result.peakMiB)
+            ? "n/a (no /usr/bin/time)"
+            : `${result.peakMiB.toFixed(1)} MiB (target < 60 MiB)`,
+        },
+      ],
+    );
     return result;
   } finally {
     cleanup(dir);

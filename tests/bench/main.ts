@@ -1,6 +1,7 @@
 /**
- * `deno task bench`: builds, then measures the shim against runc, CDI generation, and the hooks, each as
- * medians of interleaved runs. `--runs N` (default 15).
+ * `deno task bench`: builds, then measures the shim against runc, GPU container cycles in cdi, jit-cdi and legacy
+ * modes with the processes they start, CDI generation, and the hooks, each as medians of interleaved runs.
+ * `--runs N` (default 15).
  */
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -27,7 +28,13 @@ if (!values["no-build"]) {
 await benchRuntime(runs);
 
 // Benchmarks of the other parts, present once those parts are.
-for (const [file, fn] of [["cdi_generate.ts", "benchCdiGenerate"], ["hooks.ts", "benchHooks"]]) {
+for (
+  const [file, fn] of [
+    ["gpu_cycle.ts", "benchGpuCycle"],
+    ["cdi_generate.ts", "benchCdiGenerate"],
+    ["hooks.ts", "benchHooks"],
+  ]
+) {
   if (!existsSync(join(HERE, file))) continue;
   const mod = await import(`./${file}`);
   if (typeof mod[fn] === "function") await mod[fn](runs);

@@ -1,0 +1,242 @@
+/**
+ * What a GPU container costs its user: create/start/delete cycles through the shim in cdi (a spec written by the
+ * built `xpu-ctk cdi generate`, its hooks included), jit-cdi and legacy modes on a fixture driver root (one GPU,
+ * mock NVML), next to a plain runc cycle of the same bundle and a container without a GPU through the shim,
+ * interleaved; the processes each mode starts per container (counted with strace, when installed); and the
+ * start of each executable and the work of each hook step.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { buildDriverRoot, type DriverRoot, removeDriverRoot } from "../../fixtures/driver_root.ts";
+import { bin, cleanup, containerId, makeBundle, run, tempDir } from "../_helpers.ts";
+import { median, ms, printTable, timeCommand } from "./_stats.ts";
+
+type Mode = "cdi" | "jit-cdi" | "legacy";
+const MODES: Mode[] = ["cdi", "jit-cdi", "legacy"];
+
+/** Medians in ms, keyed by what ran, and the process counts per container by mode. */
+export interface GpuCycleBench {
+  cycles: Record<string, number>;
+  processes: Record<string, Record<string, number>>;
+  starts: Record<string, number>;
+}
+
+async function silent(cmd: string[], env: Record<string, string>): Promise<number> {
+  // The container inherits create's stdio; give it /dev/null so nothing waits on a pipe.
+  return await timeCommand(["/bin/sh", "-c", 'exec "$@" </dev/null >/dev/null 2>&1', "sh", ...cmd], env);
+}
+
+async function cycle(runtime: string, root: string, bundle: string, env: Record<string, string>) {
+  const id = containerId("gbench");
+  const t0 = performance.now();
+  await silent([runtime, "--root", root, "create", "--bundle", bundle, id], env);
+  await timeCommand([runtime, "--root", root, "start", id], env);
+  await timeCommand([runtime, "--root", root, "delete", "--force", id], env);
+  return performance.now() - t0;
+}
+
+async function timeWithStdin(cmd: string[], stdin: string, env?: Record<string, string>): Promise<number> {
+  const t0 = performance.now();
+  const p = new Deno.Command(cmd[0], {
+    args: cmd.slice(1),
+    env,
+    stdin: "piped",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const w = p.stdin.getWriter();
+  await w.write(new TextEncoder().encode(stdin));
+  await w.close();
+  const r = await p.output();
+  const t = performance.now() - t0;
+  if (!r.success) throw new Error(`${cmd.join(" ")} failed: ${new TextDecoder().decode(r.stderr)}`);
+  return t;
+}
+
+/**
+ * The processes one `run` of the bundle through the shim starts, from strace's execve trace: Deno starts,
+ * processes that ran a program (forks that exec), and the toolkit-relevant programs by name.
+ */
+async function countProcesses(
+  dir: string,
+  root: string,
+  bundle: string,
+  env: Record<string, string>,
+): Promise<Record<string, number> | undefined> {
+  const trace = join(dir, "strace.out");
+  const id = containerId("gcount");
+  const r = await run([
+    "strace",
+    "-f",
+    "-qq",
+    "-e",
+    "trace=execve",
+    "-e",
+    "signal=none",
+    "-o",
+    trace,
+    bin("xpu-container-runtime"),
+    "--root",
+    root,
+    "run",
+    "--bundle",
+    bundle,
+    id,
+  ], { env });
+  await run(["runc", "--root", root, "delete", "--force", id]);
+  if (r.code !== 0) return undefined;
+  const pids = new Set<string>();
+  const out: Record<string, number> = { deno: 0, ldconfig: 0, nsenter: 0, unshare: 0, runc: 0 };
+  for (const line of readFileSync(trace, "utf8").split("\n")) {
+    const m = line.match(/^(\d+)\s+execve\("([^"]+)".*= 0$/);
+    if (!m) continue;
+    const name = m[2].split("/").pop()!;
+    if (name === "deno" || name.startsWith("ldconfig") || name in out) {
+      const k = name.startsWith("ldconfig") ? "ldconfig" : name;
+      out[k] = (out[k] ?? 0) + 1;
+    }
+    pids.add(m[1]);
+  }
+  out["processes that exec"] = pids.size;
+  return out;
+}
+
+function configFor(dir: string, mode: Mode, driver: DriverRoot, cdiDir: string): string {
+  const file = join(dir, `${mode}.toml`);
+  writeFileSync(
+    file,
+    `[xpu-container-runtime]\nmode = "${mode}"\n` +
+      `[xpu-container-runtime.modes.cdi]\nspec-dirs = [${JSON.stringify(cdiDir)}]\n` +
+      `[xpu-container-runtime-hook]\npath = "${bin("xpu-container-runtime-hook")}"\n` +
+      `[xpu-container-cli]\nroot = "${driver.root}"\nenvironment = ["MOCK_NVML_CONFIG=${driver.nvmlConfig}"]\n`,
+  );
+  return file;
+}
+
+/** Runs the benchmark with `runs` samples per variant (at least 15) and prints the tables. */
+export async function benchGpuCycle(runs: number): Promise<GpuCycleBench> {
+  runs = Math.max(15, runs);
+  const dir = tempDir("xpu-gbench-");
+  const driver = buildDriverRoot(join(dir, "driver"), { gpus: 1 });
+  const cdiDir = join(dir, "cdi");
+  Deno.mkdirSync(cdiDir);
+  const configs = Object.fromEntries(MODES.map((m) => [m, configFor(dir, m, driver, cdiDir)])) as Record<
+    Mode,
+    string
+  >;
+  const envOf = (m: Mode) => ({ XPU_CTK_CONFIG_FILE_PATH: configs[m], ...driver.env });
+  const gen = await run([
+    bin("xpu-ctk"),
+    "cdi",
+    "generate",
+    "--driver-root",
+    driver.root,
+    "--output",
+    join(cdiDir, "nvidia.json"),
+  ], { env: envOf("cdi") });
+  if (gen.code !== 0) throw new Error(`cdi generate failed: ${gen.stderr}`);
+  const spec = JSON.parse(readFileSync(join(cdiDir, "nvidia.json"), "utf8"));
+  const hookEntries = (spec.containerEdits?.hooks ?? []) as { args: string[] }[];
+  const root = join(dir, "runc");
+  const gpu = makeBundle({ args: ["true"], env: ["NVIDIA_VISIBLE_DEVICES=0"] });
+  const plain = makeBundle({ args: ["true"] });
+  const original = readFileSync(gpu.config, "utf8");
+  const shim = bin("xpu-container-runtime");
+  const keys = ["runc", "no GPU, shim", ...MODES];
+  const s: Record<string, number[]> = Object.fromEntries(keys.map((k) => [k, []]));
+  const processes: Record<string, Record<string, number>> = {};
+  const starts: Record<string, number> = {};
+  try {
+    for (let i = 0; i < runs + 2; i++) {
+      const keep = i >= 2; // two warm-up rounds
+      const add = (k: string, v: number) => keep && s[k].push(v);
+      writeFileSync(gpu.config, original);
+      add("runc", await cycle("runc", root, gpu.dir, envOf("cdi")));
+      add("no GPU, shim", await cycle(shim, root, plain.dir, envOf("cdi")));
+      for (const m of MODES) {
+        writeFileSync(gpu.config, original);
+        add(m, await cycle(shim, root, gpu.dir, envOf(m)));
+      }
+    }
+    const hasStrace = (await run(["sh", "-c", "command -v strace"])).code === 0;
+    if (hasStrace) {
+      writeFileSync(gpu.config, original);
+      processes["runc only"] = (await countProcesses(dir, root, plain.dir, envOf("cdi"))) ?? {};
+      for (const m of MODES) {
+        writeFileSync(gpu.config, original);
+        processes[m] = (await countProcesses(dir, root, gpu.dir, envOf(m))) ?? {};
+      }
+    }
+
+    // Per-process start of each executable, and each hook step on a prepared root, interleaved.
+    const rootfs = makeBundle({ args: ["true"] });
+    const state = JSON.stringify({
+      ociVersion: "1.0.2",
+      id: "bench",
+      status: "creating",
+      bundle: rootfs.dir,
+    });
+    const empty = join(dir, "empty.js");
+    writeFileSync(empty, "");
+    const deno = join(bin("xpu-ctk"), "..", "..", "libexec", "xpu-container-toolkit", "deno");
+    const startCmds: Record<string, string[]> = {
+      "/bin/true": ["/bin/true"],
+      "deno run (empty file)": [deno, "run", "--quiet", "--no-config", "--no-lock", empty],
+      "xpu-ctk --version": [bin("xpu-ctk"), "--version"],
+      "xpu-cdi-hook --version": [bin("xpu-cdi-hook"), "--version"],
+      "xpu-container-runtime-hook --version": [bin("xpu-container-runtime-hook"), "--version"],
+    };
+    const stepCmds: Record<string, string[]> = {};
+    for (const h of hookEntries) {
+      const [, step, ...args] = h.args;
+      stepCmds[`hook ${step}`] = [bin("xpu-cdi-hook"), step, ...args];
+    }
+    const st: Record<string, number[]> = {};
+    for (let i = 0; i < runs + 1; i++) {
+      for (const [k, c] of Object.entries(startCmds)) {
+        const t = await timeCommand(c);
+        if (i) (st[k] ??= []).push(t);
+      }
+      for (const [k, c] of Object.entries(stepCmds)) {
+        const t = await timeWithStdin(c, state);
+        if (i) (st[k] ??= []).push(t);
+      }
+    }
+    for (const [k, v] of Object.entries(st)) starts[k] = median(v);
+    cleanup(rootfs.dir);
+  } finally {
+    for (const b of [gpu, plain]) cleanup(b.dir);
+    const list = await run(["runc", "--root", root, "list", "-q"]);
+    for (const id of list.stdout.split("\n").filter(Boolean)) {
+      await run(["runc", "--root", root, "delete", "--force", id]);
+    }
+    removeDriverRoot(driver);
+    cleanup(dir);
+  }
+  const m = Object.fromEntries(keys.map((k) => [k, median(s[k])]));
+  const load = Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+  printTable(
+    `GPU container create/start/delete, 1 GPU on the fixture root, medians of ${runs} interleaved runs ` +
+      `(load average ${load}); the cdi spec's hooks: ${hookEntries.map((h) => h.args[1]).join(", ")}`,
+    keys.map((k) => ({
+      what: k === "runc" ? "plain runc, same bundle" : k,
+      value: k === "runc" ? ms(m[k]) : `${ms(m[k])}  (x${(m[k] / m.runc).toFixed(2)}, +${ms(m[k] - m.runc)})`,
+    })),
+  );
+  if (Object.keys(processes).length) {
+    printTable(
+      "Programs started per container (one `run` through the shim, strace execve)",
+      Object.entries(processes).map(([k, v]) => ({
+        what: k,
+        value: Object.entries(v).map(([n, c]) => `${n} ${c}`).join(", "),
+      })),
+    );
+  } else console.log("\n(strace is not installed: no process counts)");
+  printTable(
+    `Per-process start and hook steps (a fresh rootfs, no GPU), medians of ${runs}`,
+    Object.entries(starts).map(([k, v]) => ({ what: k, value: ms(v) })),
+  );
+  return { cycles: m, processes, starts };
+}
+
+if (import.meta.main) await benchGpuCycle(Number(Deno.args[0]) || 15);
