@@ -33,8 +33,10 @@ const GENERATE_USAGE = `Usage: xpu-ctk cdi generate [OPTIONS]
                                 group-restricted nodes (unless features.no-additional-gids-for-device-nodes)
   --ldconfig-path PATH          ldconfig for update-ldcache (e.g. @/sbin/ldconfig)
   --library-search-path DIR     extra library folder inside the driver root; repeatable
-  --csv.file FILE               CSV mount spec for csv mode; repeatable (default: the *.csv files in
-                                config.toml's modes.csv.mount-spec-path)
+  --csv.file FILE               CSV mount spec for csv mode; repeatable (default: devices.csv, drivers.csv
+                                and l4t.csv of config.toml's modes.csv.mount-spec-path, or of JetPack's
+                                /etc/nvidia-container-runtime/host-files-for-container.d in the driver root
+                                when that folder has no CSV files). The device is named 0 and all
   --no-all-device               leave out the merged "all" device
   --device-id ID                only this GPU/MIG device (index, 1:0 or UUID); repeatable
   --annotate-driver-version     also record the driver version as an annotation (needs cdiVersion 0.6.0,
@@ -152,9 +154,21 @@ async function generate(args: string[]): Promise<number> {
   const csv = async () => {
     let files = v["csv.file"] as string[] | undefined;
     if (!files?.length) {
-      // The runtime's csv mode reads the folder config.toml names; so does generate.
-      const { loadConfig } = await import("../../lib/config/mod.ts");
-      files = discover.csvFiles(loadConfig().runtime.csvMountSpecPath);
+      // The files the runtime's csv mode gives a container by default: the base set of config.toml's folder,
+      // or of JetPack's folder in the driver root when that folder has none.
+      const [{ loadConfig }, { selectCsvFiles }] = await Promise.all([
+        import("../../lib/config/mod.ts"),
+        import("../../lib/discover/csv.ts"),
+      ]);
+      const chosen = selectCsvFiles(loadConfig().runtime.csvMountSpecPath, { driverRoot: roots.driverRoot });
+      files = chosen.files;
+      if (chosen.skipped.length) {
+        console.error(
+          `note: left out CSV files outside the base set: ${
+            chosen.skipped.join(", ")
+          } (name them with --csv.file)`,
+        );
+      }
     }
     return discover.discoverCsvSync({ ...roots, files });
   };

@@ -165,6 +165,11 @@ function chosen(g: GpuDevice, m: MigDevice | undefined, ids: string[] | undefine
   return ids.includes(`${g.index}`) || ids.includes(g.uuid);
 }
 
+/** The nodes of a GPU-less (CSV) plan: every control node, for every capability. */
+function grantedCsvNodes(plan: MountPlan): DeviceNode[] {
+  return decide(plan, [], { capabilities: "all", ownerOf: () => undefined }).nodes;
+}
+
 /**
  * Builds the static CDI spec of a plan: the policy for every capability, its devices as CDI devices. It is
  * valid by construction; callers still validate before writing.
@@ -212,9 +217,26 @@ export function generateCdiSpec(plan: MountPlan, opts: GenerateOptions): CdiSpec
       for (const name of migNames(g, m, strategies)) devices.push({ name, containerEdits: edits });
     });
   }
+  // A CSV plan (Tegra) has one device: the CSV files' nodes under the index name 0 (`nvidia.com/igpu=0`, as the
+  // established generator names it), gpu0 for type-index; it has no UUID.
+  const csvNodes = plan.gpus.length
+    ? []
+    : dedupeNodes(grantedCsvNodes(plan)).map((n) => withOwner(n, ownerOf));
+  if (csvNodes.length && (!ids || ids.includes("0"))) {
+    if (ids) matched.add("0");
+    const g = withGids ? gids(csvNodes) : [];
+    const edits = { deviceNodes: csvNodes.map(cdiNode), ...(g.length ? { additionalGids: g } : {}) };
+    for (const s of strategies) {
+      if (s !== "uuid") devices.push({ name: s === "index" ? "0" : "gpu0", containerEdits: edits });
+    }
+  }
   const unknown = (ids ?? []).filter((id) => !matched.has(id));
   if (unknown.length) {
-    const known = plan.gpus.flatMap((g) => [`${g.index}`, ...g.mig.map((m) => `${g.index}:${m.index}`)]);
+    const known = plan.gpus.length
+      ? plan.gpus.flatMap((g) => [`${g.index}`, ...g.mig.map((m) => `${g.index}:${m.index}`)])
+      : csvNodes.length
+      ? ["0"]
+      : [];
     throw new GenerateError(
       `No GPU or MIG device matches --device-id ${unknown.join(", ")} (known: ${known.join(", ") || "none"})`,
     );

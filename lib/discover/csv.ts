@@ -2,10 +2,61 @@
  * The mount spec CSV files of Tegra hosts (no NVML): `type, path` lines with type dev, lib, sym or dir;
  * paths may hold globs; blank and `#` lines are skipped.
  */
-import { dirname, join, lstat, normalize, readDirNames } from "./_fs.ts";
+import { basename, dirname, join, lstat, normalize, readDirNames, stat } from "./_fs.ts";
 import { DiscoverError } from "./nodes.ts";
 import { inRoot, resolveInRoot, statNode } from "./_root.ts";
 import { ALL_CAPABILITIES, type ControlNode, type FileMount, type Symlink } from "./plan.ts";
+
+/** Where JetPack installs its CSV mount specs (the established runtime's folder), inside the driver root. */
+export const JETPACK_CSV_DIR = "/etc/nvidia-container-runtime/host-files-for-container.d";
+
+/** The base CSV files every csv-mode container gets; the others only with NVIDIA_REQUIRE_JETPACK=csv-mounts=all. */
+export const BASE_CSV_FILES: readonly string[] = ["devices.csv", "drivers.csv", "l4t.csv"];
+
+/** The CSV files directly in a folder (names ending in `.csv` in any case, not folders), sorted; none if missing. */
+export function csvFolderFiles(dir: string): string[] {
+  return (readDirNames(dir) ?? [])
+    .filter((n) => n.toLowerCase().endsWith(".csv") && n.length > 4)
+    .sort()
+    .map((n) => join(dir, n))
+    .filter((p) => !(stat(p)?.isDirectory ?? false));
+}
+
+/** What {@link selectCsvFiles} chose. */
+export interface CsvSelection {
+  /** The folder the files came from. */
+  folder: string;
+  /** The files a container gets. */
+  files: string[];
+  /** Files of the folder left out because they are not in the base set. */
+  skipped: string[];
+}
+
+/** Options for {@link selectCsvFiles}. */
+export interface CsvSelectOptions {
+  /** The root JetPack's folder is looked for in; default /. */
+  driverRoot?: string;
+  /** Every CSV file of the folder, not only {@link BASE_CSV_FILES} (NVIDIA_REQUIRE_JETPACK=csv-mounts=all). */
+  all?: boolean;
+}
+
+/**
+ * The CSV files a csv-mode container gets: those of `dir` (config `modes.csv.mount-spec-path`) or, when it
+ * holds none, those of JetPack's folder ({@link JETPACK_CSV_DIR}) in the driver root; of these only
+ * {@link BASE_CSV_FILES} unless `all`.
+ */
+export function selectCsvFiles(dir: string, opts: CsvSelectOptions = {}): CsvSelection {
+  let folder = dir;
+  let found = csvFolderFiles(dir);
+  if (!found.length) {
+    const jetpack = join(opts.driverRoot ?? "/", JETPACK_CSV_DIR);
+    const there = csvFolderFiles(jetpack);
+    if (there.length) [folder, found] = [jetpack, there];
+  }
+  if (opts.all) return { folder, files: found, skipped: [] };
+  const base = (f: string) => BASE_CSV_FILES.includes(basename(f));
+  return { folder, files: found.filter(base), skipped: found.filter((f) => !base(f)) };
+}
 
 /** What a CSV line asks for. */
 export type CsvType = "dev" | "lib" | "sym" | "dir";

@@ -213,9 +213,11 @@ Deno.test("generate --mode csv with --csv.file", async () => {
     ]);
     assert.equal(res.code, 0, res.stderr);
     const spec = JSON.parse(res.stdout) as Spec;
-    assert.deepEqual(spec.devices.map((d) => d.name), ["all"]);
+    // One device, named 0 (as LXD asks for nvidia.com/igpu=0) and all, with the same nodes.
+    assert.deepEqual(spec.devices.map((d) => d.name), ["0", "all"]);
     const nodes = spec.devices[0].containerEdits.deviceNodes!.map((n) => n.path);
     assert.ok(nodes.includes("/dev/nvidia0") && nodes.includes("/dev/nvidiactl"), nodes.join(","));
+    assert.deepEqual(spec.devices[1].containerEdits.deviceNodes!.map((n) => n.path), nodes);
     assert.ok(spec.containerEdits.mounts.some((m) => m.containerPath === `${LIB}/libcuda.so.550.54.15`));
     // Without --csv.file, the *.csv files of config.toml's modes.csv.mount-spec-path are read.
     const specDir = join(dir, "csv.d");
@@ -232,6 +234,22 @@ Deno.test("generate --mode csv with --csv.file", async () => {
     assert.deepEqual(fromConfig.devices[0].containerEdits.deviceNodes!.map((n) => n.path), [
       "/dev/nvidiactl",
     ]);
+    // Only the base set (devices.csv, drivers.csv, l4t.csv) of the folder: other CSV files are named.
+    writeFileSync(join(specDir, "extra.csv"), "dev, /dev/nvidia0\n");
+    const base = await run([CTK, "cdi", "generate", "--mode", "csv", "--driver-root", r.root], {
+      env: { XPU_CTK_CONFIG_FILE_PATH: cfg },
+    });
+    assert.equal(base.code, 0, base.stderr);
+    assert.deepEqual(
+      (JSON.parse(base.stdout) as Spec).devices[0].containerEdits.deviceNodes!.map((n) => n.path),
+      [
+        "/dev/nvidiactl",
+      ],
+    );
+    assert.match(
+      base.stderr,
+      new RegExp(`left out CSV files outside the base set: ${join(specDir, "extra.csv")}`),
+    );
     const bad = join(dir, "bad.csv");
     writeFileSync(bad, "dev, /dev/nvidia0\nnope, /x\n");
     const b = await run([
@@ -395,5 +413,70 @@ Deno.test("generate --output into new nested folders under umask 000 makes them 
       assert.equal((statSync(join(dir, d)).mode & 0o7777).toString(8), "755", d);
     }
     assert.equal((statSync(out).mode & 0o7777).toString(8), "644");
+  });
+});
+
+Deno.test("generate --mode csv reads JetPack's CSV folder in the driver root when the toolkit's has none", async () => {
+  await withRoot({}, async (r, dir) => {
+    const jetpack = join(r.root, "etc/nvidia-container-runtime/host-files-for-container.d");
+    mkdirSync(jetpack, { recursive: true });
+    writeFileSync(join(jetpack, "devices.csv"), "dev, /dev/nvidia0\ndev, /dev/nvidiactl\n");
+    writeFileSync(join(jetpack, "drivers.csv"), `lib, ${LIB}/libcuda.so.*\n`);
+    const cfg = join(dir, "config.toml");
+    writeFileSync(cfg, `[xpu-container-runtime.modes.csv]\nmount-spec-path = "${join(dir, "empty")}"\n`);
+    const res = await run([
+      CTK,
+      "cdi",
+      "generate",
+      "--mode",
+      "csv",
+      "--driver-root",
+      r.root,
+      "--class",
+      "igpu",
+    ], {
+      env: { XPU_CTK_CONFIG_FILE_PATH: cfg },
+    });
+    assert.equal(res.code, 0, res.stderr);
+    const spec = JSON.parse(res.stdout) as Spec;
+    assert.equal(spec.kind, "nvidia.com/igpu");
+    assert.deepEqual(spec.devices.map((d) => d.name), ["0", "all"]);
+    assert.deepEqual(spec.devices[0].containerEdits.deviceNodes!.map((n) => n.path).sort(), [
+      "/dev/nvidia0",
+      "/dev/nvidiactl",
+    ]);
+    assert.ok(spec.containerEdits.mounts.some((m) => m.containerPath === `${LIB}/libcuda.so.550.54.15`));
+    // type-index names it gpu0; --device-id 0 keeps it; any other id is refused naming 0.
+    const ti = await run([
+      CTK,
+      "cdi",
+      "generate",
+      "--mode",
+      "csv",
+      "--driver-root",
+      r.root,
+      "--device-name-strategy",
+      "type-index",
+      "--device-id",
+      "0",
+      "--no-all-device",
+    ], { env: { XPU_CTK_CONFIG_FILE_PATH: cfg } });
+    assert.equal(ti.code, 0, ti.stderr);
+    assert.deepEqual((JSON.parse(ti.stdout) as Spec).devices.map((d) => d.name), ["gpu0"]);
+    const bad = await run([
+      CTK,
+      "cdi",
+      "generate",
+      "--mode",
+      "csv",
+      "--driver-root",
+      r.root,
+      "--device-id",
+      "1",
+    ], {
+      env: { XPU_CTK_CONFIG_FILE_PATH: cfg },
+    });
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /No GPU or MIG device matches --device-id 1 \(known: 0\)/);
   });
 });

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { discoverCsvSync, DiscoverError, parseCsv } from "../../../lib/discover/mod.ts";
+import { BASE_CSV_FILES, JETPACK_CSV_DIR, selectCsvFiles } from "../../../lib/discover/csv.ts";
 import { cleanup, tempDir } from "../../_helpers.ts";
 
 function put(root: string, path: string, text = "x"): void {
@@ -106,5 +107,45 @@ Deno.test("CSV discovery with bad lines fails naming every file:line", () => {
     });
   } finally {
     cleanup(dir);
+  }
+});
+
+Deno.test("CSV file selection: the toolkit's folder, else JetPack's in the driver root; the base set unless all", () => {
+  const root = tegraRoot();
+  const own = tempDir("xpu-csvdir-");
+  try {
+    const jetpack = join(root, JETPACK_CSV_DIR);
+    for (const f of ["l4t.csv", "drivers.csv", "devices.csv", "extra.csv", "Upper.CSV", "notes.txt"]) {
+      put(jetpack, `/${f}`, "dev, /dev/nvmap\n");
+    }
+    mkdirSync(join(jetpack, "folder.csv"));
+    // The toolkit's own folder is empty: JetPack's folder in the driver root is read.
+    const base = selectCsvFiles(own, { driverRoot: root });
+    assert.equal(base.folder, jetpack);
+    assert.deepEqual(base.files, ["devices.csv", "drivers.csv", "l4t.csv"].map((f) => join(jetpack, f)));
+    assert.deepEqual(base.skipped, ["Upper.CSV", "extra.csv"].map((f) => join(jetpack, f)));
+    // NVIDIA_REQUIRE_JETPACK=csv-mounts=all: every CSV file (any case of .csv), never a folder or other file.
+    const all = selectCsvFiles(own, { driverRoot: root, all: true });
+    assert.deepEqual(
+      all.files,
+      ["Upper.CSV", "devices.csv", "drivers.csv", "extra.csv", "l4t.csv"].map((f) => join(jetpack, f)),
+    );
+    assert.deepEqual(all.skipped, []);
+    // A missing toolkit folder is the same as an empty one.
+    assert.equal(selectCsvFiles(join(own, "missing"), { driverRoot: root }).folder, jetpack);
+    // Once the toolkit's folder has a CSV file, JetPack's is not read.
+    put(own, "/l4t.csv", "dev, /dev/nvhost-gpu\n");
+    put(own, "/site.csv", "dev, /dev/nvhost-ctrl\n");
+    const mine = selectCsvFiles(own, { driverRoot: root });
+    assert.deepEqual([mine.folder, mine.files, mine.skipped], [own, [join(own, "l4t.csv")], [
+      join(own, "site.csv"),
+    ]]);
+    // Neither folder has any: no files.
+    assert.deepEqual(selectCsvFiles(join(own, "missing"), { driverRoot: own }).files, []);
+    assert.deepEqual(BASE_CSV_FILES, ["devices.csv", "drivers.csv", "l4t.csv"]);
+    assert.equal(JETPACK_CSV_DIR, "/etc/nvidia-container-runtime/host-files-for-container.d");
+  } finally {
+    cleanup(root);
+    cleanup(own);
   }
 });
