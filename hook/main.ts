@@ -70,6 +70,7 @@ export async function main(argv: string[]): Promise<number> {
     return usageError(PROGRAM, "Name the hook command: prestart, poststart or poststop", USAGE);
   }
   if (command !== "prestart") return usageError(PROGRAM, `Unknown command ${JSON.stringify(command)}`, USAGE);
+  if (rest[0] === "--help" || rest[0] === "-h") return showHelp(USAGE);
   if (rest.length) return usageError(PROGRAM, `Unexpected argument ${JSON.stringify(rest[0])}`, USAGE);
   const log = new Logger("info");
   log.program = PROGRAM;

@@ -199,3 +199,9 @@ for (
     for (const f of flags) assertIncludes(r.stdout, f);
   });
 }
+
+Deno.test("xpu-container-runtime-hook prestart --help prints the usage and exits 0", async () => {
+  const r = await exe(["xpu-container-runtime-hook", "prestart", "--help"]);
+  assertEquals(r.code, 0, r.stderr);
+  assertTrue(r.stdout.startsWith("Usage: xpu-container-runtime-hook"), r.stdout.slice(0, 200));
+});
