@@ -8,6 +8,7 @@ import { execve } from "../lib/sys/libc.ts";
 import { Logger, parseLevel } from "../lib/sys/log.ts";
 import { parseRuncArgs, type RuncArgs } from "./argv.ts";
 import { modifySpec } from "./modify.ts";
+import { runtimeName, withPinnedMode } from "./pinned_mode.ts";
 import {
   readBytes,
   refuseSelf,
@@ -97,6 +98,9 @@ export async function runShim(args: string[], env: Record<string, string>): Prom
     log = makeLogger(config, argv, warnings);
     for (const w of warnings) log.warn(w);
     const self = env.XPU_LAUNCHER_SELF;
+    // xpu-container-runtime.cdi and .legacy: the name fixes the mode, whatever the config says.
+    const pinned = withPinnedMode(config, runtimeName(self, Deno.execPath()));
+    config = pinned.config;
     const resolved = findLowLevelRuntime(
       config.runtime.runtimes,
       self,
@@ -125,6 +129,7 @@ export async function runShim(args: string[], env: Record<string, string>): Prom
         log.debug("No GPU requested; the spec is left untouched");
       } else {
         try {
+          if (pinned.note) log.info(pinned.note);
           const mode = await modifySpec(loaded.spec, req, {
             config,
             log,

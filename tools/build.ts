@@ -8,7 +8,7 @@
 import { parseArgs } from "node:util";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { type BuildForm, programLauncher } from "./launcher.ts";
+import { type BuildForm, programLauncher, RUNTIME_ALIASES } from "./launcher.ts";
 import { checkTemplate } from "./runtime_launcher.ts";
 
 /** The executables and their entry points. */
@@ -119,6 +119,11 @@ async function main() {
       ]);
       if (!r.ok) Deno.exit(1);
     }
+    const path = join(dist, "bin", name);
+    writeFileSync(path, programLauncher(name, made as BuildForm, libexec, template));
+    chmodSync(path, 0o755);
+  }
+  for (const name of RUNTIME_ALIASES) {
     const path = join(dist, "bin", name);
     writeFileSync(path, programLauncher(name, made as BuildForm, libexec, template));
     chmodSync(path, 0o755);

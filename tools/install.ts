@@ -23,7 +23,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { type BuildForm, programLauncher } from "./launcher.ts";
+import { type BuildForm, programLauncher, RUNTIME_ALIASES } from "./launcher.ts";
 import { documentedConfigToml } from "../lib/config/documented.ts";
 import { makeDirs } from "../lib/sys/files.ts";
 
@@ -122,10 +122,10 @@ export function install(o: InstallOptions): string[] {
 
   const template = readFileSync(join(ROOT, "tools", "runtime_launcher.sh"), "utf8");
   makeDirs(staged(binDir));
-  for (const name of PROGRAMS) {
+  for (const name of [...PROGRAMS, ...RUNTIME_ALIASES]) {
     writeExecutable(staged(join(binDir, name)), programLauncher(name, form, libexec, template));
   }
-  report.push(`installed ${PROGRAMS.join(", ")} in ${staged(binDir)}`);
+  report.push(`installed ${[...PROGRAMS, ...RUNTIME_ALIASES].join(", ")} in ${staged(binDir)}`);
 
   if (o.dockerGpusCompat) {
     const link = staged(join(binDir, COMPAT_HOOK));

@@ -1,4 +1,5 @@
 /** Launcher scripts for the bundled form of the executables (and the runtime's fast path in both forms). */
+import { PINNED_RUNTIME_NAMES } from "../runtime/pinned_mode.ts";
 
 /** What a launcher needs to know about where things are installed. */
 export interface LauncherPaths {
@@ -88,6 +89,12 @@ export function runtimeLauncher(template: string, p: LauncherPaths): string {
   return template.replace("@EXEC@", p.exec);
 }
 
+/**
+ * The runtime's mode-pinned names (xpu-container-runtime.cdi, .legacy), installed beside it as launchers of
+ * the same program; see runtime/pinned_mode.ts.
+ */
+export const RUNTIME_ALIASES: readonly string[] = PINNED_RUNTIME_NAMES;
+
 /** The forms a build makes (dist/libexec/xpu-container-toolkit/FORM). */
 export type BuildForm = "compile" | "bundle";
 
@@ -97,9 +104,11 @@ export type BuildForm = "compile" | "bundle";
  * launchers for their new place.
  */
 export function programLauncher(name: string, form: BuildForm, libexec: string, template: string): string {
+  // A mode-pinned name is the runtime's launcher under that name: the runtime reads the mode from it.
+  const program = RUNTIME_ALIASES.includes(name) ? "xpu-container-runtime" : name;
   const exec = form === "compile"
-    ? binaryExec(`${libexec}/${name}`)
-    : denoExec(`${libexec}/deno`, `${libexec}/${name}/main.js`);
-  if (name === "xpu-container-runtime") return runtimeLauncher(template, { exec });
+    ? binaryExec(`${libexec}/${program}`)
+    : denoExec(`${libexec}/deno`, `${libexec}/${program}/main.js`);
+  if (program === "xpu-container-runtime") return runtimeLauncher(template, { exec });
   return HOOK_PROGRAMS.includes(name) ? hookLauncher(name, { exec }) : plainLauncher(name, { exec });
 }

@@ -99,7 +99,12 @@ while :; do
 done
 [ "${#xpu_n}" -le 200 ] || xpu_full "$@"
 xpu_dir=${XPU_RUNTIME_CACHE_DIR:-/run/xpu-container-runtime}
-xpu_facts=$xpu_dir/launcher.$xpu_n
+# A mode-pinned name (xpu-container-runtime.cdi, .legacy) keeps facts of its own, so that handlers used in
+# turn do not replace each other's.
+case "$0" in
+*.cdi | *.legacy) xpu_facts=$xpu_dir/launcher.${0##*.}.$xpu_n ;;
+*) xpu_facts=$xpu_dir/launcher.$xpu_n ;;
+esac
 xpu_refresh() {
   XPU_LAUNCHER_FACTS=$xpu_facts
   export XPU_LAUNCHER_FACTS
