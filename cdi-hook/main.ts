@@ -30,7 +30,10 @@ Commands:
   enable-cuda-compat --host-driver-version=V  prefer newer CUDA compat libraries from the image
   chmod --mode OCTAL --path P...            change modes in the container
   disable-device-node-modification          hide ModifyDeviceFiles in /proc/driver/nvidia/params
-  lxc --hooks-file FILE [NAME SECTION TYPE] LXC mount hook (rootfs from LXC_ROOTFS_MOUNT)
+  lxc [--devices-root DIR] [--hooks-file FILE]... [FILE...]
+                                            LXC mount hook: apply hooks files (one per device;
+                                            relative names are in DIR, LXD's --devicesRootFolder)
+                                            to LXC_ROOTFS_MOUNT
 
 A command this version does not know is ignored with a warning (exit 0): CDI specs outlive toolkit versions.
 

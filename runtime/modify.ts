@@ -285,23 +285,31 @@ export async function applyGenerated(spec: Spec, req: Request, ctx: ModifyContex
   removeLegacyHooks(spec, ctx.log);
   const driverRoot = ctx.config.cli.root || "/";
   const procRoot = procRootFor(driverRoot);
-  const [discover, { grantEdits }, policy] = await Promise.all([
+  const [discover, { grantEdits }, policy, csv] = await Promise.all([
     import("../lib/discover/mod.ts"),
     import("../lib/cdi/generate.ts"),
     import("../lib/policy/mod.ts"),
+    import("../lib/discover/csv.ts"),
   ]);
-  const plan = ctx.plan = mode === "csv"
-    ? discover.discoverCsvSync({
+  let origin = "the live driver";
+  let plan: MountPlan;
+  if (mode === "csv") {
+    const chosen = csv.selectCsvFiles(ctx.config.runtime.csvMountSpecPath, {
       driverRoot,
-      procRoot,
-      files: discover.csvFiles(ctx.config.runtime.csvMountSpecPath),
-    })
-    : discover.discoverSync({ driverRoot, procRoot });
-  const origin = mode === "csv"
-    ? `the CSV mount specs in ${ctx.config.runtime.csvMountSpecPath}`
-    : "the live driver";
+      all: req.csvMountsAll,
+    });
+    if (chosen.skipped.length) {
+      ctx.log.info(
+        `Left out CSV files outside the base set (${chosen.skipped.join(", ")}); ` +
+          `NVIDIA_REQUIRE_JETPACK=csv-mounts=all adds them`,
+      );
+    }
+    origin = `the CSV mount specs in ${chosen.folder}`;
+    plan = ctx.plan = discover.discoverCsvSync({ driverRoot, procRoot, files: chosen.files });
+  } else plan = ctx.plan = discover.discoverSync({ driverRoot, procRoot });
   // Ids may be written as CDI names of any kind: the device name is what selects.
   const ids = req.devices.map((id) => id.includes("=") ? id.slice(id.indexOf("=") + 1) : id);
+  if (mode === "csv") checkCsvIds(ids);
   const selected = mode === "csv" ? [] : policy.selectDevices(plan, { ...req, devices: ids });
   await checkRequirements(req, ctx);
   const grant = policy.decide(plan, selected, {
@@ -330,6 +338,43 @@ export async function applyGenerated(spec: Spec, req: Request, ctx: ModifyContex
   );
 }
 
+/**
+ * csv mode has one device, named `0` (as `nvidia.com/igpu=0` or `runtime.nvidia.com/gpu=0` asks) and `all`:
+ * every listed node goes to every container. Any other id is refused.
+ */
+export function checkCsvIds(ids: string[]): void {
+  const bad = ids.filter((id) => id !== "0" && id.toLowerCase() !== "all");
+  if (bad.length) {
+    throw new ModifyError(
+      `Unknown device ${JSON.stringify(bad[0])} in csv mode: a Tegra host's CSV mount specs describe one ` +
+        "device, named 0 (or all); request NVIDIA_VISIBLE_DEVICES=0 or all",
+    );
+  }
+}
+
+/**
+ * Whether a cdi-mode request names just-in-time devices (`runtime.nvidia.com/gpu=…`): true when every device
+ * does, false when none does. Mixing them with devices of static specs is refused, as the established
+ * runtime does.
+ */
+export function jitRequested(req: Request): boolean {
+  const jit = req.devices.filter((d) => d.startsWith(`${JIT_KIND}=`));
+  if (jit.length === 0) return false;
+  if (jit.length !== req.devices.length) {
+    const other = req.devices.find((d) => !d.startsWith(`${JIT_KIND}=`));
+    throw new ModifyError(
+      `Cannot mix just-in-time ${JIT_KIND} devices with devices of CDI spec files (${other}); ` +
+        `request either only ${JIT_KIND}=… names or none`,
+    );
+  }
+  return true;
+}
+
+async function loadsNvml(ctx: ModifyContext): Promise<boolean> {
+  const nvml = await import("../lib/nvml/mod.ts");
+  return nvml.nvmlAvailable({ driverRoot: ctx.config.cli.root || "/" });
+}
+
 /** Modifies the spec for a GPU request; returns the mode used. */
 export async function modifySpec(spec: Spec, req: Request, ctx: ModifyContext): Promise<string> {
   let nvmlAvailable = ctx.nvmlAvailable;
@@ -350,9 +395,18 @@ export async function modifySpec(spec: Spec, req: Request, ctx: ModifyContext): 
       addLegacyHook(spec, ctx);
       await addLegacyGroups(spec, req, ctx);
       break;
-    case "cdi":
-      await applyCdi(spec, req, ctx);
-      break;
+    case "cdi": {
+      if (!jitRequested(req)) {
+        await applyCdi(spec, req, ctx);
+        break;
+      }
+      // runtime.nvidia.com/gpu names are made at create from the live driver (CSV files on a Tegra host
+      // without NVML), whatever spec files exist.
+      const generated = isTegraHost() && !(nvmlAvailable?.() ?? await loadsNvml(ctx)) ? "csv" : "jit-cdi";
+      ctx.log.info(`${JIT_KIND} devices are generated just in time (${generated})`);
+      await applyGenerated(spec, req, ctx, generated);
+      return generated;
+    }
     case "jit-cdi":
     case "csv":
       await applyGenerated(spec, req, ctx, choice.mode);

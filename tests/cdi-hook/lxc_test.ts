@@ -1,6 +1,6 @@
 /** `xpu-cdi-hook lxc`: run against a directory prepared the way LXC prepares a mount hook. */
 import { existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, posix } from "node:path";
 import { assertEquals, assertIncludes, assertTrue } from "../_assert.ts";
 import { bin, cleanup, run, tempDir } from "../_helpers.ts";
 import { copyRootfs } from "../../fixtures/rootfs.ts";
@@ -57,7 +57,8 @@ Deno.test("lxc mode makes the links, appends the folders once and rebuilds the c
     const r = await lxcHook(c);
     assertEquals(r.code, 0, r.stderr);
     assertEquals(readlinkSync(join(c.rootfs, LIB, "libxpu-probe.so")), "libxpu-probe.so.1");
-    assertEquals(readlinkSync(join(c.rootfs, "usr/local/bin/nvidia-fake")), "/usr/bin/busybox");
+    // An absolute target is written relative to the link, as LXD writes CDI links.
+    assertEquals(readlinkSync(join(c.rootfs, "usr/local/bin/nvidia-fake")), "../../bin/busybox");
     const conf = join(c.rootfs, "etc/ld.so.conf.d/00-xpu-cdi.conf");
     assertEquals(readFileSync(conf, "utf8"), `${LIB}\n/usr/local/nvidia/lib64\n`);
     const cache = await run(["/sbin/ldconfig", "-p", "-C", join(c.rootfs, "etc/ld.so.cache")]);
@@ -86,7 +87,11 @@ Deno.test("lxc mode keeps a link that points out of the rootfs inside it", async
     );
     const r = await lxcHook(c);
     assertEquals(r.code, 0, r.stderr);
-    assertEquals(readlinkSync(join(c.rootfs, sentinel, "lib/evil")), "/etc/shadow");
+    // The link is made at its path folded inside the rootfs, pointing relative to it.
+    assertEquals(
+      readlinkSync(join(c.rootfs, sentinel, "lib/evil")),
+      posix.relative(`${sentinel}/lib`, "/etc/shadow"),
+    );
     assertEquals(hashTree(sentinel), before);
   } finally {
     cleanup(c.dir);
@@ -101,7 +106,13 @@ Deno.test("lxc mode refuses a missing or malformed hooks file and a missing root
       env: { LXC_ROOTFS_MOUNT: c.rootfs },
     });
     assertEquals(noFile.code, 2);
-    assertIncludes(noFile.stderr, "--hooks-file");
+    assertIncludes(noFile.stderr, "--hooks-file FILE");
+    // A relative name needs the folder it is in.
+    const relative = await run([bin("xpu-cdi-hook"), "lxc", "--hooks-file", "xpu-hooks.json"], {
+      env: { LXC_ROOTFS_MOUNT: c.rootfs },
+    });
+    assertEquals(relative.code, 2);
+    assertIncludes(relative.stderr, '"xpu-hooks.json" is a relative name: pass --devices-root DIR');
     writeFileSync(c.hooks, '{"symlinks": [{"target": "x", "link": "relative"}]}');
     const bad = await lxcHook(c);
     assertEquals(bad.code, 1);
@@ -114,6 +125,125 @@ Deno.test("lxc mode refuses a missing or malformed hooks file and a missing root
     assertEquals(noRoot.code, 1);
     assertIncludes(noRoot.stderr, "LXC_ROOTFS_MOUNT");
     assertTrue(existsSync(join(c.rootfs, "etc/ld.so.cache")));
+  } finally {
+    cleanup(c.dir);
+  }
+});
+
+/** LXD's hooks file for one GPU device, as Go's json.Encoder writes it: compact, `null` for empty lists. */
+function lxdHooks(
+  rootfs: string,
+  ld: string[] | null,
+  links: { target: string; link: string }[] | null,
+): string {
+  return JSON.stringify({ container_rootfs: rootfs, ld_cache_updates: ld, symlinks: links }) + "\n";
+}
+
+function lxdEnv(c: { dir: string; rootfs: string }, version: "0" | "1"): Record<string, string> {
+  return {
+    PATH: "/usr/bin:/bin",
+    LXC_NAME: "ctr1",
+    LXC_ROOTFS_MOUNT: c.rootfs,
+    LXC_ROOTFS_PATH: `dir:${c.rootfs}`,
+    LXC_CONFIG_FILE: join(c.dir, "config"),
+    LXC_HOOK_VERSION: version,
+    ...(version === "1" ? { LXC_HOOK_TYPE: "mount", LXC_HOOK_SECTION: "lxc" } : {}),
+  };
+}
+
+Deno.test("lxc mode applies several LXD hooks files, named bare in --devicesRootFolder, in one run", async () => {
+  const c = await lxcContainer();
+  try {
+    const devices = join(c.dir, "devices");
+    mkdirSync(devices);
+    writeFileSync(
+      join(devices, "gpu0_cdi_hooks.json"),
+      lxdHooks(c.rootfs, [LIB], [
+        { target: "libxpu-probe.so.1", link: `${LIB}/libxpu-probe.so` },
+        { target: `${LIB}/libxpu-probe.so.1.0.0`, link: `${LIB}/libxpu-probe.so.1` },
+      ]),
+    );
+    writeFileSync(
+      join(devices, "gpu1_cdi_hooks.json"),
+      lxdHooks(c.rootfs, null, [{ target: "/usr/bin/busybox", link: "/usr/local/bin/nvidia-gpu1" }]),
+    );
+    writeFileSync(
+      join(devices, "gpu2_cdi_hooks.json"),
+      lxdHooks(c.rootfs, ["/usr/local/nvidia/lib64"], null),
+    );
+    // LXD's line: lxc.hook.version 1, the folder flag, then the bare file names.
+    const r = await run([
+      bin("xpu-cdi-hook"),
+      "lxc",
+      "--devicesRootFolder",
+      devices,
+      "gpu0_cdi_hooks.json",
+      "gpu1_cdi_hooks.json",
+      "gpu2_cdi_hooks.json",
+    ], { clearEnv: true, env: lxdEnv(c, "1") });
+    assertEquals(r.code, 0, r.stderr);
+    assertEquals(readlinkSync(join(c.rootfs, LIB, "libxpu-probe.so")), "libxpu-probe.so.1");
+    assertEquals(readlinkSync(join(c.rootfs, LIB, "libxpu-probe.so.1")), "libxpu-probe.so.1.0.0");
+    assertEquals(readlinkSync(join(c.rootfs, "usr/local/bin/nvidia-gpu1")), "../../bin/busybox");
+    assertEquals(
+      readFileSync(join(c.rootfs, "etc/ld.so.conf.d/00-xpu-cdi.conf"), "utf8"),
+      `${LIB}\n/usr/local/nvidia/lib64\n`,
+    );
+    const cache = await run(["/sbin/ldconfig", "-p", "-C", join(c.rootfs, "etc/ld.so.cache")]);
+    assertIncludes(cache.stdout, `libxpu-probe.so.1 (libc6,x86-64) => ${LIB}/libxpu-probe.so.1`);
+  } finally {
+    cleanup(c.dir);
+  }
+});
+
+Deno.test("lxc mode: a second --hooks-file adds to the first; LXC's appended NAME SECTION TYPE are not files", async () => {
+  const c = await lxcContainer();
+  try {
+    const second = join(c.dir, "second.json");
+    writeFileSync(
+      second,
+      lxdHooks("", null, [{ target: "libxpu-probe.so.1", link: "/opt/second/libprobe.so" }]),
+    );
+    const r = await run([
+      bin("xpu-cdi-hook"),
+      "lxc",
+      "--hooks-file",
+      c.hooks,
+      "--hooks-file",
+      second,
+      "ctr1",
+      "lxc",
+      "mount",
+    ], { clearEnv: true, env: lxdEnv(c, "0") });
+    assertEquals(r.code, 0, r.stderr);
+    assertEquals(readlinkSync(join(c.rootfs, LIB, "libxpu-probe.so")), "libxpu-probe.so.1");
+    assertEquals(readlinkSync(join(c.rootfs, "opt/second/libprobe.so")), "libxpu-probe.so.1");
+    // A named file that is missing fails the start, naming it.
+    const missing = await run([
+      bin("xpu-cdi-hook"),
+      "lxc",
+      "--devices-root",
+      c.dir,
+      "xpu-hooks.json",
+      "gone.json",
+    ], { clearEnv: true, env: lxdEnv(c, "1") });
+    assertEquals(missing.code, 1);
+    assertIncludes(missing.stderr, `Cannot read hooks file ${join(c.dir, "gone.json")}`);
+  } finally {
+    cleanup(c.dir);
+  }
+});
+
+Deno.test("lxc mode: a directory at a link path is a warning and the other links are still made", async () => {
+  const c = await lxcContainer();
+  try {
+    mkdirSync(join(c.rootfs, "usr/local/bin/nvidia-fake"), { recursive: true });
+    writeFileSync(join(c.rootfs, "usr/local/bin/nvidia-fake/keep"), "image file");
+    const r = await lxcHook(c);
+    assertEquals(r.code, 0, r.stderr);
+    assertIncludes(r.stderr, "warning: /usr/local/bin/nvidia-fake is a directory in the container");
+    assertEquals(readFileSync(join(c.rootfs, "usr/local/bin/nvidia-fake/keep"), "utf8"), "image file");
+    assertEquals(readlinkSync(join(c.rootfs, LIB, "libxpu-probe.so")), "libxpu-probe.so.1");
   } finally {
     cleanup(c.dir);
   }
