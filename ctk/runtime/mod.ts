@@ -12,7 +12,9 @@ import {
   pending,
   planConfigure,
   RELOAD_HINT,
+  type RuntimeHandler,
 } from "../../lib/engine/mod.ts";
+import { PINNED_SUFFIXES } from "../../runtime/pinned_mode.ts";
 
 const RUNTIME_BIN = "xpu-container-runtime";
 
@@ -31,6 +33,12 @@ Options:
   --runtime-path PATH     the runtime executable (default: ${RUNTIME_BIN} from PATH)
   --set-as-default        make it the engine's default runtime
   --cdi.enabled           turn on the engine's CDI support
+  --mode-handlers         containerd and CRI-O: also register NAME-cdi and NAME-legacy, running
+                          RUNTIME-PATH.cdi and RUNTIME-PATH.legacy, whose names fix cdi or legacy mode
+                          (RuntimeClass handlers for a Kubernetes node)
+  --cdi.annotations       containerd: every entry passes containers' CDI annotations (the config's
+                          modes.cdi.annotation-prefixes, cdi.k8s.io/ by default) to the runtime, as a
+                          device plugin sets them; for containerd before 1.7, which does not read them itself
   --dry-run               print the resulting files and write nothing
 `;
 
@@ -52,6 +60,14 @@ export function defaultRuntimePath(engine: Engine): string {
   return findInPath(RUNTIME_BIN) ?? `/usr/local/bin/${RUNTIME_BIN}`;
 }
 
+/**
+ * The mode-pinned handlers registered beside runtime `name` at `path`: `name-cdi` and `name-legacy`, running
+ * the executables named `path.cdi` and `path.legacy` (their name fixes the mode).
+ */
+export function modeHandlers(name: string, path: string): RuntimeHandler[] {
+  return Object.keys(PINNED_SUFFIXES).map((mode) => ({ name: `${name}-${mode}`, path: `${path}.${mode}` }));
+}
+
 async function configure(args: string[]): Promise<number> {
   const parsed = parseCommand("xpu-ctk runtime configure", args, {
     runtime: { type: "string" },
@@ -60,6 +76,8 @@ async function configure(args: string[]): Promise<number> {
     "runtime-path": { type: "string" },
     "set-as-default": { type: "boolean", default: false },
     "cdi.enabled": { type: "boolean", default: false },
+    "mode-handlers": { type: "boolean", default: false },
+    "cdi.annotations": { type: "boolean", default: false },
     "dry-run": { type: "boolean", default: false },
   }, USAGE);
   if (typeof parsed === "number") return parsed;
@@ -86,13 +104,24 @@ async function configure(args: string[]): Promise<number> {
     );
     return 2;
   }
+  const only = (flag: "mode-handlers" | "cdi.annotations", engines: Engine[]) => {
+    if (!values[flag] || engines.includes(engine)) return false;
+    console.error(`xpu-ctk runtime configure: --${flag} is for ${engines.join(" and ")}, not ${engine}`);
+    return true;
+  };
+  if (only("mode-handlers", ["containerd", "crio"]) || only("cdi.annotations", ["containerd"])) return 2;
   const file = values.config ?? DEFAULT_CONFIG[engine];
+  const handlers = values["mode-handlers"] ? modeHandlers(name, path) : [];
   const plan = planConfigure(engine, file, {
     name,
     path,
     setAsDefault: values["set-as-default"]!,
     cdiEnabled: values["cdi.enabled"]!,
     cdiSpecDirs: values["cdi.enabled"] ? loadConfig().runtime.cdiSpecDirs : [],
+    handlers,
+    containerAnnotations: values["cdi.annotations"]
+      ? loadConfig().runtime.cdiAnnotationPrefixes.map((p) => `${p}*`)
+      : undefined,
   });
   for (const n of plan.notes) console.error(`note: ${n}`);
   const changes = pending(plan);
@@ -110,10 +139,13 @@ async function configure(args: string[]): Promise<number> {
     return 0;
   }
   applyPlan(plan);
-  if (!existsSync(path) && path.startsWith("/")) console.error(`warning: ${path} does not exist yet`);
+  for (const p of [path, ...handlers.map((h) => h.path)]) {
+    if (!existsSync(p) && p.startsWith("/")) console.error(`warning: ${p} does not exist yet`);
+  }
+  const also = handlers.map((h) => `, ${h.name} (${h.path})`).join("");
   console.log(
-    `Registered runtime ${name} (${path}) in ${plan.changes[0].file}${
-      values["set-as-default"] ? " as the default runtime" : ""
+    `Registered runtime ${name} (${path})${also} in ${plan.changes[0].file}${
+      values["set-as-default"] ? `, ${name} as the default runtime` : ""
     }; ${RELOAD_HINT[engine]}`,
   );
   return 0;

@@ -12,6 +12,22 @@ export interface RuntimeOptions {
   cdiEnabled: boolean;
   /** CDI spec dirs to tell the engine about when enabling CDI. */
   cdiSpecDirs: string[];
+  /**
+   * More entries registered the same way beside `name` (containerd and CRI-O): the mode-pinned handlers,
+   * e.g. `xpu-cdi` running `xpu-container-runtime.cdi`.
+   */
+  handlers?: RuntimeHandler[];
+  /**
+   * containerd: annotation patterns every entry the toolkit writes passes from a container's config to the
+   * runtime (`container_annotations`), e.g. `cdi.k8s.io/*`.
+   */
+  containerAnnotations?: string[];
+}
+
+/** One more runtime entry: the name the engine knows it by and its executable. */
+export interface RuntimeHandler {
+  name: string;
+  path: string;
 }
 
 /** The result of editing one config document. */

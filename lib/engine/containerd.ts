@@ -188,23 +188,29 @@ export function configureContainerdDropIn(
   }
   const ctd = tableAt(section, ["containerd"], file, [a, b]);
   const runtimes = tableAt(ctd, ["runtimes"], file, [a, b, "containerd"]);
-  const existing = runtimes[o.name];
-  let entry: Table;
-  if (isTable(existing)) {
-    entry = existing;
-    if (runtimesOf(others)[o.name] !== undefined) notes.push(`updated the existing runtime ${o.name}`);
-  } else if (existing !== undefined) {
-    throw new EngineConfigError(
-      `${file}: runtime ${o.name} is not a table; fix the file, it was left unchanged`,
-    );
-  } else {
-    const runc = runtimesOf(others).runc;
-    entry = isTable(runc) ? structuredClone(runc) : {};
+  for (const h of [{ name: o.name, path: o.path }, ...(o.handlers ?? [])]) {
+    const existing = runtimes[h.name];
+    let entry: Table;
+    if (isTable(existing)) {
+      entry = existing;
+      if (runtimesOf(others)[h.name] !== undefined) notes.push(`updated the existing runtime ${h.name}`);
+    } else if (existing !== undefined) {
+      throw new EngineConfigError(
+        `${file}: runtime ${h.name} is not a table; fix the file, it was left unchanged`,
+      );
+    } else {
+      const runc = runtimesOf(others).runc;
+      entry = isTable(runc) ? structuredClone(runc) : {};
+    }
+    entry.runtime_type = "io.containerd.runc.v2";
+    if (o.containerAnnotations?.length) {
+      const had = Array.isArray(entry.container_annotations) ? entry.container_annotations : [];
+      entry.container_annotations = [...new Set([...had.map(String), ...o.containerAnnotations])];
+    }
+    const options = tableAt(entry, ["options"], file, [a, b, "containerd", "runtimes", h.name]);
+    options.BinaryName = h.path;
+    runtimes[h.name] = entry;
   }
-  entry.runtime_type = "io.containerd.runc.v2";
-  const options = tableAt(entry, ["options"], file, [a, b, "containerd", "runtimes", o.name]);
-  options.BinaryName = o.path;
-  runtimes[o.name] = entry;
   if (
     version < 3 && ctd.default_runtime_name === undefined && runtimes.runc === undefined && !o.setAsDefault
   ) {

@@ -28,13 +28,15 @@ export function configureCrio(text: string | undefined, file: string, o: Runtime
   const doc = out.trim() === "" ? {} : parseToml(out, file);
   const rt = tableAt(doc, ["crio", "runtime"], file);
   const runtimes = tableAt(rt, ["runtimes"], file, ["crio", "runtime"]);
-  const old = runtimes[o.name];
-  if (old !== undefined && !isTable(old)) {
-    throw new EngineConfigError(
-      `${file}: runtime ${o.name} is not a table; fix the file, it was left unchanged`,
-    );
+  const handlers = [{ name: o.name, path: o.path }, ...(o.handlers ?? [])];
+  for (const h of handlers) {
+    const old = runtimes[h.name];
+    if (old !== undefined && !isTable(old)) {
+      throw new EngineConfigError(
+        `${file}: runtime ${h.name} is not a table; fix the file, it was left unchanged`,
+      );
+    }
   }
-  const entry = (old ?? {}) as Record<string, unknown>;
   const set = (path: string[], v: unknown, now: unknown) => {
     if (show(now) !== show(v)) out = setTomlKey(out, file, path, v);
   };
@@ -43,8 +45,11 @@ export function configureCrio(text: string | undefined, file: string, o: Runtime
     set(["crio", "runtime", "cdi_spec_dirs"], o.cdiSpecDirs, rt.cdi_spec_dirs);
     notes.push("CRI-O reads CDI specs on its own; set cdi_spec_dirs to the toolkit's spec dirs");
   }
-  const base = ["crio", "runtime", "runtimes", o.name];
-  set([...base, "runtime_path"], o.path, entry.runtime_path);
-  set([...base, "runtime_type"], "oci", entry.runtime_type);
+  for (const h of handlers) {
+    const entry = (runtimes[h.name] ?? {}) as Record<string, unknown>;
+    const base = ["crio", "runtime", "runtimes", h.name];
+    set([...base, "runtime_path"], h.path, entry.runtime_path);
+    set([...base, "runtime_type"], "oci", entry.runtime_type);
+  }
   return { text: out, notes };
 }

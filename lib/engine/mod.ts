@@ -28,7 +28,7 @@ import { editFileLocked } from "../sys/lock.ts";
 import { basename, dirname, join, resolve } from "../sys/path.ts";
 
 export { EngineConfigError } from "./_error.ts";
-export type { Edited, RuntimeOptions } from "./_options.ts";
+export type { Edited, RuntimeHandler, RuntimeOptions } from "./_options.ts";
 export { configureContainerdDropIn, configureCrio, configureDocker, configurePodman };
 export { addContainerdImport, CONTAINERD_DROP_IN_NAME, containerdDropInPath };
 
