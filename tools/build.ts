@@ -6,9 +6,18 @@
  * Usage: deno task build [--form auto|compile|bundle] [--out DIR]
  */
 import { parseArgs } from "node:util";
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { type BuildForm, programLauncher, RUNTIME_ALIASES } from "./launcher.ts";
+import { type BuildForm, CACHE_DIR, PREFIX_LIBDIR, programLauncher, RUNTIME_ALIASES } from "./launcher.ts";
 import { checkTemplate } from "./runtime_launcher.ts";
 
 /** The executables and their entry points. */
@@ -64,17 +73,30 @@ async function main() {
     Deno.exit(2);
   }
   const dist = resolve(values.out!);
-  const libexec = join(dist, "libexec", "xpu-container-toolkit");
-  rmSync(dist, { recursive: true, force: true });
-  mkdirSync(join(dist, "bin"), { recursive: true });
+  // The build is made in a folder beside the old one and replaces it only when complete, so a failed build
+  // leaves the previous one as it was.
+  const work = `${dist}.new.${Deno.pid}`;
+  const fail = (): never => {
+    rmSync(work, { recursive: true, force: true });
+    console.error(
+      `build: failed; ${existsSync(dist) ? `the previous build in ${dist} is kept` : "nothing built"}`,
+    );
+    Deno.exit(1);
+  };
+  const libexec = join(work, PREFIX_LIBDIR);
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(join(work, "bin"), { recursive: true });
   mkdirSync(libexec, { recursive: true });
+  // Deno's cache for the programs (the launchers point DENO_DIR here): owned by the tree, never $HOME.
+  mkdirSync(join(libexec, CACHE_DIR), { mode: 0o755 });
+  chmodSync(join(libexec, CACHE_DIR), 0o755);
   const template = readFileSync(join(ROOT, "tools", "runtime_launcher.sh"), "utf8");
   // The launcher's flag patterns are generated from the runtime's argument tables; refuse a stale copy.
   try {
     checkTemplate(template);
   } catch (err) {
     console.error(`build: ${(err as Error).message}`);
-    Deno.exit(1);
+    fail();
   }
 
   let made: BuildForm = form === "bundle" ? "bundle" : "compile";
@@ -83,7 +105,7 @@ async function main() {
     if (!await tryCompile(entry, join(libexec, name))) {
       if (form === "compile") {
         console.error("deno compile failed: no denort base binary (set DENORT_BIN or allow the download)");
-        Deno.exit(1);
+        fail();
       }
       console.log(
         "build: deno compile cannot get a denort base binary here (no DENORT_BIN, no download); " +
@@ -100,7 +122,7 @@ async function main() {
       const bin = join(libexec, name);
       if (!existsSync(bin) && !await tryCompile(entry, bin)) {
         console.error(`deno compile failed for ${name}`);
-        Deno.exit(1);
+        fail();
       }
     } else {
       const outdir = join(libexec, name);
@@ -117,18 +139,28 @@ async function main() {
         outdir,
         entry,
       ]);
-      if (!r.ok) Deno.exit(1);
+      if (!r.ok) fail();
     }
-    const path = join(dist, "bin", name);
-    writeFileSync(path, programLauncher(name, made as BuildForm, libexec, template));
+    const path = join(work, "bin", name);
+    writeFileSync(path, programLauncher(name, made as BuildForm, PREFIX_LIBDIR, template));
     chmodSync(path, 0o755);
   }
   for (const name of RUNTIME_ALIASES) {
-    const path = join(dist, "bin", name);
-    writeFileSync(path, programLauncher(name, made as BuildForm, libexec, template));
+    const path = join(work, "bin", name);
+    writeFileSync(path, programLauncher(name, made as BuildForm, PREFIX_LIBDIR, template));
     chmodSync(path, 0o755);
   }
   writeFileSync(join(libexec, "FORM"), made + "\n");
+  const old = `${dist}.old.${Deno.pid}`;
+  if (existsSync(dist)) renameSync(dist, old);
+  try {
+    renameSync(work, dist);
+  } catch (err) {
+    if (existsSync(old)) renameSync(old, dist);
+    console.error(`build: cannot move the new build to ${dist}: ${(err as Error).message}`);
+    fail();
+  }
+  rmSync(old, { recursive: true, force: true });
   console.log(
     `build: wrote ${Object.keys(PROGRAMS).length} executables to ${join(dist, "bin")} (form: ${made})`,
   );
