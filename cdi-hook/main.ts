@@ -7,6 +7,7 @@ import { createSymlinksCommand } from "./create_symlinks.ts";
 import { disableDeviceNodeModificationCommand } from "./disable_device_node_modification.ts";
 import { enableCudaCompatCommand } from "./enable_cuda_compat.ts";
 import { lxcCommand } from "./lxc.ts";
+import { setupCommand } from "./setup.ts";
 import { updateLdcacheCommand } from "./update_ldcache.ts";
 
 const PROGRAM = "xpu-cdi-hook";
@@ -19,6 +20,7 @@ export const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   "chmod": chmodCommand,
   "disable-device-node-modification": disableDeviceNodeModificationCommand,
   "lxc": lxcCommand,
+  "setup": setupCommand,
 };
 
 /** The usage text. */
@@ -34,6 +36,10 @@ Commands:
                                             LXC mount hook: apply hooks files (one per device;
                                             relative names are in DIR, LXD's --devicesRootFolder)
                                             to LXC_ROOTFS_MOUNT
+  setup [STEP FLAGS...]                     the steps in one process, in this order: create-symlinks
+                                            (--link), enable-cuda-compat (--host-driver-version), update-ldcache
+                                            (--folder, --ldconfig-path, --ldconfig-timeout, or --update-ldcache
+                                            alone), disable-device-node-modification (the flag of that name)
 
 A command this version does not know is ignored with a warning (exit 0): CDI specs outlive toolkit versions.
 

@@ -18,6 +18,7 @@ import { isTegraHost, JIT_KIND, onlyCdiDevices, type Request, resolveMode } from
 import { ToolkitError } from "../lib/sys/errors.ts";
 import type { Logger } from "../lib/sys/log.ts";
 import { which } from "../lib/sys/which.ts";
+import { mergeStepHooks } from "../lib/container/steps.ts";
 
 /** A modification that cannot be made; the shim prefixes it and refuses the create. */
 export class ModifyError extends ToolkitError {}
@@ -145,6 +146,21 @@ export function checkStale(devices: RegistryDevice[], config: Config): void {
   }
 }
 
+/**
+ * Merges each run of the applied spec's consecutive xpu-cdi-hook step hooks (a spec's single-step hooks, or the
+ * hooks of several specs) into one `xpu-cdi-hook setup` entry, so that a container starts one toolkit process
+ * for them instead of one per step. The merged entry takes the same steps with the same arguments, path and
+ * environment; anything else in the list keeps its place.
+ */
+export function mergeToolkitHooks(spec: Spec, log: Logger): void {
+  const list = spec.hooks?.createContainer as Hook[] | undefined;
+  if (!list || list.length < 2) return;
+  const { hooks, saved } = mergeStepHooks(list);
+  if (!saved) return;
+  spec.hooks!.createContainer = hooks as Hook[];
+  log.info(`Merged ${saved + 1} xpu-cdi-hook createContainer hooks into one setup hook`);
+}
+
 /** Refuses devices whose spec names a hook executable that does not exist or is not executable. */
 export function checkHookBinaries(devices: RegistryDevice[]): void {
   const seen = new Set<unknown>();
@@ -184,10 +200,12 @@ export async function applyCdi(spec: Spec, req: Request, ctx: ModifyContext): Pr
       device: { name: "none", containerEdits: {} },
       source: devices[0].source,
     }]);
+    mergeToolkitHooks(spec, ctx.log);
     ctx.log.info(`Applied the common edits of ${devices[0].source.file} without devices (none)`);
     return;
   }
   applyDevices(spec, devices);
+  mergeToolkitHooks(spec, ctx.log);
   ctx.log.info(`Applied CDI devices ${devices.map((d) => d.qualifiedName).join(", ")}`);
 }
 

@@ -119,18 +119,30 @@ export function lxcConfig(edits: ContainerEdits[], o: LxcOptions): LxcResult {
     }
     for (const h of e.hooks ?? []) {
       const { command, args } = hookArgs(h);
-      if (command === "create-symlinks") {
+      // `setup` takes the steps of both (and others LXC mode does not run) in one hook.
+      const setup = command === "setup";
+      if (command === "create-symlinks" || setup) {
         hookPath ??= h.path;
         for (const l of flagValues(args, "--link")) {
           const [target, link] = l.split("::");
           if (target && link) hooks.symlinks.push({ target, link });
         }
-      } else if (command === "update-ldcache") {
+      }
+      if (command === "update-ldcache" || setup) {
         hookPath ??= h.path;
         for (const d of flagValues(args, "--folder")) {
           if (!hooks.ld_cache_updates.includes(d)) hooks.ld_cache_updates.push(d);
         }
-      } else {
+      }
+      if (setup) {
+        if (args.some((a) => a.startsWith("--host-driver-version"))) {
+          skipped.push(`hook setup's enable-cuda-compat step (${h.hookName})`);
+        }
+        if (args.includes("--disable-device-node-modification")) {
+          skipped.push(`hook setup's disable-device-node-modification step (${h.hookName})`);
+        }
+      }
+      if (command !== "create-symlinks" && command !== "update-ldcache" && !setup) {
         skipped.push(`hook ${command || h.path} (${h.hookName})`);
       }
     }

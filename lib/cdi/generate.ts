@@ -27,6 +27,7 @@ import {
 import { minimumCdiVersion } from "./validate.ts";
 import { ToolkitError } from "../sys/errors.ts";
 import { HOOK_ENV, HOOK_TIMEOUT_S } from "../oci/mod.ts";
+import { addStep, noSteps, SETUP_COMMAND, setupArgs } from "../container/steps.ts";
 
 /** How generated devices are named: `0`/`1:0`, `GPU-…`/`MIG-…`, or `gpu0`/`mig1:0`. */
 export type DeviceNameStrategy = "index" | "uuid" | "type-index";
@@ -65,7 +66,7 @@ export interface GenerateOptions {
   /**
    * Record the driver version in the {@link DRIVER_VERSION_ANNOTATION} annotation; default true. Annotations
    * need cdiVersion 0.6.0, which older CDI consumers refuse (Debian 12's podman 4.3 reads up to 0.5.0);
-   * without it the version is still recorded in the enable-cuda-compat hook (see {@link specDriverVersion}).
+   * without it the version is still recorded in the hook's --host-driver-version (see {@link specDriverVersion}).
    */
   annotateDriverVersion?: boolean;
   /**
@@ -111,7 +112,11 @@ function gids(nodes: DeviceNode[]): number[] {
   return out;
 }
 
-/** The CDI hooks for the policy's hook calls. */
+/**
+ * The CDI hooks for the policy's hook calls: one `xpu-cdi-hook setup` entry that takes every step in one
+ * process when there are several (one process per container instead of one per step), else the single step's
+ * own command.
+ */
 export function cdiHooks(calls: HookCall[], cdiHookPath: string): CdiHook[] {
   const hook = (args: string[]): CdiHook => ({
     hookName: "createContainer",
@@ -120,7 +125,10 @@ export function cdiHooks(calls: HookCall[], cdiHookPath: string): CdiHook[] {
     env: [...HOOK_ENV],
     timeout: HOOK_TIMEOUT_S,
   });
-  return calls.map((c) => hook([c.command, ...c.args]));
+  if (calls.length < 2) return calls.map((c) => hook([c.command, ...c.args]));
+  const steps = noSteps();
+  for (const c of calls) addStep(steps, c.command, c.args);
+  return [hook([SETUP_COMMAND, ...setupArgs(steps)])];
 }
 
 /** Options for {@link grantEdits}. */
@@ -281,13 +289,13 @@ export function generateCdiSpec(plan: MountPlan, opts: GenerateOptions): CdiSpec
 
 /**
  * The driver version a spec was generated from, if it records one: its annotation, else the
- * `--host-driver-version` of its enable-cuda-compat hook (specs written for pre-0.6.0 consumers).
+ * `--host-driver-version` of its enable-cuda-compat or setup hook (specs written for pre-0.6.0 consumers).
  */
 export function specDriverVersion(spec: CdiSpec): string | undefined {
   const annotated = spec.annotations?.[DRIVER_VERSION_ANNOTATION];
   if (annotated) return annotated;
   for (const h of spec.containerEdits?.hooks ?? []) {
-    if (h.args?.[1] !== "enable-cuda-compat") continue;
+    if (h.args?.[1] !== "enable-cuda-compat" && h.args?.[1] !== SETUP_COMMAND) continue;
     const arg = h.args.find((a) => a.startsWith("--host-driver-version="));
     if (arg) return arg.slice("--host-driver-version=".length);
   }

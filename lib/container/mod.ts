@@ -2,3 +2,4 @@
 export * from "./ldcache.ts";
 export * from "./links.ts";
 export * from "./compat.ts";
+export * from "./steps.ts";

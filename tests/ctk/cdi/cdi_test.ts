@@ -45,10 +45,13 @@ Deno.test("generate --output spec.json: a valid 0644 spec for 2 GPUs from the dr
     // Readable by pre-0.6.0 CDI consumers (Debian 12's podman 4.3): no annotations unless asked for.
     assert.equal(spec.cdiVersion, "0.5.0");
     assert.equal(spec.annotations, undefined);
-    const compat = spec.containerEdits.hooks.find((h) => h.args[1] === "enable-cuda-compat")!;
-    assert.deepEqual(compat.args, ["xpu-cdi-hook", "enable-cuda-compat", "--host-driver-version=550.54.15"]);
+    // One createContainer hook takes every step in one process.
+    assert.deepEqual(spec.containerEdits.hooks.map((h) => h.hookName), ["createContainer"]);
+    const setup = spec.containerEdits.hooks[0];
+    assert.deepEqual(setup.args.slice(0, 2), ["xpu-cdi-hook", "setup"]);
+    assert.ok(setup.args.includes("--host-driver-version=550.54.15"));
+    assert.deepEqual(setup.args.slice(-3), ["--folder", LIB, "--disable-device-node-modification"]);
     assert.ok(spec.containerEdits.mounts.some((m) => m.containerPath === `${LIB}/libcuda.so.550.54.15`));
-    assert.deepEqual(spec.containerEdits.hooks.map((h) => h.hookName), Array(4).fill("createContainer"));
     // The hook installed beside the running xpu-ctk, never a fixed path.
     assert.equal(spec.containerEdits.hooks[0].path, bin("xpu-cdi-hook"));
 
@@ -134,15 +137,17 @@ Deno.test("generate with 8 GPUs, MIG, strategies, --no-all-device, --device-id a
       `/dev/nvidia-caps/nvidia-cap${r.gpus[3].mig[0].giMinor}`,
       `/dev/nvidia-caps/nvidia-cap${r.gpus[3].mig[0].ciMinor}`,
     ]);
-    const ld = spec.containerEdits.hooks.find((h) => h.args[1] === "update-ldcache")!;
-    assert.equal(ld.path, "/opt/xpu/bin/xpu-cdi-hook");
-    assert.deepEqual(ld.args, [
-      "xpu-cdi-hook",
-      "update-ldcache",
+    assert.equal(spec.containerEdits.hooks.length, 1);
+    const setup = spec.containerEdits.hooks[0];
+    assert.equal(setup.path, "/opt/xpu/bin/xpu-cdi-hook");
+    assert.equal(setup.args[1], "setup");
+    const i = setup.args.indexOf("--ldconfig-path");
+    assert.deepEqual(setup.args.slice(i), [
       "--ldconfig-path",
       "@/sbin/ldconfig.real",
       "--folder",
       LIB,
+      "--disable-device-node-modification",
     ]);
   });
 });

@@ -63,7 +63,7 @@ Deno.test("the spec records its driver version and uses the lowest cdiVersion it
     // Annotations need 0.6.0; nothing in the spec needs more.
     assert.equal(spec.cdiVersion, "0.6.0");
     // Without the annotation, device names starting with a digit and split hostPaths need 0.5.0 only,
-    // and the version is still read back from the enable-cuda-compat hook.
+    // and the version is still read back from the setup hook's --host-driver-version.
     const plain = generateCdiSpec(plan, { ...H, annotateDriverVersion: false });
     assert.equal(plain.cdiVersion, "0.5.0");
     assert.equal(plain.annotations, undefined);
@@ -112,34 +112,28 @@ Deno.test("common edits: control nodes, read-only driver files, read-write IPC, 
     assert.deepEqual(sock.options, ["nosuid", "nodev", "bind"]);
     assert.ok(e.mounts!.some((m) => m.containerPath === "/lib/firmware/nvidia/550.54.15/gsp_ga10x.bin"));
 
+    // One entry takes every step in one process: links, the compat check, the linker cache, the params.
     const hooks = e.hooks!;
-    assert.deepEqual(hooks.map((h) => h.args![1]), [
-      "create-symlinks",
-      "enable-cuda-compat",
-      "update-ldcache",
-      "disable-device-node-modification",
-    ]);
-    for (const h of hooks) {
-      assert.equal(h.hookName, "createContainer");
-      assert.equal(h.path, "/opt/xpu/bin/xpu-cdi-hook");
-      assert.equal(h.args![0], "xpu-cdi-hook");
-      assert.ok(h.env && h.env.length > 0 && h.env.every((v) => v.startsWith("PATH=")), "explicit env");
-    }
-    const links = hooks[0].args!.slice(2);
-    assert.ok(links.includes(`libcuda.so.550.54.15::${LIB}/libcuda.so.1`));
-    assert.ok(links.includes(`libcuda.so.1::${LIB}/libcuda.so`));
-    assert.deepEqual(hooks[1].args, [
-      "xpu-cdi-hook",
-      "enable-cuda-compat",
+    assert.equal(hooks.length, 1);
+    const [h] = hooks;
+    assert.equal(h.hookName, "createContainer");
+    assert.equal(h.path, "/opt/xpu/bin/xpu-cdi-hook");
+    assert.deepEqual(h.env, ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]);
+    assert.equal(h.timeout, 30);
+    const args = h.args!;
+    assert.deepEqual(args.slice(0, 2), ["xpu-cdi-hook", "setup"]);
+    const pairs = (flag: string) => args.flatMap((a, i) => a === flag ? [args[i + 1]] : []);
+    assert.ok(pairs("--link").includes(`libcuda.so.550.54.15::${LIB}/libcuda.so.1`));
+    assert.ok(pairs("--link").includes(`libcuda.so.1::${LIB}/libcuda.so`));
+    // Everything after the links, in the fixed order.
+    const afterLinks = args.slice(2 + 2 * pairs("--link").length);
+    assert.deepEqual(afterLinks, [
       "--host-driver-version=550.54.15",
-    ]);
-    assert.deepEqual(hooks[2].args, [
-      "xpu-cdi-hook",
-      "update-ldcache",
       "--ldconfig-path",
       "@/sbin/ldconfig",
       "--folder",
       LIB,
+      "--disable-device-node-modification",
     ]);
     assert.ok(e.env!.includes("NVIDIA_VISIBLE_DEVICES=void"));
   });
@@ -261,11 +255,14 @@ Deno.test("a plan on / leaves hostPath off device nodes", () => {
     major: 195,
     minor: 0,
   }]);
-  // No hooks without symlinks or library dirs, but enable-cuda-compat still has the driver version.
-  assert.deepEqual(spec.containerEdits!.hooks!.map((h) => h.args![1]), [
-    "enable-cuda-compat",
-    "disable-device-node-modification",
-  ]);
+  // No links or linker cache without symlinks or library dirs, but the compat step still has the driver
+  // version; one setup entry takes both remaining steps.
+  assert.deepEqual(spec.containerEdits!.hooks!.map((h) => h.args), [[
+    "xpu-cdi-hook",
+    "setup",
+    "--host-driver-version=550.54.15",
+    "--disable-device-node-modification",
+  ]]);
   assert.deepEqual(cdiSpecProblems(spec, "x.json"), []);
 });
 

@@ -1,0 +1,83 @@
+/**
+ * `setup [--link TARGET::LINK…] [--host-driver-version=V] [--folder DIR…] [--ldconfig-path PATH]
+ * [--ldconfig-timeout SECONDS] [--update-ldcache] [--disable-device-node-modification]`: every step of
+ * create-symlinks, enable-cuda-compat, update-ldcache and disable-device-node-modification in one process, in
+ * that order (links and the compat folder first, so that ldconfig sees them). Each step is the single-step
+ * command's own code with the same confinement: one root opened with O_PATH, ldconfig confined to it in the
+ * container's device cgroup with an explicit environment and a timeout.
+ */
+import {
+  chooseLdconfig,
+  confFileFor,
+  createSymlinks,
+  enableCudaCompat,
+  sanitizeParams,
+  updateLdcache,
+} from "../lib/container/mod.ts";
+import { addStep, noSteps, SETUP_COMMAND, type Steps } from "../lib/container/steps.ts";
+import { errorMessage, ToolkitError } from "../lib/sys/errors.ts";
+import { closeRoot, fileOnTmpfsIn, lstatIn, openRoot } from "../lib/sys/rootfs.ts";
+import { type HookContext, hookContext, say, UsageError } from "./_common.ts";
+import { PARAMS } from "./disable_device_node_modification.ts";
+
+/** A step of `setup` that failed; the message names the step. */
+export class StepError extends ToolkitError {}
+
+/** Parses `setup`'s arguments into steps; bad arguments are usage errors. */
+export function parseSetup(args: string[]): Steps {
+  try {
+    return addStep(noSteps(), SETUP_COMMAND, args);
+  } catch (err) {
+    throw new UsageError(`setup: ${errorMessage(err)}`);
+  }
+}
+
+/** Takes the steps for the container of `ctx`, in the fixed order. */
+export async function runSteps(ctx: HookContext, s: Steps): Promise<void> {
+  const setting = s.ldconfigPath ?? "@/sbin/ldconfig";
+  const ldconfig = s.ldcache ? chooseLdconfig(setting.startsWith("@") ? setting : "@" + setting) : undefined;
+  let params: string | undefined;
+  if (s.hideModifyDeviceFiles) {
+    try {
+      params = Deno.readTextFileSync(PARAMS);
+    } catch { /* no driver loaded: nothing the container could read */ }
+  }
+  const step = async (name: string, fn: () => unknown) => {
+    try {
+      await fn();
+    } catch (err) {
+      throw new StepError(`${name}: ${errorMessage(err)}`, { cause: err });
+    }
+  };
+  const root = openRoot(ctx.rootPath);
+  try {
+    if (s.links.length) await step("create-symlinks", () => createSymlinks(root, s.links));
+    if (s.hostDriverVersion !== undefined) {
+      await step("enable-cuda-compat", () => enableCudaCompat(root, s.hostDriverVersion!));
+    }
+    if (ldconfig) {
+      const pid = typeof ctx.state.pid === "number" && ctx.state.pid > 0 ? ctx.state.pid : undefined;
+      await step("update-ldcache", () =>
+        updateLdcache(root, s.folders, {
+          confFile: confFileFor(ctx.state.id),
+          ldconfig,
+          warn: say,
+          cgroupPid: pid,
+          timeoutMs: s.ldconfigTimeout === undefined ? undefined : Number(s.ldconfigTimeout) * 1000,
+        }));
+    }
+    if (params !== undefined) {
+      await step("disable-device-node-modification", () => {
+        if (lstatIn(root, PARAMS)) fileOnTmpfsIn(root, PARAMS, sanitizeParams(params!));
+      });
+    }
+  } finally {
+    closeRoot(root);
+  }
+}
+
+/** Runs the command. */
+export async function setupCommand(args: string[]): Promise<void> {
+  const steps = parseSetup(args);
+  await runSteps(await hookContext(), steps);
+}
