@@ -112,6 +112,7 @@ Deno.test("cdi mode: a static spec made for another driver version is reported a
       `CDI spec ${join(sb.cdiDir, "nvidia.json")} is stale: it was generated for driver 535.104.05`,
     );
     assertIncludes(r.stderr, "the host runs driver 550.54.15");
+    assertIncludes(r.stderr, "run 'xpu-ctk cdi refresh' to regenerate it");
     assertIncludes(r.stderr, "xpu-ctk cdi generate");
     // The same spec regenerated for the running driver works.
     writeFileSync(join(sb.cdiDir, "nvidia.json"), JSON.stringify(generateCdiSpec(plan, hook)));
