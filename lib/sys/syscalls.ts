@@ -29,12 +29,23 @@ const SYMBOLS = {
   strerror: { parameters: ["i32"], result: "pointer" },
 } as const;
 
-let lib: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
+type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
-/** The libc symbols. */
-export function c(): Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] {
-  lib ??= Deno.dlopen("libc.so.6", SYMBOLS);
-  return lib.symbols;
+/**
+ * Each symbol is bound on its first use, on its own: binding all of them at once costs about 0.2 ms a symbol
+ * at every start, and a hook uses a handful (libc.so.6 is loaded once whatever the number of bindings).
+ */
+const bound: Partial<Record<keyof typeof SYMBOLS, unknown>> = {};
+const symbols = {} as Symbols;
+for (const name of Object.keys(SYMBOLS) as (keyof typeof SYMBOLS)[]) {
+  Object.defineProperty(symbols, name, {
+    get: () => bound[name] ??= Deno.dlopen("libc.so.6", { [name]: SYMBOLS[name] }).symbols[name],
+  });
+}
+
+/** The libc symbols, each bound when first used. */
+export function c(): Symbols {
+  return symbols;
 }
 
 /** open(2) flags of this machine's architecture (O_DIRECTORY and O_NOFOLLOW differ on aarch64). */
