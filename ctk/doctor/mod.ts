@@ -2,11 +2,14 @@
 import { parseCommand } from "../_cli.ts";
 import {
   checkCdiSpecs,
+  checkCgroupDriver,
   checkConfig,
   checkDevChar,
   checkDeviceNodes,
+  checkDockerGpus,
   checkEngines,
   checkLdconfig,
+  checkNodeAccess,
   checkNvml,
   type CheckResult,
   inspectHost,
@@ -14,8 +17,9 @@ import {
 
 const USAGE = `Usage: xpu-ctk doctor [--json] [--config FILE] [--host-root DIR] [--nvml-library PATH]
 
-Checks the config file, the driver (NVML), CDI specs, the runtime's registration with the engines installed,
-device nodes, /dev/char links and the ldconfig the hooks run. Exit status 0 when nothing failed.
+Checks the config file, the driver (NVML), CDI specs (stale ones: xpu-ctk cdi refresh), the runtime's
+registration with the engines installed, docker run --gpus, legacy mode under the systemd cgroup driver, device
+nodes and who can open them, /dev/char links and the ldconfig the hooks run. Exit status 0 when nothing failed.
 
 Options:
   --json                one JSON object per check
@@ -42,7 +46,10 @@ export async function runChecks(
     checkNvml(h),
     await checkCdiSpecs(h),
     ...checkEngines(h),
+    checkDockerGpus(h),
+    checkCgroupDriver(h),
     checkDeviceNodes(h),
+    await checkNodeAccess(h),
     checkDevChar(h),
     checkLdconfig(h),
   ];

@@ -10,6 +10,7 @@ import {
   mkdirSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   unlinkSync,
   writeFileSync,
 } from "node:fs";
@@ -50,6 +51,10 @@ async function healthyHost(dir: string): Promise<FixtureHost> {
   for (const b of ["dockerd", "containerd"]) {
     writeFileSync(join(root, "usr/bin", b), "#!/bin/sh\n", { mode: 0o755 });
   }
+  // docker run --gpus finds this toolkit's hook, and every user may open the GPUs' DRI nodes.
+  writeFileSync(join(root, "usr/bin/xpu-container-runtime-hook"), "#!/bin/sh\n", { mode: 0o755 });
+  symlinkSync("xpu-container-runtime-hook", join(root, "usr/bin/nvidia-container-runtime-hook"));
+  for (const g of d.gpus) chmodSync(join(root, g.card.path), 0o666);
   await ctk(h, ["cdi", "generate", "--driver-root", root, "--output", join(root, "etc/cdi/nvidia.yaml")]);
   const rt = "/usr/local/bin/xpu-container-runtime";
   await ctk(h, [
@@ -118,12 +123,15 @@ test("a healthy host passes every check", async (h) => {
       "cdi-spec:ok",
       "engine-docker:ok",
       "engine-containerd:ok",
+      "docker-gpus:ok",
+      "cgroup-driver:skip",
       "device-nodes:ok",
+      "node-access:ok",
       "dev-char:ok",
       "ldconfig:ok",
     ],
   );
-  assert.match(r.text, /8 checks: 8 ok, 0 failed, 0 warnings/);
+  assert.match(r.text, /11 checks: 10 ok, 0 failed, 0 warnings/);
 });
 
 test("a malformed config file", async (h) => {
@@ -173,7 +181,7 @@ test("a stale CDI spec (generated for another driver version)", async (h) => {
     h,
     "cdi-spec",
     /generated for driver 535\.104\.05, but driver 550\.54\.15 is installed/,
-    /^regenerate it: xpu-ctk cdi generate --output \/etc\/cdi\/nvidia\.yaml$/,
+    /^xpu-ctk cdi refresh --output \/etc\/cdi\/nvidia\.yaml$/,
   );
 });
 
