@@ -18,6 +18,8 @@ import { isTegraHost, JIT_KIND, onlyCdiDevices, type Request, resolveMode } from
 import { ToolkitError } from "../lib/sys/errors.ts";
 import type { Logger } from "../lib/sys/log.ts";
 import { which } from "../lib/sys/which.ts";
+import { applyExtraDevices } from "./extras.ts";
+import { isWslRoot } from "../lib/discover/wsl.ts";
 import { mergeStepHooks } from "../lib/container/steps.ts";
 
 /** A modification that cannot be made; the shim prefixes it and refuses the create. */
@@ -181,6 +183,7 @@ export async function applyCdi(spec: Spec, req: Request, ctx: ModifyContext): Pr
   const kind = ctx.config.runtime.cdiDefaultKind;
   const names = req.none ? [`${kind}=all`] : cdiNames(req, kind);
   removeLegacyHooks(spec, ctx.log);
+  await applyExtraDevices(spec, req, ctx);
   const reg = await loadRegistry(ctx.config.runtime.cdiSpecDirs);
   for (const c of reg.conflicts) {
     ctx.log.warn(`CDI device ${c.qualifiedName} is defined in ${c.files.join(" and ")}; ignoring it`);
@@ -338,7 +341,11 @@ export async function applyGenerated(spec: Spec, req: Request, ctx: ModifyContex
     noAdditionalGids: policy.additionalGidsDisabled(ctx.config),
     cudaCompat: !ctx.config.features.disableCudaCompatLibHook,
     ldconfigPath: ctx.config.cli.ldconfig,
+    extras: policy.requestExtras(req),
   });
+  if (grant.missingOptional?.length) {
+    ctx.log.warn(`Requested optional devices not on this host: ${grant.missingOptional.join(", ")}`);
+  }
   const edits = grantEdits(grant, { cdiHookPath: cdiHookPath(ctx) });
   applyDevices(spec, [{
     qualifiedName: `${JIT_KIND}=${req.none ? "none" : req.all ? "all" : ids.join(",")}`,
@@ -406,6 +413,7 @@ export async function modifySpec(spec: Spec, req: Request, ctx: ModifyContext): 
     onlyCdiDevices: onlyCdiDevices(req),
     isTegra: () => isTegraHost(),
     nvmlAvailable: nvmlAvailable ?? (() => false),
+    isWsl: () => isWslRoot(ctx.config.cli.root || "/"),
   });
   ctx.log.info(`Using mode ${choice.mode}: ${choice.reason}`);
   switch (choice.mode) {

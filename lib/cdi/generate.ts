@@ -230,7 +230,9 @@ export function generateCdiSpec(plan: MountPlan, opts: GenerateOptions): CdiSpec
   const csvNodes = plan.gpus.length
     ? []
     : dedupeNodes(grantedCsvNodes(plan)).map((n) => withOwner(n, ownerOf));
-  if (csvNodes.length && (!ids || ids.includes("0"))) {
+  // A WSL2 plan has no per-GPU device either: /dev/dxg goes to the `all` device only, as the established
+  // generator names it.
+  if (csvNodes.length && plan.source !== "wsl" && (!ids || ids.includes("0"))) {
     if (ids) matched.add("0");
     const g = withGids ? gids(csvNodes) : [];
     const edits = { deviceNodes: csvNodes.map(cdiNode), ...(g.length ? { additionalGids: g } : {}) };

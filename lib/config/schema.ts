@@ -141,6 +141,19 @@ export const SCHEMA: readonly KeySpec[] = [
     default: false,
     doc: "Do not add a group-restricted device node's group to the container's additional groups",
   },
+  {
+    key: "features.disable-imex-channel-creation",
+    type: "boolean",
+    default: false,
+    doc:
+      "Give a requested IMEX channel only when its host node exists (else one is made from the driver's major)",
+  },
+  {
+    key: "features.ignore-imex-channel-requests",
+    type: "boolean",
+    default: false,
+    doc: "Ignore NVIDIA_IMEX_CHANNELS and imex/ volume mounts (channels only through CDI devices)",
+  },
 ];
 
 /** Values that `mode` and `cuda-compat-mode` accept. */
@@ -186,8 +199,6 @@ export const UNSUPPORTED: Record<string, string> = {
   "features.allow-cuda-compat-libs-from-container":
     "xpu-container-runtime.modes.legacy.cuda-compat-mode alone decides how an image's CUDA compat libraries are used",
   "features.allow-unknown-oci-spec-fields": "the runtime keeps every field of the OCI spec as written",
-  "features.disable-imex-channel-creation": "the toolkit does not handle IMEX channels",
-  "features.ignore-imex-channel-requests": "the toolkit does not handle IMEX channels",
   "xpu-container-runtime.modes.csv.compat-container-root": "csv mode has no CUDA compat root setting here",
   "xpu-container-runtime.modes.jit-cdi.nvcdi-feature-flags": "jit-cdi mode has no feature flags here",
   "xpu-container-runtime.modes.jit-cdi.nvcdi-disable-hooks": "jit-cdi mode has no per-hook switches here",

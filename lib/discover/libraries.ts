@@ -33,6 +33,7 @@ const GRAPHICS = [
   "libGLESv1_CM_nvidia",
   "libnvidia-glvkspirv",
   "libnvidia-cbl",
+  "libnvidia-vulkan-producer",
 ];
 const NGX = ["libnvidia-ngx"];
 
@@ -44,6 +45,8 @@ function table(): Map<string, Capability[]> {
   for (const n of VIDEO) m.set(n, ["video"]);
   for (const n of GRAPHICS) m.set(n, ["graphics", "display"]);
   for (const n of NGX) m.set(n, ["ngx"]);
+  // The GBM backend (gbm/nvidia-drm_gbm.so) is a link to the allocator: graphics and display need it too.
+  m.set("libnvidia-allocator", ["compute", "video", "graphics", "display"]);
   return m;
 }
 

@@ -8,9 +8,12 @@ import type { ResolveMemo } from "./_root.ts";
 import { type NvmlSnapshot, readNvml } from "../nvml/mod.ts";
 import { discoverCsvFiles } from "./csv.ts";
 import { findBinaries, findConfigFiles, findFirmware, findIpc } from "./files.ts";
-import { findDriverLibraries } from "./libraries.ts";
+import { DEFAULT_LIBRARY_DIRS, findDriverLibraries } from "./libraries.ts";
+import { findGraphicsFiles } from "./graphics.ts";
 import { controlNodes, gpuNodes, migControlNodes, migNodes, type NodeContext } from "./nodes.ts";
 import type { GpuDevice, MountPlan } from "./plan.ts";
+import { findImexChannels, findOptionalDevices } from "./devices.ts";
+import { discoverWslSync, isWslRoot } from "./wsl.ts";
 
 export * from "./plan.ts";
 export { DiscoverError, parseMigMinors, parseProcDevices } from "./nodes.ts";
@@ -18,6 +21,15 @@ export { is32Bit, is64Bit, type LdCacheEntry, LdCacheError, parseLdCache, readLd
 export { DEFAULT_LIBRARY_DIRS, findDriverLibraries, LIBRARY_CAPABILITIES, libraryName } from "./libraries.ts";
 export { type CsvEntry, globInRoot, parseCsv } from "./csv.ts";
 export { inRoot, resolveInRoot } from "./_root.ts";
+export { EGL_PLATFORM_LIBRARIES, findGraphicsFiles, GRAPHICS_CONFIG_FILES } from "./graphics.ts";
+export {
+  findImexChannels,
+  findOptionalDevices,
+  IMEX_CHANNEL_DIR,
+  imexChannelPath,
+  MAX_IMEX_CHANNEL,
+} from "./devices.ts";
+export { discoverWslSync, DXG_NODE, isWslRoot, WSL_DRIVERS_DIR, WSL_LIB_DIR } from "./wsl.ts";
 
 /** Where the CSV mount specs live by default. */
 export const CSV_DIR = "/etc/xpu-container-runtime/host-files-for-container.d";
@@ -42,6 +54,11 @@ export interface DiscoverOptions extends RootOptions {
   nvmlLibrary?: string;
   /** Extra library folders (inside the driver root), searched after the ld.so.cache. */
   librarySearchPaths?: string[];
+  /**
+   * Discover a WSL2 driver (/dev/dxg and the driver store) instead of reading NVML; default: when the driver
+   * root is a WSL2 system ({@link isWslRoot}) and no NVML snapshot is given.
+   */
+  wsl?: boolean;
 }
 
 export { procDriverVersion, procRootFor } from "./proc_root.ts";
@@ -56,6 +73,7 @@ function roots(opts: RootOptions) {
 /** Discovers the driver from NVML and the driver root; throws NvmlError/DiscoverError with the fix. */
 export function discoverSync(opts: DiscoverOptions = {}): MountPlan {
   const { driverRoot, devRoot, procRoot } = roots(opts);
+  if (opts.wsl ?? (!opts.nvml && isWslRoot(driverRoot))) return discoverWslSync({ driverRoot, devRoot });
   const nvml = opts.nvml ??
     readNvml({ driverRoot, libraryPath: opts.nvmlLibrary, searchPaths: opts.librarySearchPaths });
   const version = nvml.driverVersion;
@@ -90,6 +108,15 @@ export function discoverSync(opts: DiscoverOptions = {}): MountPlan {
     })),
   }));
   const mig = gpus.some((g) => g.migEnabled) ? migControlNodes(ctx) : {};
+  const configs = findConfigFiles(driverRoot, version, memo);
+  const graphics = findGraphicsFiles({
+    driverRoot,
+    driverVersion: version,
+    libraryDirs: [...(opts.librarySearchPaths ?? []), ...DEFAULT_LIBRARY_DIRS],
+    libraries: libs.mounts,
+    taken: new Set(configs.map((c) => c.containerPath)),
+    memo,
+  });
   return {
     driverVersion: version,
     cudaVersion: nvml.cudaVersion,
@@ -101,13 +128,37 @@ export function discoverSync(opts: DiscoverOptions = {}): MountPlan {
       ...findBinaries(driverRoot, [], memo),
       ...findFirmware(driverRoot, version, memo),
       ...findIpc(driverRoot, memo),
-      ...findConfigFiles(driverRoot, version, memo),
+      ...configs,
+      ...graphics.mounts,
     ],
-    symlinks: libs.symlinks,
-    libraryDirs: libs.libraryDirs,
+    symlinks: [...libs.symlinks, ...graphics.symlinks],
+    libraryDirs: [...libs.libraryDirs, ...graphics.libraryDirs.filter((d) => !libs.libraryDirs.includes(d))],
     gpus,
     ...(mig.config || mig.monitor ? { migControlNodes: mig } : {}),
     source: "nvml",
+    imex: findImexChannels(devRoot, procRoot),
+    optional: findOptionalDevices(driverRoot, devRoot, memo),
+  };
+}
+
+/**
+ * The host's IMEX channels and optional devices alone, without NVML (`xpu-ctk cdi generate --mode imex`, `gds`,
+ * …): a plan with no GPUs, driver files or control nodes.
+ */
+export function discoverDevicesSync(opts: RootOptions = {}): MountPlan {
+  const { driverRoot, devRoot, procRoot } = roots(opts);
+  return {
+    driverVersion: "",
+    cudaVersion: "",
+    driverRoot,
+    devRoot,
+    controlNodes: [],
+    mounts: [],
+    symlinks: [],
+    libraryDirs: [],
+    gpus: [],
+    imex: findImexChannels(devRoot, procRoot),
+    optional: findOptionalDevices(driverRoot, devRoot),
   };
 }
 
@@ -148,6 +199,8 @@ export function discoverCsvSync(opts: CsvDiscoverOptions = {}): MountPlan {
     libraryDirs: plan.libraryDirs,
     gpus: [],
     source: "csv",
+    imex: findImexChannels(devRoot, procRoot),
+    optional: findOptionalDevices(driverRoot, devRoot),
   };
 }
 

@@ -88,6 +88,29 @@ export interface GpuDevice {
   mig: MigDevice[];
 }
 
+/**
+ * Devices a container gets only when it asks for them by name (`NVIDIA_GDS=enabled` and the like), as the
+ * established toolkit gates them: GPUDirect Storage, Mellanox OFED (InfiniBand), NVSwitch, GDRCopy.
+ */
+export type OptionalDevice = "gds" | "mofed" | "nvswitch" | "gdrcopy";
+
+/** Every optional device, in the order their variables are read. */
+export const OPTIONAL_DEVICES: readonly OptionalDevice[] = ["gds", "mofed", "nvswitch", "gdrcopy"];
+
+/** What one optional device brings: its host nodes and, for GPUDirect Storage, the files it needs. */
+export interface OptionalDeviceFiles {
+  nodes: DeviceNode[];
+  mounts: FileMount[];
+}
+
+/** The IMEX channels of the host: the nodes under /dev/nvidia-caps-imex-channels and the driver's major. */
+export interface ImexChannels {
+  /** The character major of nvidia-caps-imex-channels in /proc/devices, when the driver lists it. */
+  major?: number;
+  /** The channel nodes present, by channel number. */
+  channels: DeviceNode[];
+}
+
 /** Everything discovered about the host driver. */
 export interface MountPlan {
   driverVersion: string;
@@ -103,6 +126,10 @@ export interface MountPlan {
   gpus: GpuDevice[];
   /** The MIG config and monitor capability nodes (NVIDIA_MIG_CONFIG_DEVICES / _MONITOR_DEVICES), when present. */
   migControlNodes?: { config?: DeviceNode; monitor?: DeviceNode };
-  /** Where the plan came from: NVML and the driver root, or Tegra CSV files. */
-  source?: "nvml" | "csv";
+  /** Where the plan came from: NVML and the driver root, Tegra CSV files, or a WSL2 driver store. */
+  source?: "nvml" | "csv" | "wsl";
+  /** The host's IMEX channels (NVIDIA_IMEX_CHANNELS, `imex/N` volume mounts). */
+  imex?: ImexChannels;
+  /** The optional devices present on the host, by kind; a kind without nodes is absent. */
+  optional?: Partial<Record<OptionalDevice, OptionalDeviceFiles>>;
 }

@@ -12,6 +12,15 @@ import type { Request } from "../request/mod.ts";
 import { ToolkitError } from "../sys/errors.ts";
 
 export * from "./facts.ts";
+export {
+  extraDevices,
+  type ExtraRequest,
+  type Extras,
+  imexChannelNode,
+  imexChannelNumber,
+  ImexError,
+} from "./extras.ts";
+import { extraDevices, type ExtraRequest } from "./extras.ts";
 
 /** A request that names devices the host does not have. */
 export class SelectError extends ToolkitError {}
@@ -79,6 +88,14 @@ export function selectDevices(plan: MountPlan, req: Pick<Request, "none" | "all"
   const out: Selected[] = [];
   for (const id of req.devices) {
     const s = findDevice(plan, id);
+    if (!s && plan.source === "wsl") {
+      throw new SelectError(
+        `Unknown device ${
+          JSON.stringify(id)
+        } in NVIDIA_VISIBLE_DEVICES: a WSL2 host shares every GPU through ` +
+          "/dev/dxg and has no per-GPU device; request all",
+      );
+    }
     if (!s) {
       const have = offeredIds(plan);
       throw new SelectError(
@@ -147,6 +164,8 @@ export interface PolicyOptions {
   cudaCompat?: boolean;
   /** Passed to update-ldcache as --ldconfig-path. */
   ldconfigPath?: string;
+  /** IMEX channels and optional devices asked for beside the GPUs (see lib/policy/extras.ts). */
+  extras?: ExtraRequest;
 }
 
 /** What a container gets. */
@@ -167,6 +186,8 @@ export interface Grant {
   additionalGids: number[];
   /** The xpu-cdi-hook calls that finish the container (CDI modes); the legacy hook does the same itself. */
   hooks: HookCall[];
+  /** Optional devices asked for that the host does not have. */
+  missingOptional?: string[];
 }
 
 /** The nodes of a selected device: DRM card/render nodes only for graphics or display. */
@@ -257,10 +278,14 @@ export function hookCalls(
 export function decide(plan: MountPlan, selected: Selected[], opts: PolicyOptions): Grant {
   const caps = opts.capabilities;
   const ownerOf = opts.ownerOf ?? statOwner;
-  const nodes = grantedNodes(plan, selected, opts).map((n) => withOwner(n, ownerOf));
+  const extras = extraDevices(plan, opts.extras ?? {});
+  const nodes = [...grantedNodes(plan, selected, opts), ...extras.nodes]
+    .filter((n, i, all) => all.findIndex((x) => x.path === n.path) === i)
+    .map((n) => withOwner(n, ownerOf));
   const mounts: FileMount[] = [];
-  for (const m of plan.mounts) {
-    if (!wanted(m.capabilities, caps)) continue;
+  // The extra devices' files go with the devices, whatever the capabilities.
+  for (const m of [...plan.mounts, ...extras.mounts]) {
+    if (!extras.mounts.includes(m) && !wanted(m.capabilities, caps)) continue;
     if (mounts.some((x) => x.containerPath === m.containerPath)) continue;
     mounts.push(m);
   }
@@ -286,6 +311,16 @@ export function decide(plan: MountPlan, selected: Selected[], opts: PolicyOption
     hideModifyDeviceFiles: true,
     additionalGids,
     hooks: hookCalls(plan, symlinks, libraryDirs, opts),
+    ...(extras.missing.length ? { missingOptional: extras.missing } : {}),
+  };
+}
+
+/** The extra devices of a request, as {@link PolicyOptions.extras}. */
+export function requestExtras(req: Pick<Request, "imex" | "optionalDevices">): ExtraRequest {
+  return {
+    imexChannels: req.imex?.channels ?? [],
+    createImexChannels: req.imex?.create ?? true,
+    optionalDevices: req.optionalDevices ?? [],
   };
 }
 
@@ -305,6 +340,7 @@ export function decideFor(
     capabilities: req.capabilities,
     migConfig: req.migConfig,
     migMonitor: req.migMonitor,
+    extras: requestExtras(req),
   });
 }
 

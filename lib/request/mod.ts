@@ -6,7 +6,12 @@
  */
 import type { Config } from "../config/mod.ts";
 import { envMap, isPrivileged, type Spec } from "../oci/mod.ts";
-import { ALL_CAPABILITIES, type Capability } from "../discover/plan.ts";
+import {
+  ALL_CAPABILITIES,
+  type Capability,
+  OPTIONAL_DEVICES,
+  type OptionalDevice,
+} from "../discover/plan.ts";
 import { ToolkitError } from "../sys/errors.ts";
 import { compareVersions, type Expression, parseExpression } from "./require.ts";
 
@@ -39,6 +44,63 @@ export interface Request {
   legacyImage: boolean;
   migConfig: boolean;
   migMonitor: boolean;
+  /** IMEX channels asked for (see {@link imexRequest}); absent when none. */
+  imex?: ImexRequest;
+  /** Optional devices asked for with `NVIDIA_<KIND>=enabled` (GDS, MOFED, NVSWITCH, GDRCOPY). */
+  optionalDevices?: OptionalDevice[];
+}
+
+/** The IMEX channels a container asks for, and whether channels the host lacks may be made for it. */
+export interface ImexRequest {
+  /** Channel numbers as written (`0`, `7`), each once. */
+  channels: string[];
+  /** Where they came from. */
+  source: "mounts" | "env";
+  /** Give a channel whose host node is missing (config `features.disable-imex-channel-creation` turns it off). */
+  create: boolean;
+}
+
+/** Whether a `[features]` key of the config file is set to true (keys the loader does not model). */
+export function featureEnabled(config: Pick<Config, "raw">, name: string): boolean {
+  const features = config.raw?.features;
+  return typeof features === "object" && features !== null &&
+    (features as Record<string, unknown>)[name] === true;
+}
+
+/**
+ * The IMEX channels a GPU container asks for: `/dev/null` mounts onto `/var/run/nvidia-container-devices/imex/N`
+ * (when the config accepts volume mounts) first, else NVIDIA_IMEX_CHANNELS (honoured for an unprivileged
+ * container only when the config accepts the visible-devices variable there). `all` in the variable is not a
+ * request: a container names its channels. `features.ignore-imex-channel-requests` ignores every request, so that
+ * only an orchestrator's own CDI devices give channels.
+ */
+export function imexRequest(spec: Spec, config: Config): ImexRequest | undefined {
+  if (featureEnabled(config, "ignore-imex-channel-requests")) return undefined;
+  const create = !featureEnabled(config, "disable-imex-channel-creation");
+  const uniq = (xs: string[]) => [...new Set(xs)];
+  if (config.acceptVolumeMounts) {
+    const channels: string[] = [];
+    const seen = new Set<string>();
+    for (const m of spec.mounts ?? []) {
+      if (normalizePath(m.source ?? "") !== "/dev/null") continue;
+      const d = normalizePath(m.destination ?? "");
+      const prefix = `${DEVICE_LIST_MOUNT_ROOT}/imex/`;
+      if (seen.has(d) || !d.startsWith(prefix)) continue;
+      seen.add(d);
+      if (d.length > prefix.length) channels.push(d.slice(prefix.length));
+    }
+    if (channels.length) return { channels: uniq(channels), source: "mounts", create };
+  }
+  if (!isPrivileged(spec) && !config.acceptEnvvarUnprivileged) return undefined;
+  const value = getVar(envMap(spec), "IMEX_CHANNELS");
+  const channels = value === undefined ? [] : splitList(value);
+  if (!channels.length || (channels.length === 1 && channels[0] === "all")) return undefined;
+  return { channels: uniq(channels), source: "env", create };
+}
+
+/** The optional devices a container asks for: each `NVIDIA_GDS`, `_MOFED`, `_NVSWITCH`, `_GDRCOPY` set to `enabled`. */
+export function optionalDevicesOf(env: Map<string, string>): OptionalDevice[] {
+  return OPTIONAL_DEVICES.filter((d) => getVar(env, d.toUpperCase()) === "enabled");
 }
 
 /**
@@ -281,7 +343,18 @@ export function readRequest(
     legacyImage,
     migConfig,
     migMonitor,
+    ...withExtras(spec, config, env),
   };
+}
+
+function withExtras(
+  spec: Spec,
+  config: Config,
+  env: Map<string, string>,
+): Pick<Request, "imex" | "optionalDevices"> {
+  const imex = imexRequest(spec, config);
+  const optional = optionalDevicesOf(env);
+  return { ...(imex ? { imex } : {}), ...(optional.length ? { optionalDevices: optional } : {}) };
 }
 
 /** Whether every requested device is a fully-qualified CDI name (and at least one is requested). */

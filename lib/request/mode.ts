@@ -1,7 +1,8 @@
 /**
  * Choosing the runtime mode for a request. `auto` picks cdi when every requested device is a fully-qualified
  * CDI name, csv on a Tegra host (`/etc/nv_tegra_release`, or a `/sys/devices/soc0/family` starting with
- * `tegra`) where NVML does not load, jit-cdi where libnvidia-ml loads, and legacy otherwise.
+ * `tegra`) where NVML does not load, jit-cdi on a WSL2 host (libdxcore.so) or where libnvidia-ml loads, and
+ * legacy otherwise.
  */
 import type { Mode } from "../config/mod.ts";
 
@@ -13,6 +14,8 @@ export interface ModeProbes {
   isTegra: () => boolean;
   /** libnvidia-ml loads and initialises; omit to never choose jit-cdi (the legacy hook's view). */
   nvmlAvailable?: () => boolean;
+  /** The host is a WSL2 system (libdxcore.so); omit to never choose jit-cdi for it. */
+  isWsl?: () => boolean;
 }
 
 /** The chosen mode and why, for the logs. */
@@ -27,6 +30,7 @@ export function resolveMode(configured: Mode, probes: ModeProbes): ModeChoice {
   if (probes.onlyCdiDevices) {
     return { mode: "cdi", reason: "every requested device is a fully-qualified CDI name" };
   }
+  if (probes.isWsl?.()) return { mode: "jit-cdi", reason: "the host is a WSL2 system (libdxcore.so)" };
   const tegra = probes.isTegra();
   if (tegra && !(probes.nvmlAvailable?.() ?? false)) {
     return { mode: "csv", reason: "the host is a Tegra system without NVML" };

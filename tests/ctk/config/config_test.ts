@@ -384,7 +384,7 @@ Deno.test("config import: the NVIDIA toolkit's config.toml becomes this one, eve
       `${f}:46: features.allow-cuda-compat-libs-from-container: not mapped: ` +
       "xpu-container-runtime.modes.legacy.cuda-compat-mode alone decides how an image's CUDA compat libraries " +
       "are used",
-      `${f}:47: features.disable-imex-channel-creation: not mapped: the toolkit does not handle IMEX channels`,
+      `${f}:47: features.disable-imex-channel-creation -> features.disable-imex-channel-creation = true`,
       `${f}:48: features.no-additional-gids-for-device-nodes -> features.no-additional-gids-for-device-nodes = true`,
     ]);
     const text = readFileSync(out, "utf8");
