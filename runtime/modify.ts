@@ -18,6 +18,7 @@ import { isTegraHost, JIT_KIND, onlyCdiDevices, type Request, resolveMode } from
 import { ToolkitError } from "../lib/sys/errors.ts";
 import type { Logger } from "../lib/sys/log.ts";
 import { which } from "../lib/sys/which.ts";
+import type { NvmlSnapshot } from "../lib/nvml/mod.ts";
 import { applyExtraDevices } from "./extras.ts";
 import { isWslRoot } from "../lib/discover/wsl.ts";
 import { mergeStepHooks } from "../lib/container/steps.ts";
@@ -36,6 +37,11 @@ export interface ModifyContext {
   selfDir?: string;
   /** Whether libnvidia-ml loads (auto mode asks lazily). */
   nvmlAvailable?: () => boolean;
+  /**
+   * libnvidia-ml read once per create and shared by the mode probe, discovery and the requirement facts: the
+   * snapshot, or the error of a load or query that failed.
+   */
+  nvml?: NvmlSnapshot | Error;
   /** The host facts requirements are checked against, once read (set by {@link hostFacts}). */
   facts?: HostFacts;
   /** The mount plan, once discovered (jit-cdi discovers it; the facts then come from it). */
@@ -227,8 +233,7 @@ export async function hostFacts(
   const driverRoot = ctx.config.cli.root || "/";
   let nvmlWhy = "";
   try {
-    const { readNvml } = await import("../lib/nvml/mod.ts");
-    const snap = readNvml({ driverRoot });
+    const snap = await nvmlSnapshot(ctx);
     return ctx.facts = {
       source: `libnvidia-ml (NVML, ${snap.library})`,
       host: { cuda: snap.cudaVersion, driver: snap.driverVersion, arch: "", brand: "" },
@@ -328,7 +333,12 @@ export async function applyGenerated(spec: Spec, req: Request, ctx: ModifyContex
     }
     origin = `the CSV mount specs in ${chosen.folder}`;
     plan = ctx.plan = discover.discoverCsvSync({ driverRoot, procRoot, files: chosen.files });
-  } else plan = ctx.plan = discover.discoverSync({ driverRoot, procRoot });
+  } else plan = ctx.plan = discover.discoverSync({
+    driverRoot,
+    procRoot,
+    // The snapshot the mode probe read, if it ran: NVML is not loaded a second time.
+    ...(ctx.nvml && !(ctx.nvml instanceof Error) ? { nvml: ctx.nvml } : {}),
+  });
   // Ids may be written as CDI names of any kind: the device name is what selects.
   const ids = req.devices.map((id) => id.includes("=") ? id.slice(id.indexOf("=") + 1) : id);
   if (mode === "csv") checkCsvIds(ids);
@@ -396,18 +406,41 @@ export function jitRequested(req: Request): boolean {
   return true;
 }
 
+/**
+ * Reads libnvidia-ml once per create (one load, init and shutdown) into `ctx.nvml`; returns whether it loaded
+ * and initialised. A query that fails after that still counts as loaded: discovery then reports its error.
+ */
+function nvmlOnce(ctx: ModifyContext, nvml: typeof import("../lib/nvml/mod.ts")): () => boolean {
+  return () => {
+    if (ctx.nvml === undefined) {
+      try {
+        ctx.nvml = nvml.readNvml({ driverRoot: ctx.config.cli.root || "/" });
+      } catch (err) {
+        ctx.nvml = err instanceof Error ? err : new Error(String(err));
+      }
+    }
+    const e = ctx.nvml;
+    return !(e instanceof Error) ||
+      (e instanceof nvml.NvmlError && e.func !== "dlopen" && !e.func.startsWith("nvmlInit"));
+  };
+}
+
+/** The NVML snapshot of this create, read on first use; throws what reading it threw. */
+async function nvmlSnapshot(ctx: ModifyContext): Promise<NvmlSnapshot> {
+  if (ctx.nvml === undefined) nvmlOnce(ctx, await import("../lib/nvml/mod.ts"))();
+  if (ctx.nvml instanceof Error) throw ctx.nvml;
+  return ctx.nvml!;
+}
+
 async function loadsNvml(ctx: ModifyContext): Promise<boolean> {
-  const nvml = await import("../lib/nvml/mod.ts");
-  return nvml.nvmlAvailable({ driverRoot: ctx.config.cli.root || "/" });
+  return nvmlOnce(ctx, await import("../lib/nvml/mod.ts"))();
 }
 
 /** Modifies the spec for a GPU request; returns the mode used. */
 export async function modifySpec(spec: Spec, req: Request, ctx: ModifyContext): Promise<string> {
   let nvmlAvailable = ctx.nvmlAvailable;
   if (!nvmlAvailable && ctx.config.runtime.mode === "auto" && !onlyCdiDevices(req)) {
-    const nvml = await import("../lib/nvml/mod.ts");
-    const driverRoot = ctx.config.cli.root || "/";
-    nvmlAvailable = () => nvml.nvmlAvailable({ driverRoot });
+    nvmlAvailable = nvmlOnce(ctx, await import("../lib/nvml/mod.ts"));
   }
   const choice = resolveMode(ctx.config.runtime.mode, {
     onlyCdiDevices: onlyCdiDevices(req),
