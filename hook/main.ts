@@ -13,7 +13,7 @@ import { prestart } from "./prestart.ts";
 const PROGRAM = "xpu-container-runtime-hook";
 
 /** The usage text. */
-export const USAGE = `Usage: ${PROGRAM} [--config FILE] [--debug] prestart|poststart|poststop
+export const USAGE = `Usage: ${PROGRAM} [--config FILE] [--mode legacy] [--debug] prestart|poststart|poststop
 
 The legacy-mode OCI hook: runc runs it with the container's state on stdin. prestart gives a container that
 asks for GPUs their device nodes, driver files and linker cache; poststart and poststop do nothing.
@@ -22,6 +22,8 @@ It logs what it did to the config's xpu-container-cli.debug file at xpu-containe
 Options:
   --config FILE   the config file (default: $XPU_CTK_CONFIG_FILE_PATH, $XDG_CONFIG_HOME/xpu-container-runtime/
                   config.toml, or /etc/xpu-container-runtime/config.toml)
+  --mode legacy   the runtime chose legacy mode for this container (its name pins it): configure it whatever
+                  the config's mode says. The runtime adds this to the hook it inserts; docker --gpus does not
   --debug         accepted for compatibility; the log level comes from the config
   -h, --help      print this help
   --version       print the version`;
@@ -35,6 +37,7 @@ export async function main(argv: string[]): Promise<number> {
   Deno.chdir("/");
   const args = [...argv];
   let configFile: string | undefined;
+  let pinned = false;
   while (args[0]?.startsWith("-")) {
     const a = args.shift()!;
     if (a === "--config" || a === "-config") {
@@ -42,6 +45,16 @@ export async function main(argv: string[]): Promise<number> {
       if (!configFile) return usageError(PROGRAM, `${a} needs a file`, USAGE);
     } else if (a.startsWith("--config=") || a.startsWith("-config=")) {
       configFile = a.slice(a.indexOf("=") + 1);
+    } else if (a === "--mode" || a === "-mode" || a.startsWith("--mode=") || a.startsWith("-mode=")) {
+      const v = a.includes("=") ? a.slice(a.indexOf("=") + 1) : args.shift();
+      if (v !== "legacy") {
+        return usageError(
+          PROGRAM,
+          `${a.split("=")[0]} takes only legacy, not ${JSON.stringify(v ?? "")}`,
+          USAGE,
+        );
+      }
+      pinned = true;
     } else if (a === "--help" || a === "-h") {
       return showHelp(USAGE);
     } else if (a === "--version" || a === "-version") {
@@ -86,7 +99,13 @@ export async function main(argv: string[]): Promise<number> {
       );
     }
     for (const w of config.warnings) log.warn(w);
-    await prestart({ config, stateText: await readStdin(), discover: discoverPlan, log });
+    await prestart({
+      config,
+      stateText: await readStdin(),
+      discover: discoverPlan,
+      log,
+      pinnedLegacy: pinned,
+    });
     return 0;
   } catch (err) {
     log.stderrLevel = "panic"; // the one stderr line is written below

@@ -30,6 +30,11 @@ export interface PrestartOptions {
   /** Finds the host driver: the shared mount plan and the /proc that goes with it. */
   discover: (config: Config, req: Request) => { plan: MountPlan; procRoot: string };
   log: Logger;
+  /**
+   * The runtime chose legacy mode for this container (`--mode legacy`, which the runtime adds to the hook it
+   * inserts): the config's mode is not resolved again, so a runtime name that pins legacy mode is obeyed.
+   */
+  pinnedLegacy?: boolean;
 }
 
 /** Copies of the driver's /proc/driver/nvidia files (params, version, registry, gpus/<busid>/information). */
@@ -63,7 +68,9 @@ export async function prestart(opts: PrestartOptions): Promise<void> {
   }
   const id = state.id ?? "?";
   let why = "mode detection is skipped (xpu-container-runtime-hook.skip-mode-detection)";
-  if (!config.hook.skipModeDetection) {
+  if (opts.pinnedLegacy) {
+    why = "the runtime chose legacy mode for this container (--mode legacy)";
+  } else if (!config.hook.skipModeDetection) {
     const choice = resolveMode(config.runtime.mode, {
       onlyCdiDevices: onlyCdiDevices(req),
       isTegra: () => isTegraHost(),

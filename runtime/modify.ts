@@ -77,7 +77,9 @@ export function addLegacyHook(spec: Spec, ctx: ModifyContext): boolean {
   const path = resolveTool(ctx.config.hook.path, ctx, "xpu-container-runtime-hook.path");
   const args = ["xpu-container-runtime-hook"];
   if (ctx.config.file) args.push("--config", ctx.config.file);
-  args.push("prestart");
+  // The hook would otherwise resolve the mode from the config again, and refuse a container that a runtime
+  // name pinning legacy mode (xpu-container-runtime.legacy) sent here under a config whose mode is cdi.
+  args.push("--mode", "legacy", "prestart");
   spec.hooks ??= {};
   spec.hooks.prestart = [...prestart, { path, args, env: [...HOOK_ENV], timeout: HOOK_TIMEOUT_S }];
   ctx.log.info(`Added the legacy prestart hook ${path}`);
@@ -333,12 +335,12 @@ export async function applyGenerated(spec: Spec, req: Request, ctx: ModifyContex
     }
     origin = `the CSV mount specs in ${chosen.folder}`;
     plan = ctx.plan = discover.discoverCsvSync({ driverRoot, procRoot, files: chosen.files });
-  } else plan = ctx.plan = discover.discoverSync({
-    driverRoot,
-    procRoot,
-    // The snapshot the mode probe read, if it ran: NVML is not loaded a second time.
-    ...(ctx.nvml && !(ctx.nvml instanceof Error) ? { nvml: ctx.nvml } : {}),
-  });
+  } else {plan = ctx.plan = discover.discoverSync({
+      driverRoot,
+      procRoot,
+      // The snapshot the mode probe read, if it ran: NVML is not loaded a second time.
+      ...(ctx.nvml && !(ctx.nvml instanceof Error) ? { nvml: ctx.nvml } : {}),
+    });}
   // Ids may be written as CDI names of any kind: the device name is what selects.
   const ids = req.devices.map((id) => id.includes("=") ? id.slice(id.indexOf("=") + 1) : id);
   if (mode === "csv") checkCsvIds(ids);

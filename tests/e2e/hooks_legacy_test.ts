@@ -130,6 +130,8 @@ Deno.test("through the shim in legacy mode: the hook the shim adds gets the conf
       "xpu-container-runtime-hook",
       "--config",
       h.config,
+      "--mode",
+      "legacy",
       "prestart",
     ]);
     // The requirement check through the shim as well.
@@ -161,6 +163,72 @@ Deno.test("through the shim in legacy mode: the hook the shim adds gets the conf
     await run(["runc", "--root", runcRoot, "delete", "--force", id]);
     cleanup(b.dir);
     dropHost(h);
+  }
+});
+
+Deno.test("xpu-container-runtime.legacy under a config whose mode is cdi or jit-cdi: its hook configures the container", async () => {
+  const h = host();
+  const b = makeBundle({
+    env: ["NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_DRIVER_CAPABILITIES=compute,utility"],
+    args: ["sh", "-c", "ls /dev; nvidia-smi"],
+  });
+  const original = readFileSync(b.config, "utf8");
+  const runcRoot = join(h.dir, "runc");
+  try {
+    for (const mode of ["cdi", "jit-cdi"]) {
+      writeFileSync(
+        h.config,
+        `[xpu-container-runtime]\nmode = "${mode}"\n[xpu-container-runtime-hook]\npath = "${
+          bin("xpu-container-runtime-hook")
+        }"\n[xpu-container-cli]\nroot = "${h.driver.root}"\n` +
+          `environment = ["MOCK_NVML_CONFIG=${h.driver.nvmlConfig}"]\n`,
+      );
+      writeFileSync(b.config, original);
+      const id = containerId("xpuh");
+      try {
+        const r = await run([
+          bin("xpu-container-runtime.legacy"),
+          "--root",
+          runcRoot,
+          "run",
+          "--bundle",
+          b.dir,
+          id,
+        ], {
+          env: { XPU_CTK_CONFIG_FILE_PATH: h.config },
+        });
+        assertEquals(r.code, 0, `${mode}: ${r.stderr}`);
+        assertIncludes(r.stdout, "nvidia0\n");
+        assertIncludes(r.stdout, "GPU 0: /dev/nvidia0");
+        const spec = JSON.parse(readFileSync(b.config, "utf8"));
+        assertEquals(spec.hooks.prestart.length, 1);
+        assertEquals(spec.hooks.prestart[0].args.slice(-3), ["--mode", "legacy", "prestart"]);
+      } finally {
+        await run(["runc", "--root", runcRoot, "delete", "--force", id]);
+      }
+    }
+    // The same hook without the marker (as docker --gpus writes it) still refuses under that config.
+    const direct = await legacy(h, { env: ["NVIDIA_VISIBLE_DEVICES=0"], args: ["true"] });
+    removeBundle(direct.bundle);
+    assertTrue(direct.code !== 0);
+    assertIncludes(direct.stderr, NOT_LEGACY_MESSAGE);
+  } finally {
+    cleanup(b.dir);
+    dropHost(h);
+  }
+});
+
+Deno.test("the hook takes --mode legacy only; any other value is a usage error", async () => {
+  const b = makeBundle();
+  try {
+    const state = JSON.stringify({ id: "x", pid: 1, bundle: b.dir });
+    for (const args of [["--mode", "cdi", "prestart"], ["--mode=jit-cdi", "prestart"], ["--mode"]]) {
+      const r = await run([bin("xpu-container-runtime-hook"), ...args], { stdin: state });
+      assertEquals(r.code, 2, args.join(" "));
+      assertIncludes(r.stderr, "takes only legacy");
+    }
+  } finally {
+    cleanup(b.dir);
   }
 });
 

@@ -25,7 +25,7 @@ Deno.test("legacy mode adds the prestart hook once, with the config path, an exp
   assertEquals(addLegacyHook(spec, ctx()), false);
   assertEquals(spec.hooks!.prestart, [{
     path: "/bin/true",
-    args: ["xpu-container-runtime-hook", "--config", "/etc/xpu/config.toml", "prestart"],
+    args: ["xpu-container-runtime-hook", "--config", "/etc/xpu/config.toml", "--mode", "legacy", "prestart"],
     env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
     timeout: 30,
   }]);

@@ -166,6 +166,8 @@ Deno.test("xpu-container-runtime.legacy adds the legacy hook under a config that
     const pinned = await create(w, "xpu-container-runtime.legacy", config, gpuSpec());
     assertEquals(pinned.code, 0, pinned.stderr);
     assertEquals(hookPaths(pinned.spec), [w.hook]);
+    // The hook is told the runtime chose legacy mode, so it does not refuse under the config's cdi mode.
+    assertEquals(pinned.spec.hooks.prestart[0].args.slice(-3), ["--mode", "legacy", "prestart"]);
     assertEquals(devicePaths(pinned.spec), []);
     const plain = await create(w, "xpu-container-runtime", config, gpuSpec());
     assertEquals(plain.code, 0, plain.stderr);
