@@ -226,7 +226,7 @@ Deno.test("hook binaries: a spec whose hook does not exist or is not executable 
     assertEquals(p.length, 1);
     assertIncludes(
       p[0],
-      `/etc/cdi/nvidia.yaml: containerEdits hook create-symlinks runs ${exe}, which is not executable`,
+      `/etc/cdi/nvidia.yaml: containerEdits hook setup runs ${exe}, which is not executable`,
     );
     Deno.chmodSync(exe, 0o755);
     assertEquals(hookBinaryProblems(spec, "x"), []);
