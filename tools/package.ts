@@ -49,6 +49,13 @@ export const DEB_CACHE = "/var/cache/xpu-container-toolkit";
 /** LXC's hook folder (Debian's lxc package installs its own hooks there). */
 export const LXC_HOOKS = "/usr/share/lxc/hooks";
 
+/** The CDI refresh units and udev rule the .deb installs: repository file, installed path. */
+export const REFRESH_FILES: [string, string][] = [
+  ["packaging/systemd/xpu-cdi-refresh.service", "/lib/systemd/system/xpu-cdi-refresh.service"],
+  ["packaging/systemd/xpu-cdi-refresh.path", "/lib/systemd/system/xpu-cdi-refresh.path"],
+  ["packaging/udev/90-xpu-cdi-refresh.rules", "/lib/udev/rules.d/90-xpu-cdi-refresh.rules"],
+];
+
 /** What `deno task package --help` prints. */
 export const PACKAGE_USAGE = `Usage: deno task package [OPTIONS]
 
@@ -197,6 +204,12 @@ async function buildDeb(
   symlinkSync(`../../..${DEB_CACHE}`, join(lib, CACHE_DIR));
   mkdirSync(join(stage, LXC_HOOKS.slice(1)), { recursive: true });
   symlinkSync("../../../bin/xpu-cdi-hook", join(stage, LXC_HOOKS.slice(1), "xpu-cdi-hook"));
+  // The CDI refresh units and udev rule: enabled by postinst, stopped by prerm, forgotten on purge.
+  for (const [from, to] of REFRESH_FILES) {
+    mkdirSync(join(stage, dirname(to).slice(1)), { recursive: true });
+    copyFileSync(join(ROOT, from), join(stage, to.slice(1)));
+    chmodSync(join(stage, to.slice(1)), 0o644);
+  }
   writeDoc(join(stage, "usr", "share", "doc", PACKAGE), o.changelog);
   // Debian names the changelog changelog.Debian.gz for a package of its own making.
   const docDir = join(stage, "usr", "share", "doc", PACKAGE);
@@ -214,7 +227,7 @@ async function buildDeb(
     }),
   );
   copyFileSync(join(tpl, "conffiles"), join(control, "conffiles"));
-  for (const script of ["postinst", "postrm"]) {
+  for (const script of ["postinst", "prerm", "postrm"]) {
     copyFileSync(join(tpl, script), join(control, script));
     chmodSync(join(control, script), 0o755);
   }

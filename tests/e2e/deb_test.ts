@@ -26,6 +26,14 @@ const LEFTOVERS = [
   "/usr/share/lxc/hooks/xpu-cdi-hook",
   "/etc/xpu-container-runtime",
   "/var/cache/xpu-container-toolkit",
+  "/lib/systemd/system/xpu-cdi-refresh.service",
+  "/lib/systemd/system/xpu-cdi-refresh.path",
+  "/lib/udev/rules.d/90-xpu-cdi-refresh.rules",
+  // postinst enables the refresh units; purge must take their links and deb-systemd-helper's record away.
+  "/etc/systemd/system/multi-user.target.wants/xpu-cdi-refresh.path",
+  "/etc/systemd/system/multi-user.target.wants/xpu-cdi-refresh.service",
+  "/var/lib/systemd/deb-systemd-helper-enabled/xpu-cdi-refresh.path.dsh-also",
+  "/var/lib/systemd/deb-systemd-helper-enabled/xpu-cdi-refresh.service.dsh-also",
 ];
 const APT_ENV = { DEBIAN_FRONTEND: "noninteractive" };
 /** A root shell's PATH on Debian (dockerd's, started by systemd). */
@@ -89,6 +97,14 @@ Deno.test({
         assert.match(listed.stdout, new RegExp(`^${p}$`, "m"));
       }
       assert.ok(existsSync("/var/cache/xpu-container-toolkit"), "postinst made Deno's cache folder");
+      // postinst enabled the CDI refresh units (links as systemctl enable makes them, even with no systemd
+      // running here).
+      for (const unit of ["xpu-cdi-refresh.path", "xpu-cdi-refresh.service"]) {
+        assert.equal(
+          Deno.readLinkSync(`/etc/systemd/system/multi-user.target.wants/${unit}`),
+          `/lib/systemd/system/${unit}`,
+        );
+      }
 
       // docker: the installed xpu-ctk adds the installed runtime (found in PATH) to a daemon.json of the test's.
       const daemonJson = join(dir, "daemon.json");

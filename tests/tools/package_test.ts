@@ -75,7 +75,7 @@ Deno.test({
         assert.ok(size > 50_000 && size < 200_000, `Installed-Size ${size} KiB`);
         const conffiles = await run(["dpkg-deb", "--info", deb, "conffiles"]);
         assert.equal(conffiles.stdout, "/etc/xpu-container-runtime/config.toml\n");
-        for (const script of ["postinst", "postrm"]) {
+        for (const script of ["postinst", "prerm", "postrm"]) {
           assert.equal((await run(["dpkg-deb", "--info", deb, script])).code, 0, `${arch}: no ${script}`);
         }
 
@@ -94,9 +94,23 @@ Deno.test({
         for (const doc of ["copyright", "changelog.Debian.gz", "README.md"]) {
           assert.ok(files.has(`/usr/share/doc/xpu-container-toolkit/${doc}`), doc);
         }
+        // The CDI refresh units and udev rule, where systemd and udev look for a package's files.
+        for (
+          const p of [
+            "/lib/systemd/system/xpu-cdi-refresh.service",
+            "/lib/systemd/system/xpu-cdi-refresh.path",
+            "/lib/udev/rules.d/90-xpu-cdi-refresh.rules",
+          ]
+        ) {
+          assert.equal(files.get(p)?.mode, "-rw-r--r--", p);
+        }
         // Nothing outside the FHS folders the package owns or shares.
         for (const p of files.keys()) {
-          assert.match(p, /^\/($|etc\/|usr\/(bin|lib|share)\/|etc$|usr$|usr\/(bin|lib|share)$)/, p);
+          assert.match(
+            p,
+            /^\/($|etc\/|usr\/(bin|lib|share)\/|lib\/(systemd|udev)(\/|$)|etc$|usr$|lib$|usr\/(bin|lib|share)$)/,
+            p,
+          );
         }
 
         // The payload: a Deno for the package's architecture, launchers naming no absolute path, the config
