@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(runc busybox-static gcc libc6-dev grep util-linux iproute2 podman docker.io containerd lxc uidmap hyperfine time)
+PACKAGES=(runc busybox-static gcc libc6-dev binutils grep util-linux procps iproute2 podman docker.io containerd lxc uidmap hyperfine time strace xz-utils systemd)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
