@@ -9,9 +9,9 @@ import {
   type Facts,
   RequirementError,
   type Term,
+  termHolds,
   unsatisfiedMessage,
 } from "../request/require.ts";
-import { compareVersions } from "../request/require.ts";
 import type { Request } from "../request/mod.ts";
 
 /** One GPU's facts and the ids that select it (index, UUID, and its MIG devices' ids). */
@@ -76,27 +76,7 @@ export function factsForRequest(facts: HostFacts, req: Pick<Request, "all" | "no
 }
 
 function holds(t: Term, f: Facts): boolean | undefined {
-  const have = f[t.key];
-  if (have === "") return undefined;
-  if (t.key === "brand") {
-    const eq = have.toLowerCase() === t.value.toLowerCase();
-    return t.op === "=" ? eq : !eq;
-  }
-  const c = compareVersions(have, t.value);
-  switch (t.op) {
-    case "=":
-      return c === 0;
-    case "!=":
-      return c !== 0;
-    case "<":
-      return c < 0;
-    case "<=":
-      return c <= 0;
-    case ">":
-      return c > 0;
-    case ">=":
-      return c >= 0;
-  }
+  return f[t.key] === "" ? undefined : termHolds(t, f);
 }
 
 /** true, false, or undefined when a fact it needs is unknown. */

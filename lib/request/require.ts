@@ -78,7 +78,8 @@ export function compareVersions(a: string, b: string): number {
   return 0;
 }
 
-function holds(term: Term, facts: Facts): boolean {
+/** Whether one term holds for the given facts (a brand compares case-insensitively, the rest as versions). */
+export function termHolds(term: Term, facts: Facts): boolean {
   if (term.key === "brand") {
     const eq = facts.brand.toLowerCase() === term.value.toLowerCase();
     return term.op === "=" ? eq : !eq;
@@ -103,7 +104,7 @@ function holds(term: Term, facts: Facts): boolean {
 /** Whether an expression holds for the given facts (an empty expression always holds). */
 export function satisfied(expr: Expression, facts: Facts): boolean {
   if (expr.clauses.length === 0) return true;
-  return expr.clauses.some((clause) => clause.every((t) => holds(t, facts)));
+  return expr.clauses.some((clause) => clause.every((t) => termHolds(t, facts)));
 }
 
 /** The message for an expression that does not hold, as the container's start error shows it. */
