@@ -11,6 +11,7 @@ import {
   confFileFor,
   createSymlinks,
   enableCudaCompat,
+  hostPid,
   sanitizeParams,
   updateLdcache,
 } from "../lib/container/mod.ts";
@@ -56,7 +57,7 @@ export async function runSteps(ctx: HookContext, s: Steps): Promise<void> {
       await step("enable-cuda-compat", () => enableCudaCompat(root, s.hostDriverVersion!));
     }
     if (ldconfig) {
-      const pid = typeof ctx.state.pid === "number" && ctx.state.pid > 0 ? ctx.state.pid : undefined;
+      const pid = typeof ctx.state.pid === "number" && ctx.state.pid > 0 ? hostPid(ctx.state.pid) : undefined;
       await step("update-ldcache", () =>
         updateLdcache(root, s.folders, {
           confFile: confFileFor(ctx.state.id),

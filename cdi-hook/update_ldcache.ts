@@ -3,7 +3,7 @@
  * folders to the container's linker cache. ldconfig runs in the container's device cgroup, confined to its
  * root, and is killed after the timeout.
  */
-import { chooseLdconfig, confFileFor, updateLdcache } from "../lib/container/mod.ts";
+import { chooseLdconfig, confFileFor, hostPid, updateLdcache } from "../lib/container/mod.ts";
 import { withRoot } from "../lib/sys/rootfs.ts";
 import { hookContext, parseFlags, say, UsageError } from "./_common.ts";
 
@@ -30,7 +30,7 @@ export async function updateLdcacheCommand(args: string[]): Promise<void> {
     );
   }
   const ctx = await hookContext();
-  const pid = typeof ctx.state.pid === "number" && ctx.state.pid > 0 ? ctx.state.pid : undefined;
+  const pid = typeof ctx.state.pid === "number" && ctx.state.pid > 0 ? hostPid(ctx.state.pid) : undefined;
   await withRoot(ctx.rootPath, (root) =>
     updateLdcache(root, folders, {
       confFile: confFileFor(ctx.state.id),

@@ -2,7 +2,7 @@
 import { exists as existsSync } from "../lib/sys/path.ts";
 import * as posix from "../lib/sys/path.ts";
 import type { Config } from "../lib/config/mod.ts";
-import { confFileFor } from "../lib/container/mod.ts";
+import { confFileFor, hostPid } from "../lib/container/mod.ts";
 import type { MountPlan } from "../lib/discover/plan.ts";
 import { containerRoot, loadSpec, parseState } from "../lib/oci/mod.ts";
 import { isTegraHost, onlyCdiDevices, readRequest, type Request, resolveMode } from "../lib/request/mod.ts";
@@ -10,7 +10,7 @@ import { additionalGidsDisabled, checkRequest, decideFor, factsFromPlan } from "
 import { ToolkitError } from "../lib/sys/errors.ts";
 import type { Logger } from "../lib/sys/log.ts";
 import { lstatIn, withRoot } from "../lib/sys/rootfs.ts";
-import { startHelper } from "./apply.ts";
+import { applyActions, startHelper } from "./apply.ts";
 import { allowDevices, type DeviceCgroup, deviceCgroup } from "./cgroup.ts";
 import { type Actions, planActions } from "./select.ts";
 
@@ -56,6 +56,18 @@ export function readProcDriver(procRoot: string): Record<string, string> | undef
   return out;
 }
 
+/**
+ * Whether this process is in the mount namespace of the container's process `pid` (runc runs createContainer
+ * hooks there, prestart hooks in its own). Unreadable namespace links count as not inside.
+ */
+export function inContainerMountNamespace(pid: number): boolean {
+  try {
+    return Deno.readLinkSync("/proc/self/ns/mnt") === Deno.readLinkSync(`/proc/${pid}/ns/mnt`);
+  } catch {
+    return false;
+  }
+}
+
 /** Runs the prestart flow; returns without doing anything for a container that asked for no GPU. */
 export async function prestart(opts: PrestartOptions): Promise<void> {
   const { config, log } = opts;
@@ -87,10 +99,16 @@ export async function prestart(opts: PrestartOptions): Promise<void> {
     } (from ${req.source}), capabilities ${req.capabilities.join(",")}`,
   );
   if (typeof state.pid !== "number" || state.pid <= 0) {
-    throw new PrestartError("The container state on stdin has no pid: run this hook as an OCI prestart hook");
+    throw new PrestartError(
+      "The container state on stdin has no pid: run this hook as an OCI prestart or createContainer hook",
+    );
   }
-  // Started now, the helper's own start-up overlaps with the discovery below; it waits for its actions.
-  const helper = startHelper(state.pid);
+  // Run as a createContainer hook, this process is already in the container's mount namespace and applies the
+  // actions itself. As a prestart hook it is in the host's: a helper started now in the container's namespace
+  // (its start-up overlapping with the discovery below) waits for the actions.
+  const pid = hostPid(state.pid);
+  const inside = inContainerMountNamespace(pid);
+  const helper = inside ? undefined : startHelper(pid);
   let actions: Actions;
   let cg: DeviceCgroup | undefined;
   try {
@@ -114,9 +132,9 @@ export async function prestart(opts: PrestartOptions): Promise<void> {
       libraryDirs: plan.libraryDirs,
     });
     // Find the cgroup first: a container whose cgroup cannot be found is refused before anything is mounted.
-    cg = config.cli.noCgroups ? undefined : deviceCgroup(state.pid);
+    cg = config.cli.noCgroups ? undefined : deviceCgroup(pid);
   } catch (err) {
-    await helper.abort();
+    await helper?.abort();
     throw err;
   }
   const ldconfig = actions.ldFolders.length
@@ -126,8 +144,12 @@ export async function prestart(opts: PrestartOptions): Promise<void> {
     `Container ${id}: configuring ${actions.rootPath}: ${actions.nodes.length} device nodes, ` +
       `${actions.mounts.length} mounts, ${actions.symlinks.length} links; ${ldconfig}`,
   );
-  const warnings = await helper.apply(actions);
-  if (warnings) log.warn(warnings);
+  if (helper) {
+    const warnings = await helper.apply(actions);
+    if (warnings) log.warn(warnings);
+  } else {
+    await applyActions(actions, (m) => log.warn(m), pid);
+  }
   if (cg) allowDevices(cg, actions.nodes, config.file);
   log.info(
     `Container ${id}: configured; ${

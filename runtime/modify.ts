@@ -67,10 +67,22 @@ export function resolveTool(name: string, ctx: ModifyContext, key: string): stri
   return found.startsWith("/") ? found : join(Deno.cwd(), found);
 }
 
-/** Legacy mode: add the prestart hook once, never beside docker's. */
+/** Whether the spec gives the container its own user namespace. */
+function hasUserNamespace(spec: Spec): boolean {
+  const ns = (spec.linux as { namespaces?: { type?: string }[] } | undefined)?.namespaces ?? [];
+  return ns.some((n) => n.type === "user");
+}
+
+/**
+ * Legacy mode: add the legacy hook once, never beside docker's. Without a user namespace it is a createContainer
+ * hook: runc runs it in the container's mount namespace, so it configures the container in its own process
+ * (a prestart hook runs in the host's and starts a second process that enters the container's). A container
+ * with a user namespace keeps the prestart hook, which runs with the host's privileges.
+ */
 export function addLegacyHook(spec: Spec, ctx: ModifyContext): boolean {
   const prestart = (spec.hooks?.prestart ?? []) as Hook[];
-  if (prestart.some(isLegacyHook)) {
+  const create = (spec.hooks?.createContainer ?? []) as Hook[];
+  if (prestart.some(isLegacyHook) || create.some(isLegacyHook)) {
     ctx.log.info("A legacy prestart hook is already present; not adding another");
     return false;
   }
@@ -80,9 +92,15 @@ export function addLegacyHook(spec: Spec, ctx: ModifyContext): boolean {
   // The hook would otherwise resolve the mode from the config again, and refuse a container that a runtime
   // name pinning legacy mode (xpu-container-runtime.legacy) sent here under a config whose mode is cdi.
   args.push("--mode", "legacy", "prestart");
+  const hook = { path, args, env: [...HOOK_ENV], timeout: HOOK_TIMEOUT_S };
   spec.hooks ??= {};
-  spec.hooks.prestart = [...prestart, { path, args, env: [...HOOK_ENV], timeout: HOOK_TIMEOUT_S }];
-  ctx.log.info(`Added the legacy prestart hook ${path}`);
+  if (hasUserNamespace(spec)) {
+    spec.hooks.prestart = [...prestart, hook];
+    ctx.log.info(`Added the legacy prestart hook ${path} (the container has a user namespace)`);
+  } else {
+    spec.hooks.createContainer = [...create, hook];
+    ctx.log.info(`Added the legacy hook ${path} as a createContainer hook`);
+  }
   return true;
 }
 
@@ -126,13 +144,17 @@ export async function addLegacyGroups(spec: Spec, req: Request, ctx: ModifyConte
   ctx.log.info(`Added supplementary groups ${gids.join(", ")} for the device nodes`);
 }
 
-/** Removes legacy prestart hooks (modes that configure the container through CDI instead). */
+/** Removes legacy hooks (modes that configure the container through CDI instead). */
 export function removeLegacyHooks(spec: Spec, log: Logger): void {
-  const prestart = spec.hooks?.prestart as Hook[] | undefined;
-  if (!prestart?.some(isLegacyHook)) return;
-  spec.hooks!.prestart = prestart.filter((h) => !isLegacyHook(h));
-  if (spec.hooks!.prestart!.length === 0) delete spec.hooks!.prestart;
-  log.info("Removed the legacy prestart hook: this mode configures the container through CDI");
+  let removed = false;
+  for (const kind of ["prestart", "createContainer"] as const) {
+    const list = spec.hooks?.[kind] as Hook[] | undefined;
+    if (!list?.some(isLegacyHook)) continue;
+    spec.hooks![kind] = list.filter((h) => !isLegacyHook(h));
+    if (spec.hooks![kind]!.length === 0) delete spec.hooks![kind];
+    removed = true;
+  }
+  if (removed) log.info("Removed the legacy prestart hook: this mode configures the container through CDI");
 }
 
 /** The CDI names to resolve for a request in cdi mode. */

@@ -14,6 +14,7 @@ import {
 } from "../sys/rootfs.ts";
 import * as sys from "../sys/syscalls.ts";
 import { type DeviceCgroup, deviceCgroup, joinCgroup, parseMountinfo } from "../sys/cgroup.ts";
+import { selfPidInProc } from "./host_pid.ts";
 
 /** A linker-cache update that could not be done. */
 export class LdcacheError extends ToolkitError {}
@@ -349,7 +350,8 @@ function containerCgroup(pid: number): DeviceCgroup | undefined {
   const target = deviceCgroup(pid);
   let self: DeviceCgroup | undefined;
   try {
-    self = deviceCgroup(Deno.pid);
+    // Deno.pid is this process's pid in its own namespace, which /proc may not show (a createContainer hook).
+    self = deviceCgroup(selfPidInProc());
   } catch { /* compare with nothing */ }
   const key = (cg: DeviceCgroup | undefined) => cg ? `${cg.version}:${cg.dir ?? ""}` : "";
   return key(self) === key(target) ? undefined : target;

@@ -3,3 +3,4 @@ export * from "./ldcache.ts";
 export * from "./links.ts";
 export * from "./compat.ts";
 export * from "./steps.ts";
+export * from "./host_pid.ts";

@@ -255,7 +255,8 @@ Deno.test("the hooks the toolkit writes carry a timeout and the minimal environm
         await shim(w.sb, ["delete", "--force", id]);
       }
       const spec = JSON.parse(readFileSync(b.config, "utf8"));
-      const hooks = mode === "legacy" ? spec.hooks.prestart : spec.hooks.createContainer;
+      // The legacy hook is a createContainer hook too when the container has no user namespace.
+      const hooks = spec.hooks.createContainer;
       assertTrue(hooks.length > 0, `${mode}: ${JSON.stringify(spec.hooks)}`);
       for (const h of hooks) {
         assertEquals([h.timeout, h.env], [HOOK_TIMEOUT, MINIMAL_ENV], `${mode}: ${JSON.stringify(h)}`);

@@ -126,7 +126,7 @@ Deno.test("through the shim in legacy mode: the hook the shim adds gets the conf
     assertIncludes(r.stdout, "GPU 0: /dev/nvidia0");
     assertEquals(r.stdout.trim().split("\n").at(-1), "2");
     const spec = JSON.parse(readFileSync(b.config, "utf8"));
-    assertEquals(spec.hooks.prestart[0].args, [
+    assertEquals(spec.hooks.createContainer[0].args, [
       "xpu-container-runtime-hook",
       "--config",
       h.config,
@@ -201,8 +201,9 @@ Deno.test("xpu-container-runtime.legacy under a config whose mode is cdi or jit-
         assertIncludes(r.stdout, "nvidia0\n");
         assertIncludes(r.stdout, "GPU 0: /dev/nvidia0");
         const spec = JSON.parse(readFileSync(b.config, "utf8"));
-        assertEquals(spec.hooks.prestart.length, 1);
-        assertEquals(spec.hooks.prestart[0].args.slice(-3), ["--mode", "legacy", "prestart"]);
+        assertEquals(spec.hooks.createContainer.length, 1);
+        assertEquals(spec.hooks.prestart, undefined);
+        assertEquals(spec.hooks.createContainer[0].args.slice(-3), ["--mode", "legacy", "prestart"]);
       } finally {
         await run(["runc", "--root", runcRoot, "delete", "--force", id]);
       }
@@ -260,32 +261,39 @@ Deno.test("NVIDIA_REQUIRE_CUDA=cuda>=99.0 refuses the container with the documen
 
 // This machine: cgroup v1 devices hierarchy (with an empty v2 mount at /sys/fs/cgroup/unified); runc puts
 // the container in a v1 devices cgroup, so this exercises the hook's devices.allow rules.
-Deno.test("the device cgroup confines (cgroup v1): the requested GPU opens, an unrequested one is denied", async () => {
-  const h = host();
-  const probe = 'for n in nvidia0 nvidia1; do head -c0 /dev/$n 2>&1 && echo "$n opened"; done; true';
-  const mounts = [{
-    destination: "/dev/nvidia1",
-    source: join(h.driver.devRoot, "dev", "nvidia1"),
-    type: "bind",
-    options: ["bind"],
-  }];
-  try {
-    const r = await legacy(h, { env: ["NVIDIA_VISIBLE_DEVICES=0"], args: ["sh", "-c", probe], mounts });
-    removeBundle(r.bundle);
-    assertEquals(r.code, 0, r.stderr);
-    // No driver is loaded here: an allowed open reaches the kernel and gets ENXIO, a denied one gets EPERM.
-    assertIncludes(r.stdout, "/dev/nvidia0: No such device or address");
-    assertIncludes(r.stdout, "/dev/nvidia1: Operation not permitted");
-    // Control: with no-cgroups the hook adds no rule, and the requested node is denied as well.
-    writeFileSync(h.config, `[xpu-container-cli]\nroot = "${h.driver.root}"\nno-cgroups = true\n`);
-    const c = await legacy(h, { env: ["NVIDIA_VISIBLE_DEVICES=0"], args: ["sh", "-c", probe], mounts });
-    removeBundle(c.bundle);
-    assertEquals(c.code, 0, c.stderr);
-    assertIncludes(c.stdout, "/dev/nvidia0: Operation not permitted");
-  } finally {
-    dropHost(h);
-  }
-});
+for (const kind of ["prestart", "createContainer"] as const) {
+  Deno.test(`the device cgroup confines (cgroup v1), hook run as ${kind}: the requested GPU opens, an unrequested one is denied`, async () => {
+    // runc gives a createContainer hook the container init's pid in its own pid namespace (1); the hook must
+    // still find the container's cgroup, not the host init's.
+    const h = host();
+    const probe = 'for n in nvidia0 nvidia1; do head -c0 /dev/$n 2>&1 && echo "$n opened"; done; ' +
+      "ldconfig -p | grep -c libcuda.so; true";
+    const mounts = [{
+      destination: "/dev/nvidia1",
+      source: join(h.driver.devRoot, "dev", "nvidia1"),
+      type: "bind",
+      options: ["bind"],
+    }];
+    const run = (opts: ContainerOptions) => runContainer({ ...opts, hooks: { [kind]: [prestartHook(h)] } });
+    try {
+      const r = await run({ env: ["NVIDIA_VISIBLE_DEVICES=0"], args: ["sh", "-c", probe], mounts });
+      removeBundle(r.bundle);
+      assertEquals(r.code, 0, r.stderr);
+      // No driver is loaded here: an allowed open reaches the kernel and gets ENXIO, a denied one gets EPERM.
+      assertIncludes(r.stdout, "/dev/nvidia0: No such device or address");
+      assertIncludes(r.stdout, "/dev/nvidia1: Operation not permitted");
+      assertEquals(r.stdout.trim().split("\n").at(-1), "2");
+      // Control: with no-cgroups the hook adds no rule, and the requested node is denied as well.
+      writeFileSync(h.config, `[xpu-container-cli]\nroot = "${h.driver.root}"\nno-cgroups = true\n`);
+      const c = await run({ env: ["NVIDIA_VISIBLE_DEVICES=0"], args: ["sh", "-c", probe], mounts });
+      removeBundle(c.bundle);
+      assertEquals(c.code, 0, c.stderr);
+      assertIncludes(c.stdout, "/dev/nvidia0: Operation not permitted");
+    } finally {
+      dropHost(h);
+    }
+  });
+}
 
 Deno.test("an image's newer CUDA compat libcuda goes first in the linker cache (cuda-compat-mode ldconfig)", async () => {
   const h = host();

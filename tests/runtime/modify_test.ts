@@ -19,16 +19,26 @@ function ctx(values: [string, string | boolean | string[]][] = []): ModifyContex
   return { config: { ...config, file: "/etc/xpu/config.toml" }, log };
 }
 
-Deno.test("legacy mode adds the prestart hook once, with the config path, an explicit env and a timeout", () => {
-  const spec: Spec = {};
-  assertEquals(addLegacyHook(spec, ctx()), true);
-  assertEquals(addLegacyHook(spec, ctx()), false);
-  assertEquals(spec.hooks!.prestart, [{
+Deno.test("legacy mode adds its hook once, with the config path, an explicit env and a timeout", () => {
+  const hook = {
     path: "/bin/true",
     args: ["xpu-container-runtime-hook", "--config", "/etc/xpu/config.toml", "--mode", "legacy", "prestart"],
     env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
     timeout: 30,
-  }]);
+  };
+  // Without a user namespace: a createContainer hook, run in the container's mount namespace.
+  const spec: Spec = {};
+  assertEquals(addLegacyHook(spec, ctx()), true);
+  assertEquals(addLegacyHook(spec, ctx()), false);
+  assertEquals(spec.hooks, { createContainer: [hook] });
+  // With one: the prestart hook, which runs with the host's privileges.
+  const userns: Spec = { linux: { namespaces: [{ type: "mount" }, { type: "user" }] } };
+  assertEquals(addLegacyHook(userns, ctx()), true);
+  assertEquals(addLegacyHook(userns, ctx()), false);
+  assertEquals(userns.hooks, { prestart: [hook] });
+  removeLegacyHooks(spec, log);
+  removeLegacyHooks(userns, log);
+  assertEquals([spec.hooks, userns.hooks], [{}, {}]);
 });
 
 Deno.test("legacy mode never adds its hook beside docker's --gpus hook", () => {

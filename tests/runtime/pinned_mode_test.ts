@@ -135,8 +135,10 @@ async function create(
 }
 
 const gpuSpec = () => makeSpec({ args: ["true"], env: ["NVIDIA_VISIBLE_DEVICES=0"] });
-const hookPaths = (spec: { hooks?: { prestart?: { path: string }[] } }) =>
-  (spec.hooks?.prestart ?? []).map((h) => h.path);
+/** The legacy hooks: createContainer hooks for a container without a user namespace. */
+const hookPaths = (
+  spec: { hooks?: { prestart?: { path: string }[]; createContainer?: { path: string }[] } },
+) => [...spec.hooks?.prestart ?? [], ...spec.hooks?.createContainer ?? []].map((h) => h.path);
 const devicePaths = (spec: { linux?: { devices?: { path: string }[] } }) =>
   (spec.linux?.devices ?? []).map((d) => d.path);
 
@@ -167,7 +169,7 @@ Deno.test("xpu-container-runtime.legacy adds the legacy hook under a config that
     assertEquals(pinned.code, 0, pinned.stderr);
     assertEquals(hookPaths(pinned.spec), [w.hook]);
     // The hook is told the runtime chose legacy mode, so it does not refuse under the config's cdi mode.
-    assertEquals(pinned.spec.hooks.prestart[0].args.slice(-3), ["--mode", "legacy", "prestart"]);
+    assertEquals(pinned.spec.hooks.createContainer[0].args.slice(-3), ["--mode", "legacy", "prestart"]);
     assertEquals(devicePaths(pinned.spec), []);
     const plain = await create(w, "xpu-container-runtime", config, gpuSpec());
     assertEquals(plain.code, 0, plain.stderr);
