@@ -22,6 +22,10 @@ const NOUNS: Record<string, { summary: string; load: () => Promise<NounMain> }> 
     summary: "create device nodes and /dev/char links",
     load: async () => (await import("./system/mod.ts")).main,
   },
+  install: {
+    summary: "install the toolkit on a node and register it with its engine (--uninstall undoes it)",
+    load: async () => (await import("./install/mod.ts")).main,
+  },
   info: { summary: "show the driver and every GPU", load: async () => (await import("./info/mod.ts")).main },
   doctor: {
     summary: "check the host for the usual faults and say how to fix them",
