@@ -109,3 +109,42 @@ export function cleanup(path: string): void {
     Deno.removeSync(path, { recursive: true });
   } catch { /* already gone */ }
 }
+
+/** Options for {@link generateCdiSpec}. */
+export interface GenerateSpecOptions {
+  /** The driver root the spec is generated from. */
+  driverRoot: string;
+  /** Where the spec is written (its ending picks JSON or YAML). */
+  output: string;
+  /** The environment of xpu-ctk (the fixture's MOCK_NVML_CONFIG, a config path). */
+  env?: Record<string, string>;
+  /** --dev-root, when the device nodes are not under the driver root. */
+  devRoot?: string;
+  /** --cdi-hook-path; unset leaves xpu-ctk's own choice (the hook next to it). */
+  hookPath?: string;
+  /** --mode. */
+  mode?: string;
+  /** More flags (--vendor, --class and the like). */
+  args?: string[];
+  /** The xpu-ctk to run (default: the built one). */
+  ctk?: string;
+}
+
+/** Runs `xpu-ctk cdi generate` with the given flags and throws with its stderr unless it exits 0. */
+export async function generateCdiSpec(opts: GenerateSpecOptions): Promise<RunResult> {
+  const r = await run([
+    opts.ctk ?? bin("xpu-ctk"),
+    "cdi",
+    "generate",
+    ...(opts.mode ? ["--mode", opts.mode] : []),
+    "--driver-root",
+    opts.driverRoot,
+    ...(opts.devRoot ? ["--dev-root", opts.devRoot] : []),
+    ...(opts.args ?? []),
+    ...(opts.hookPath ? ["--cdi-hook-path", opts.hookPath] : []),
+    "--output",
+    opts.output,
+  ], { env: opts.env });
+  if (r.code !== 0) throw new Error(`xpu-ctk cdi generate (${opts.output}) failed: ${r.stderr}`);
+  return r;
+}

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { buildDriverRoot, type DriverRoot } from "../../fixtures/driver_root.ts";
 import { makeSpec } from "../../fixtures/spec.ts";
 import { assertEquals, assertTrue } from "../_assert.ts";
-import { bin, type Bundle, cleanup, containerId, run } from "../_helpers.ts";
+import { bin, type Bundle, cleanup, containerId, generateCdiSpec } from "../_helpers.ts";
 import {
   hashTree,
   hookEntry,
@@ -77,18 +77,12 @@ async function drop(w: World): Promise<void> {
 /** Writes the static CDI spec of the fixture driver into the sandbox's spec dir with the built xpu-ctk. */
 async function generateSpec(w: World): Promise<string> {
   const out = join(w.sb.cdiDir, "nvidia.json");
-  const r = await run([
-    bin("xpu-ctk"),
-    "cdi",
-    "generate",
-    "--driver-root",
-    w.root.root,
-    "--cdi-hook-path",
-    bin("xpu-cdi-hook"),
-    "--output",
-    out,
-  ], { env: w.root.env });
-  assertEquals(r.code, 0, r.stderr);
+  await generateCdiSpec({
+    driverRoot: w.root.root,
+    hookPath: bin("xpu-cdi-hook"),
+    output: out,
+    env: w.root.env,
+  });
   return out;
 }
 

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { buildDriverRoot, type DriverRoot, removeDriverRoot } from "../../fixtures/driver_root.ts";
 import { copyRootfs } from "../../fixtures/rootfs.ts";
 import { assertEquals, assertIncludes, assertTrue } from "../_assert.ts";
-import { bin, cleanup, containerId, run, tempDir } from "../_helpers.ts";
+import { bin, cleanup, containerId, generateCdiSpec, run, tempDir } from "../_helpers.ts";
 import { hashTree, hookEntry, makeSentinel, removeBundle, runContainer, tinyLib } from "./hooks_fixtures.ts";
 import { bundle, mknod, sandbox, shim, teardown } from "./_shim.ts";
 import { runLxc } from "./engines/_lxc.ts";
@@ -36,20 +36,13 @@ async function world(): Promise<World> {
   const dir = tempDir("xpu-attack-");
   const driver = buildDriverRoot(join(dir, "driver"), { gpus: 2 });
   const cdiDir = join(dir, "cdi");
-  const gen = await run([
-    bin("xpu-ctk"),
-    "cdi",
-    "generate",
-    "--driver-root",
-    driver.root,
-    "--dev-root",
-    driver.devRoot,
-    "--cdi-hook-path",
-    bin("xpu-cdi-hook"),
-    "--output",
-    join(cdiDir, "nvidia.yaml"),
-  ], { env: driver.env });
-  assertEquals(gen.code, 0, gen.stderr);
+  await generateCdiSpec({
+    driverRoot: driver.root,
+    devRoot: driver.devRoot,
+    hookPath: bin("xpu-cdi-hook"),
+    output: join(cdiDir, "nvidia.yaml"),
+    env: driver.env,
+  });
   return { dir, sentinel, driver, cdiDir, before: hashTree(sentinel) };
 }
 

@@ -8,7 +8,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assertEquals, assertIncludes, assertTrue } from "../_assert.ts";
-import { bin, cleanup, containerId, makeBundle, run, tempDir } from "../_helpers.ts";
+import { bin, cleanup, containerId, generateCdiSpec, makeBundle, run, tempDir } from "../_helpers.ts";
 import { buildDriverRoot, type DriverRoot } from "../../fixtures/driver_root.ts";
 import { buildWslRoot, WSL_OTHER_STORE, WSL_STORE } from "../../fixtures/wsl_root.ts";
 import type { SpecOptions } from "../../fixtures/spec.ts";
@@ -69,18 +69,11 @@ async function world(): Promise<World> {
       JSON.stringify(`MOCK_NVML_CONFIG=${driver.nvmlConfig}`),
     );
   }
-  const gen = await run([
-    bin("xpu-ctk"),
-    "cdi",
-    "generate",
-    "--driver-root",
-    driver.root,
-    "--output",
-    join(cdiDir, "nvidia.json"),
-  ], {
+  await generateCdiSpec({
+    driverRoot: driver.root,
+    output: join(cdiDir, "nvidia.json"),
     env: { XPU_CTK_CONFIG_FILE_PATH: configs.cdi, ...driver.env },
   });
-  if (gen.code !== 0) throw new Error(`cdi generate failed: ${gen.stderr}`);
   return { dir, driver, runcRoot: join(dir, "runc"), configs };
 }
 
@@ -391,18 +384,12 @@ Deno.test("devices: a WSL2 root in auto mode (jit-cdi) and in cdi mode with a ge
     assertTrue(idx.code !== 0, "a GPU index on WSL2 is refused");
     assertIncludes(idx.stderr, "WSL2");
 
-    const gen = await run([
-      bin("xpu-ctk"),
-      "cdi",
-      "generate",
-      "--mode",
-      "wsl",
-      "--driver-root",
-      wsl.root,
-      "--output",
-      join(cdiDir, "nvidia.json"),
-    ], { env: { XPU_CTK_CONFIG_FILE_PATH: auto } });
-    assertEquals(gen.code, 0, gen.stderr);
+    await generateCdiSpec({
+      mode: "wsl",
+      driverRoot: wsl.root,
+      output: join(cdiDir, "nvidia.json"),
+      env: { XPU_CTK_CONFIG_FILE_PATH: auto },
+    });
     const spec = JSON.parse(readFileSync(join(cdiDir, "nvidia.json"), "utf8"));
     assertEquals(spec.devices.map((d: { name: string }) => d.name), ["all"]);
     assertEquals(spec.devices[0].containerEdits.deviceNodes.map((n: { path: string }) => n.path), [

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { cleanup, DIST, ROOT, run, tempDir } from "../_helpers.ts";
+import { cleanup, DIST, generateCdiSpec, ROOT, run, tempDir } from "../_helpers.ts";
 import { unmountBelow } from "./engines/_daemon.ts";
 import { GPU_PROBE, gpuHost, need } from "./engines/_gpu.ts";
 import { fixtureImages } from "./engines/_image.ts";
@@ -61,22 +61,14 @@ Deno.test({
       const gpu = need(await gpuHost(dir));
       const env = { XPU_CTK_CONFIG_FILE_PATH: join(etc, "config.toml"), ...gpu.env };
       mkdirSync("/var/run/cdi", { recursive: true });
-      const gen = await run([
+      await generateCdiSpec({
         ctk,
-        "cdi",
-        "generate",
-        "--driver-root",
-        gpu.root,
-        "--dev-root",
-        gpu.devRoot,
-        "--vendor",
-        "nvidia.com",
-        "--class",
-        `journey-${Deno.pid}`,
-        "--output",
-        spec,
-      ], { env });
-      assert.equal(gen.code, 0, gen.stderr);
+        driverRoot: gpu.root,
+        devRoot: gpu.devRoot,
+        args: ["--vendor", "nvidia.com", "--class", `journey-${Deno.pid}`],
+        output: spec,
+        env,
+      });
       const text = readFileSync(spec, "utf8");
       interface Edits {
         hooks?: { path: string }[];

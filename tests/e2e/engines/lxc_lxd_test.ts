@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { bin, cleanup, tempDir } from "../../_helpers.ts";
+import { bin, cleanup, generateCdiSpec, tempDir } from "../../_helpers.ts";
 import { buildDriverRoot } from "../../../fixtures/driver_root.ts";
 import { unmountBelow } from "./_daemon.ts";
 import { runLxc } from "./_lxc.ts";
@@ -31,17 +31,12 @@ Deno.test({
     try {
       const gpu = buildDriverRoot(join(dir, "driver-root"), { gpus: 2 });
       const specDir = join(dir, "cdi");
-      const gen = await ctk([
-        "cdi",
-        "generate",
-        "--driver-root",
-        gpu.root,
-        "--cdi-hook-path",
-        bin("xpu-cdi-hook"),
-        "--output",
-        join(specDir, "nvidia.yaml"),
-      ], gpu.env);
-      assert.equal(gen.code, 0, gen.stderr);
+      await generateCdiSpec({
+        driverRoot: gpu.root,
+        hookPath: bin("xpu-cdi-hook"),
+        output: join(specDir, "nvidia.yaml"),
+        env: gpu.env,
+      });
       // The device nodes and driver files of both GPUs, as LXD gives them (without the toolkit's hook line).
       const conf = join(dir, "gpus.conf");
       const lines = await ctk([

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { bin, cleanup, tempDir } from "../../_helpers.ts";
+import { bin, cleanup, generateCdiSpec, tempDir } from "../../_helpers.ts";
 import { unmountBelow } from "./_daemon.ts";
 import { gpuHost, need } from "./_gpu.ts";
 import { runLxc } from "./_lxc.ts";
@@ -20,17 +20,12 @@ Deno.test({
     try {
       const gpu = need(await gpuHost(dir));
       const specDir = join(dir, "cdi");
-      const gen = await ctk([
-        "cdi",
-        "generate",
-        "--driver-root",
-        gpu.root,
-        "--cdi-hook-path",
-        bin("xpu-cdi-hook"),
-        "--output",
-        join(specDir, "nvidia.yaml"),
-      ], gpu.env);
-      assert.equal(gen.code, 0, gen.stderr);
+      await generateCdiSpec({
+        driverRoot: gpu.root,
+        hookPath: bin("xpu-cdi-hook"),
+        output: join(specDir, "nvidia.yaml"),
+        env: gpu.env,
+      });
       const conf = join(dir, "gpu.conf");
       const hooks = join(dir, "hooks.json");
       const lxc = await ctk([
