@@ -1,26 +1,12 @@
 import assert from "node:assert/strict";
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parse as parseToml } from "smol-toml";
-import { bin, cleanup, run, tempDir } from "../../_helpers.ts";
-
-const CTK = bin("xpu-ctk");
+import { cleanup, run, tempDir } from "../../_helpers.ts";
+import { configure, containerdDump, CTK, type Doc, parse } from "./_runtime.ts";
 
 async function sha(path: string): Promise<string> {
   const d = await crypto.subtle.digest("SHA-256", readFileSync(path));
   return Array.from(new Uint8Array(d)).map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function configure(...args: string[]) {
-  return run([CTK, "runtime", "configure", ...args]);
-}
-
-// deno-lint-ignore no-explicit-any
-type Doc = Record<string, any>;
-
-/** Parses TOML into plain objects (smol-toml gives null-prototype ones). */
-function parse(text: string): Doc {
-  return JSON.parse(JSON.stringify(parseToml(text)));
 }
 
 const HAND_DAEMON_JSON = `{
@@ -271,9 +257,7 @@ Deno.test("containerd v2: the written config is accepted by containerd itself", 
     writeFileSync(file, CONTAINERD_V2);
     const r = await configure("--runtime", "containerd", "--config", file, "--runtime-path", "/opt/x/rt");
     assert.deepEqual(r.code, 0, r.stderr);
-    const dump = await run(["containerd", "--config", file, "config", "dump"]);
-    assert.deepEqual(dump.code, 0, dump.stderr);
-    const d: Doc = parse(dump.stdout);
+    const d: Doc = await containerdDump(file);
     const cri = d.plugins["io.containerd.grpc.v1.cri"];
     assert.deepEqual(cri.containerd.runtimes.xpu.options.BinaryName, "/opt/x/rt");
     assert.deepEqual(cri.containerd.runtimes.xpu.runtime_type, "io.containerd.runc.v2");
@@ -290,7 +274,10 @@ Deno.test("containerd: operators' drop-ins are left as they are; the toolkit's c
     mkdirSync(join(dir, "conf.d"));
     writeFileSync(main, `version = 2\nimports = ["conf.d/*.toml"]\nroot = "/var/lib/containerd"\n`);
     const ops = join(dir, "conf.d", "10-cri.toml");
-    writeFileSync(ops, `version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd]\nsnapshotter = "overlayfs"\n`);
+    writeFileSync(
+      ops,
+      `version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd]\nsnapshotter = "overlayfs"\n`,
+    );
     writeFileSync(join(dir, "conf.d", "05-other.toml"), `version = 2\n[debug]\nlevel = "debug"\n`);
     const opsHash = await sha(ops);
     const r = await configure("--runtime", "containerd", "--config", main, "--runtime-path", "/x/rt");

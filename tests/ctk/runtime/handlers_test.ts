@@ -5,22 +5,10 @@
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parse as parseToml } from "smol-toml";
-import { bin, cleanup, run, tempDir } from "../../_helpers.ts";
+import { cleanup, tempDir } from "../../_helpers.ts";
+import { configure, containerdDump, parse } from "./_runtime.ts";
 
-const CTK = bin("xpu-ctk");
 const RT = "/opt/xpu/bin/xpu-container-runtime";
-
-function configure(...args: string[]) {
-  return run([CTK, "runtime", "configure", ...args]);
-}
-
-// deno-lint-ignore no-explicit-any
-type Doc = Record<string, any>;
-
-function parse(text: string): Doc {
-  return JSON.parse(JSON.stringify(parseToml(text)));
-}
 
 const HANDLERS = { xpu: RT, "xpu-cdi": `${RT}.cdi`, "xpu-legacy": `${RT}.legacy` };
 
@@ -50,9 +38,7 @@ Deno.test("containerd v2: --mode-handlers --cdi.annotations registers three hand
       readFileSync(file, "utf8"),
       main.replace("version = 2\n", `version = 2\nimports = ["${join(dir, "conf.d")}/*.toml"]\n`),
     );
-    const dump = await run(["containerd", "--config", file, "config", "dump"]);
-    assert.equal(dump.code, 0, dump.stderr);
-    const seen = parse(dump.stdout).plugins["io.containerd.grpc.v1.cri"].containerd.runtimes;
+    const seen = (await containerdDump(file)).plugins["io.containerd.grpc.v1.cri"].containerd.runtimes;
     for (const [name, path] of Object.entries(HANDLERS)) {
       assert.equal(seen[name].options.BinaryName, path, name);
       assert.deepEqual(seen[name].container_annotations, ["cdi.k8s.io/*"], name);

@@ -14,22 +14,10 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { parse as parseToml } from "smol-toml";
-import { bin, cleanup, run, tempDir } from "../../_helpers.ts";
+import { cleanup, run, tempDir } from "../../_helpers.ts";
+import { configure, containerdDump, type Doc, parse } from "./_runtime.ts";
 
-const CTK = bin("xpu-ctk");
 const DROP_IN = "99-xpu-container-toolkit.toml";
-
-function configure(...args: string[]) {
-  return run([CTK, "runtime", "configure", ...args]);
-}
-
-// deno-lint-ignore no-explicit-any
-type Doc = Record<string, any>;
-
-function parse(text: string): Doc {
-  return JSON.parse(JSON.stringify(parseToml(text)));
-}
 
 /** The lines only in `before` and only in `after` (a longest-common-subsequence line diff), each with its line number. */
 function lineDiff(before: string, after: string): { removed: string[]; added: string[] } {
@@ -102,9 +90,7 @@ Deno.test("containerd v2: an operator's commented config.toml changes in its imp
     );
 
     // containerd merges the files as it would on start: the runtime, and the operator's CRI settings
-    const dump = await run(["containerd", "--config", file, "config", "dump"]);
-    assert.equal(dump.code, 0, dump.stderr);
-    const m: Doc = parse(dump.stdout);
+    const m: Doc = await containerdDump(file);
     const cri = m.plugins["io.containerd.grpc.v1.cri"];
     assert.deepEqual(cri.containerd.runtimes.xpu.options.BinaryName, "/opt/xpu/rt");
     assert.deepEqual(cri.containerd.runtimes.xpu.runtime_type, "io.containerd.runc.v2");
@@ -139,9 +125,7 @@ Deno.test("containerd v2: after the operator changes the CRI settings, a new run
     const r = await configure(...args, "--runtime-name", "xpu-legacy");
     assert.equal(r.code, 0, r.stderr);
     assert.equal(readFileSync(file, "utf8"), edited, "the main file is untouched");
-    const dump = await run(["containerd", "--config", file, "config", "dump"]);
-    assert.equal(dump.code, 0, dump.stderr);
-    const cri = parse(dump.stdout).plugins["io.containerd.grpc.v1.cri"];
+    const cri = (await containerdDump(file)).plugins["io.containerd.grpc.v1.cri"];
     assert.equal(cri.sandbox_image, "registry.example/pause:4.0");
     assert.deepEqual(Object.keys(cri.containerd.runtimes).sort(), ["runc", "xpu", "xpu-legacy"]);
     assert.equal(cri.containerd.default_runtime_name, "xpu", "the default set before is kept");
@@ -169,9 +153,7 @@ root = "/var/lib/containerd"
       removed: [],
       added: [`3: imports = ["${dir}/conf.d/*.toml"]`],
     });
-    const dump = await run(["containerd", "--config", file, "config", "dump"]);
-    assert.equal(dump.code, 0, dump.stderr);
-    const cri = parse(dump.stdout).plugins["io.containerd.grpc.v1.cri"];
+    const cri = (await containerdDump(file)).plugins["io.containerd.grpc.v1.cri"];
     assert.equal(cri.containerd.runtimes.xpu.options.BinaryName, "/opt/xpu/rt");
     assert.equal(cri.containerd.snapshotter, "overlayfs");
 
@@ -192,9 +174,7 @@ imports = [
       removed: [],
       added: [`4:   "${dir2}/conf.d/*.toml",`],
     });
-    const dump2 = await run(["containerd", "--config", file2, "config", "dump"]);
-    assert.equal(dump2.code, 0, dump2.stderr);
-    const m2 = parse(dump2.stdout);
+    const m2 = await containerdDump(file2);
     assert.equal(m2.debug.level, "debug");
     assert.equal(
       m2.plugins["io.containerd.grpc.v1.cri"].containerd.runtimes.xpu.options.BinaryName,
