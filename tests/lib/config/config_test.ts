@@ -13,6 +13,14 @@ import {
 } from "../../../lib/config/mod.ts";
 import { documentedConfigToml } from "../../../lib/config/documented.ts";
 
+/** Every driver capability, as the config names them. */
+const ALL_CAPABILITIES = ["compat32", "compute", "display", "graphics", "ngx", "utility", "video"];
+
+/** Asserts that parsing `text` as `file` fails with a ConfigError whose message includes `message`. */
+function rejects(text: string, message: string, file = "/c.toml"): void {
+  assertThrows(() => parseConfig(text, file), ConfigError, message);
+}
+
 Deno.test("the config path: XPU_CTK_CONFIG_FILE_PATH, then XDG_CONFIG_HOME, then /etc", () => {
   assertEquals(configPath({}), "/etc/xpu-container-runtime/config.toml");
   assertEquals(
@@ -32,15 +40,7 @@ Deno.test("a missing file gives every default", () => {
   assertEquals(c.cli.ldconfig, "@/sbin/ldconfig");
   assertEquals(c.hook.path, "xpu-container-runtime-hook");
   assertEquals(c.acceptEnvvarUnprivileged, true);
-  assertEquals(c.supportedCapabilities, [
-    "compat32",
-    "compute",
-    "display",
-    "graphics",
-    "ngx",
-    "utility",
-    "video",
-  ]);
+  assertEquals(c.supportedCapabilities, ALL_CAPABILITIES);
   assertEquals(c.features.allowLdconfigFromContainer, false);
 });
 
@@ -64,26 +64,16 @@ Deno.test("values are read and typed; unknown keys are kept but ignored", () => 
 });
 
 Deno.test("malformed files and wrong types are errors naming file and line", () => {
-  assertThrows(
-    () => parseConfig("a = 1\n[broken\n", "/etc/x/config.toml"),
-    ConfigError,
-    "/etc/x/config.toml:2:",
-  );
-  assertThrows(
-    () => parseConfig('\n\n[xpu-container-runtime]\nruntimes = "runc"\n', "/c.toml"),
-    ConfigError,
+  rejects("a = 1\n[broken\n", "/etc/x/config.toml:2:", "/etc/x/config.toml");
+  rejects(
+    '\n\n[xpu-container-runtime]\nruntimes = "runc"\n',
     "/c.toml:4: key xpu-container-runtime.runtimes must be a list of strings, found a string",
   );
-  assertThrows(
-    () => parseConfig('[features]\nallow-ldconfig-from-container = "yes"\n', "/c.toml"),
-    ConfigError,
+  rejects(
+    '[features]\nallow-ldconfig-from-container = "yes"\n',
     "/c.toml:2: key features.allow-ldconfig-from-container must be a boolean",
   );
-  assertThrows(
-    () => parseConfig('[xpu-container-runtime.modes.legacy]\ncuda-compat-mode = "x"\n', "/c.toml"),
-    ConfigError,
-    "use one of ldconfig, disabled",
-  );
+  rejects('[xpu-container-runtime.modes.legacy]\ncuda-compat-mode = "x"\n', "use one of ldconfig, disabled");
 });
 
 Deno.test("an unreadable config is an error naming the file", () => {
@@ -166,15 +156,13 @@ Deno.test("log-level verbose is a warning (the established toolkit runs on at in
 });
 
 Deno.test("supported-driver-capabilities naming an unknown capability is an error naming it", () => {
-  assertThrows(
-    () => parseConfig('\nsupported-driver-capabilities = "compute,bogus"\n', "/c.toml"),
-    ConfigError,
+  rejects(
+    '\nsupported-driver-capabilities = "compute,bogus"\n',
     '/c.toml:2: key supported-driver-capabilities names unknown capability "bogus"; ' +
       "use a comma list of compat32, compute, display, graphics, ngx, utility, video, or all",
   );
-  assertThrows(
-    () => parseConfig('supported-driver-capabilities = "compute,utilty"\n', "/c.toml"),
-    ConfigError,
+  rejects(
+    'supported-driver-capabilities = "compute,utilty"\n',
     'unknown capability "utilty"; did you mean utility?',
   );
 });
@@ -182,28 +170,15 @@ Deno.test("supported-driver-capabilities naming an unknown capability is an erro
 Deno.test("supported-driver-capabilities = all means every capability", () => {
   const c = parseConfig('supported-driver-capabilities = "all"\n', "/c.toml");
   assertEquals(c.warnings, []);
-  assertEquals(c.supportedCapabilities, [
-    "compat32",
-    "compute",
-    "display",
-    "graphics",
-    "ngx",
-    "utility",
-    "video",
-  ]);
+  assertEquals(c.supportedCapabilities, ALL_CAPABILITIES);
 });
 
 Deno.test("mode = bogus stays an error; a near miss says which mode was meant", () => {
-  assertThrows(
-    () => parseConfig('[xpu-container-runtime]\nmode = "bogus"\n', "/c.toml"),
-    ConfigError,
+  rejects(
+    '[xpu-container-runtime]\nmode = "bogus"\n',
     '/c.toml:2: key xpu-container-runtime.mode has unknown value "bogus"; use one of auto, legacy, csv, cdi, jit-cdi',
   );
-  assertThrows(
-    () => parseConfig('[xpu-container-runtime]\nmode = "cdl"\n', "/c.toml"),
-    ConfigError,
-    'unknown value "cdl"; did you mean cdi? use one of',
-  );
+  rejects('[xpu-container-runtime]\nmode = "cdl"\n', 'unknown value "cdl"; did you mean cdi? use one of');
 });
 
 Deno.test("cuda-compat-mode hook is a warning and works as ldconfig", () => {
@@ -222,9 +197,8 @@ Deno.test("cuda-compat-mode hook is a warning and works as ldconfig", () => {
 });
 
 Deno.test("cuda-compat-mode mount is an error: image files are never mounted over the driver's", () => {
-  assertThrows(
-    () => parseConfig('[xpu-container-runtime.modes.legacy]\ncuda-compat-mode = "mount"\n', "/c.toml"),
-    ConfigError,
+  rejects(
+    '[xpu-container-runtime.modes.legacy]\ncuda-compat-mode = "mount"\n',
     '/c.toml:2: key xpu-container-runtime.modes.legacy.cuda-compat-mode = "mount" is not supported: the toolkit ' +
       "never mounts files from an image over the host's driver libraries; use ldconfig",
   );
