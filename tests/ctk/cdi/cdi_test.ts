@@ -4,9 +4,14 @@ import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { buildDriverRoot, type DriverRoot, type DriverRootOptions } from "../../../fixtures/driver_root.ts";
 import { writeMockNvmlConfig } from "../../../fixtures/mock_nvml.ts";
-import { bin, cleanup, run, tempDir } from "../../_helpers.ts";
+import { bin, cleanup, run, type RunOptions, type RunResult, tempDir } from "../../_helpers.ts";
 
 const CTK = bin("xpu-ctk");
+
+/** Runs `xpu-ctk cdi generate` with `args`. */
+function generate(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  return run([CTK, "cdi", "generate", ...args], opts);
+}
 const LIB = "/usr/lib/x86_64-linux-gnu";
 
 interface Spec {
@@ -36,7 +41,7 @@ async function withRoot(opts: DriverRootOptions, fn: (r: DriverRoot, dir: string
 Deno.test("generate --output spec.json: a valid 0644 spec for 2 GPUs from the driver root", async () => {
   await withRoot({ gpus: 2 }, async (r, dir) => {
     const out = join(dir, "cdi", "nvidia.json");
-    const res = await run([CTK, "cdi", "generate", "--driver-root", r.root, "--output", out], { env: r.env });
+    const res = await generate(["--driver-root", r.root, "--output", out], { env: r.env });
     assert.equal(res.code, 0, res.stderr);
     assert.equal(statSync(out).mode & 0o777, 0o644);
     const spec = JSON.parse(readFileSync(out, "utf8")) as Spec;
@@ -74,7 +79,7 @@ Deno.test("generate --output spec.json: a valid 0644 spec for 2 GPUs from the dr
 
 Deno.test("generate --annotate-driver-version records the driver version as an annotation (cdiVersion 0.6.0)", async () => {
   await withRoot({ driverVersion: "535.104.05" }, async (r) => {
-    const res = await run([CTK, "cdi", "generate", "--driver-root", r.root, "--annotate-driver-version"], {
+    const res = await generate(["--driver-root", r.root, "--annotate-driver-version"], {
       env: r.env,
     });
     assert.equal(res.code, 0, res.stderr);
@@ -87,13 +92,13 @@ Deno.test("generate --annotate-driver-version records the driver version as an a
 Deno.test("generate writes YAML for a .yaml output and for --format yaml on stdout", async () => {
   await withRoot({}, async (r, dir) => {
     const out = join(dir, "nvidia.yaml");
-    const res = await run([CTK, "cdi", "generate", "--driver-root", r.root, "--output", out], { env: r.env });
+    const res = await generate(["--driver-root", r.root, "--output", out], { env: r.env });
     assert.equal(res.code, 0, res.stderr);
     const text = readFileSync(out, "utf8");
     assert.ok(!text.trimStart().startsWith("{"), "YAML, not JSON");
     const spec = parseYaml(text) as Spec;
     assert.deepEqual(spec.devices.map((d) => d.name), ["0", r.gpus[0].uuid, "all"]);
-    const s = await run([CTK, "cdi", "generate", "--driver-root", r.root, "--format", "yaml"], {
+    const s = await generate(["--driver-root", r.root, "--format", "yaml"], {
       env: r.env,
     });
     assert.equal(s.code, 0, s.stderr);
@@ -103,10 +108,7 @@ Deno.test("generate writes YAML for a .yaml output and for --format yaml on stdo
 
 Deno.test("generate with 8 GPUs, MIG, strategies, --no-all-device, --device-id and hook paths", async () => {
   await withRoot({ gpus: 8, mig: { 3: [{ gi: 1, ci: 0 }] } }, async (r) => {
-    const res = await run([
-      CTK,
-      "cdi",
-      "generate",
+    const res = await generate([
       "--driver-root",
       r.root,
       "--device-name-strategy",
@@ -154,10 +156,7 @@ Deno.test("generate with 8 GPUs, MIG, strategies, --no-all-device, --device-id a
 
 Deno.test("generate with a split dev root takes nodes from it", async () => {
   await withRoot({ devRoot: "yes" }, async (r, dir) => {
-    const res = await run([
-      CTK,
-      "cdi",
-      "generate",
+    const res = await generate([
       "--driver-root",
       r.root,
       "--dev-root",
@@ -175,7 +174,7 @@ Deno.test("generate without a driver: a clear error, exit 1, nothing written", a
   const dir = tempDir("xpu-ctkcdi-");
   try {
     const out = join(dir, "x.json");
-    const res = await run([CTK, "cdi", "generate", "--driver-root", dir, "--output", out]);
+    const res = await generate(["--driver-root", dir, "--output", out]);
     assert.equal(res.code, 1);
     assert.match(res.stderr, /No NVIDIA driver found \(libnvidia-ml\.so\.1/);
     assert.throws(() => statSync(out));
@@ -187,13 +186,13 @@ Deno.test("generate without a driver: a clear error, exit 1, nothing written", a
 Deno.test("generate when NVML init fails with driver not loaded, or a getter returns insufficient size", async () => {
   await withRoot({}, async (r, dir) => {
     const cfg = writeMockNvmlConfig(join(dir, "fail.conf"), { fail: { nvmlInit_v2: 9 } });
-    const res = await run([CTK, "cdi", "generate", "--driver-root", r.root], {
+    const res = await generate(["--driver-root", r.root], {
       env: { MOCK_NVML_CONFIG: cfg },
     });
     assert.equal(res.code, 1);
     assert.match(res.stderr, /No NVIDIA driver found .*Driver Not Loaded/);
     const cfg2 = writeMockNvmlConfig(join(dir, "size.conf"), { fail: { nvmlDeviceGetName: 7 } });
-    const res2 = await run([CTK, "cdi", "generate", "--driver-root", r.root], {
+    const res2 = await generate(["--driver-root", r.root], {
       env: { MOCK_NVML_CONFIG: cfg2 },
     });
     assert.equal(res2.code, 1);
@@ -205,10 +204,7 @@ Deno.test("generate --mode csv with --csv.file", async () => {
   await withRoot({}, async (r, dir) => {
     const csv = join(dir, "l4t.csv");
     writeFileSync(csv, `dev, /dev/nvidia*\nlib, ${LIB}/libcuda.so.*\n# comment\n\nsym, ${LIB}/libcuda.so\n`);
-    const res = await run([
-      CTK,
-      "cdi",
-      "generate",
+    const res = await generate([
       "--mode",
       "csv",
       "--driver-root",
@@ -231,7 +227,7 @@ Deno.test("generate --mode csv with --csv.file", async () => {
     writeFileSync(join(specDir, "ignored.txt"), "dev, /dev/nvidia0\n");
     const cfg = join(dir, "config.toml");
     writeFileSync(cfg, `[xpu-container-runtime.modes.csv]\nmount-spec-path = "${specDir}"\n`);
-    const c = await run([CTK, "cdi", "generate", "--mode", "csv", "--driver-root", r.root], {
+    const c = await generate(["--mode", "csv", "--driver-root", r.root], {
       env: { XPU_CTK_CONFIG_FILE_PATH: cfg },
     });
     assert.equal(c.code, 0, c.stderr);
@@ -241,7 +237,7 @@ Deno.test("generate --mode csv with --csv.file", async () => {
     ]);
     // Only the base set (devices.csv, drivers.csv, l4t.csv) of the folder: other CSV files are named.
     writeFileSync(join(specDir, "extra.csv"), "dev, /dev/nvidia0\n");
-    const base = await run([CTK, "cdi", "generate", "--mode", "csv", "--driver-root", r.root], {
+    const base = await generate(["--mode", "csv", "--driver-root", r.root], {
       env: { XPU_CTK_CONFIG_FILE_PATH: cfg },
     });
     assert.equal(base.code, 0, base.stderr);
@@ -257,10 +253,7 @@ Deno.test("generate --mode csv with --csv.file", async () => {
     );
     const bad = join(dir, "bad.csv");
     writeFileSync(bad, "dev, /dev/nvidia0\nnope, /x\n");
-    const b = await run([
-      CTK,
-      "cdi",
-      "generate",
+    const b = await generate([
       "--mode",
       "csv",
       "--driver-root",
@@ -314,7 +307,7 @@ Deno.test("validate names the file, device and field of each problem; a dir repo
 Deno.test("transform root --from --to rewrites host paths of a spec file", async () => {
   await withRoot({}, async (r, dir) => {
     const out = join(dir, "spec.json");
-    const g = await run([CTK, "cdi", "generate", "--driver-root", r.root, "--output", out], { env: r.env });
+    const g = await generate(["--driver-root", r.root, "--output", out], { env: r.env });
     assert.equal(g.code, 0, g.stderr);
     const moved = join(dir, "moved.json");
     const t = await run([
@@ -343,10 +336,10 @@ Deno.test("transform root --from --to rewrites host paths of a spec file", async
 });
 
 Deno.test("usage errors exit 2", async () => {
-  const a = await run([CTK, "cdi", "generate", "--bogus"]);
+  const a = await generate(["--bogus"]);
   assert.equal(a.code, 2);
   assert.match(a.stderr, /bogus/);
-  const b = await run([CTK, "cdi", "generate", "--mode", "magic"]);
+  const b = await generate(["--mode", "magic"]);
   assert.equal(b.code, 2);
   const c = await run([CTK, "cdi", "frobnicate"]);
   assert.equal(c.code, 2);
@@ -429,10 +422,7 @@ Deno.test("generate --mode csv reads JetPack's CSV folder in the driver root whe
     writeFileSync(join(jetpack, "drivers.csv"), `lib, ${LIB}/libcuda.so.*\n`);
     const cfg = join(dir, "config.toml");
     writeFileSync(cfg, `[xpu-container-runtime.modes.csv]\nmount-spec-path = "${join(dir, "empty")}"\n`);
-    const res = await run([
-      CTK,
-      "cdi",
-      "generate",
+    const res = await generate([
       "--mode",
       "csv",
       "--driver-root",
@@ -452,10 +442,7 @@ Deno.test("generate --mode csv reads JetPack's CSV folder in the driver root whe
     ]);
     assert.ok(spec.containerEdits.mounts.some((m) => m.containerPath === `${LIB}/libcuda.so.550.54.15`));
     // type-index names it gpu0; --device-id 0 keeps it; any other id is refused naming 0.
-    const ti = await run([
-      CTK,
-      "cdi",
-      "generate",
+    const ti = await generate([
       "--mode",
       "csv",
       "--driver-root",
@@ -468,10 +455,7 @@ Deno.test("generate --mode csv reads JetPack's CSV folder in the driver root whe
     ], { env: { XPU_CTK_CONFIG_FILE_PATH: cfg } });
     assert.equal(ti.code, 0, ti.stderr);
     assert.deepEqual((JSON.parse(ti.stdout) as Spec).devices.map((d) => d.name), ["gpu0"]);
-    const bad = await run([
-      CTK,
-      "cdi",
-      "generate",
+    const bad = await generate([
       "--mode",
       "csv",
       "--driver-root",
