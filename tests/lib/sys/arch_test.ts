@@ -13,30 +13,23 @@ import { machineFits, readSoname } from "../../../lib/discover/_elf.ts";
 import { assertEquals, assertIncludes, assertThrows, assertTrue } from "../../_assert.ts";
 import { cleanup, tempDir } from "../../_helpers.ts";
 
+/** The syscall numbers every architecture shares (the unified table of the mount API and openat2). */
+const UNIFIED_SYSCALLS = {
+  open_tree: 428n,
+  move_mount: 429n,
+  fsopen: 430n,
+  fsconfig: 431n,
+  fsmount: 432n,
+  openat2: 437n,
+  mount_setattr: 442n,
+};
+
 Deno.test("syscall numbers: x86_64 has its own bpf number and the unified numbers of the mount API", () => {
-  assertEquals(syscallNumbers("x86_64"), {
-    open_tree: 428n,
-    move_mount: 429n,
-    fsopen: 430n,
-    fsconfig: 431n,
-    fsmount: 432n,
-    openat2: 437n,
-    mount_setattr: 442n,
-    bpf: 321n,
-  });
+  assertEquals(syscallNumbers("x86_64"), { ...UNIFIED_SYSCALLS, bpf: 321n });
 });
 
 Deno.test("syscall numbers: aarch64 uses the generic table (bpf is 280)", () => {
-  assertEquals(syscallNumbers("aarch64"), {
-    open_tree: 428n,
-    move_mount: 429n,
-    fsopen: 430n,
-    fsconfig: 431n,
-    fsmount: 432n,
-    openat2: 437n,
-    mount_setattr: 442n,
-    bpf: 280n,
-  });
+  assertEquals(syscallNumbers("aarch64"), { ...UNIFIED_SYSCALLS, bpf: 280n });
 });
 
 Deno.test("open flags: aarch64 moves O_DIRECTORY and O_NOFOLLOW, the rest match x86_64", () => {
