@@ -86,3 +86,35 @@ export function mknod(path: string, major = 1, minor = 3): void {
   if (!r.success) throw new Error(`mknod ${path} failed: ${new TextDecoder().decode(r.stderr)}`);
   chmodSync(path, 0o666);
 }
+
+/** Options for {@link writeGpuSpec}. */
+export interface GpuSpecOptions {
+  /** The spec's kind (default nvidia.com/gpu). */
+  kind?: string;
+  /** The spec file (default gpu.json in the CDI dir). */
+  file?: string;
+  /** Container edits for the whole spec (env, mounts) besides the device's node. */
+  edits?: Record<string, unknown>;
+}
+
+/**
+ * Makes the char node `gpu0` in `dir` and writes a CDI spec with one device, `0`, that gives that node as
+ * /dev/xpu-gpu0. Returns the spec file's path.
+ */
+export function writeGpuSpec(dir: string, cdiDir: string, opts: GpuSpecOptions = {}): string {
+  mknod(join(dir, "gpu0"));
+  const file = opts.file ?? join(cdiDir, "gpu.json");
+  writeFileSync(
+    file,
+    JSON.stringify({
+      cdiVersion: "0.5.0",
+      kind: opts.kind ?? "nvidia.com/gpu",
+      devices: [{
+        name: "0",
+        containerEdits: { deviceNodes: [{ path: "/dev/xpu-gpu0", hostPath: join(dir, "gpu0") }] },
+      }],
+      ...(opts.edits ? { containerEdits: opts.edits } : {}),
+    }),
+  );
+  return file;
+}

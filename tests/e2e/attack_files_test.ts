@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { assertEquals, assertIncludes, assertTrue } from "../_assert.ts";
 import { cleanup, containerId } from "../_helpers.ts";
 import { hashTree, makeSentinel } from "./hooks_fixtures.ts";
-import { bundle, mknod, type Sandbox, sandbox, shim, status, teardown, until } from "./_shim.ts";
+import { bundle, type Sandbox, sandbox, shim, status, teardown, until, writeGpuSpec } from "./_shim.ts";
 
 const KIND = "nvidia.com/gpu";
 
@@ -38,20 +38,11 @@ function setup(): World {
       JSON.stringify([probe.cdiDir, later])
     }\n`,
   );
-  mknod(join(probe.dir, "gpu0"));
-  const good = join(probe.cdiDir, "nvidia.json");
-  writeFileSync(
-    good,
-    JSON.stringify({
-      cdiVersion: "0.5.0",
-      kind: KIND,
-      devices: [{
-        name: "0",
-        containerEdits: { deviceNodes: [{ path: "/dev/xpu-gpu0", hostPath: join(probe.dir, "gpu0") }] },
-      }],
-      containerEdits: { env: ["XPU_SPEC=good"] },
-    }),
-  );
+  const good = writeGpuSpec(probe.dir, probe.cdiDir, {
+    kind: KIND,
+    file: join(probe.cdiDir, "nvidia.json"),
+    edits: { env: ["XPU_SPEC=good"] },
+  });
   chmodSync(good, 0o644);
   return { sb: probe, later, sentinel, before, marker: join(probe.dir, "hostile-hook-ran") };
 }

@@ -3,23 +3,12 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assertEquals, assertIncludes } from "../_assert.ts";
 import { containerId } from "../_helpers.ts";
-import { bundle, mknod, sandbox, shim, status, teardown } from "./_shim.ts";
+import { bundle, sandbox, shim, status, teardown, writeGpuSpec } from "./_shim.ts";
 
 Deno.test("a misspelt key is logged as a warning with file and line, and the GPU container is created", async () => {
   const sb = sandbox();
   try {
-    mknod(join(sb.dir, "gpu0"));
-    writeFileSync(
-      join(sb.cdiDir, "gpu.json"),
-      JSON.stringify({
-        cdiVersion: "0.5.0",
-        kind: "nvidia.com/gpu",
-        devices: [{
-          name: "0",
-          containerEdits: { deviceNodes: [{ path: "/dev/xpu-gpu0", hostPath: join(sb.dir, "gpu0") }] },
-        }],
-      }),
-    );
+    writeGpuSpec(sb.dir, sb.cdiDir);
     const log = join(sb.dir, "shim.log");
     writeFileSync(
       sb.config,

@@ -4,30 +4,31 @@ import { join } from "node:path";
 import { assertEquals, assertIncludes, assertTrue } from "../_assert.ts";
 import { containerId, run } from "../_helpers.ts";
 import { VERSION } from "../../lib/version.ts";
-import { bundle, mknod, runc, type Sandbox, sandbox, SHIM, shim, status, teardown, until } from "./_shim.ts";
+import {
+  bundle,
+  runc,
+  type Sandbox,
+  sandbox,
+  SHIM,
+  shim,
+  status,
+  teardown,
+  until,
+  writeGpuSpec,
+} from "./_shim.ts";
 
 function cdiSpec(sb: Sandbox): void {
-  mknod(join(sb.dir, "gpu0"));
   writeFileSync(join(sb.dir, "marker"), "driver file from the host\n");
-  writeFileSync(
-    join(sb.cdiDir, "gpu.json"),
-    JSON.stringify({
-      cdiVersion: "0.5.0",
-      kind: "nvidia.com/gpu",
-      devices: [{
-        name: "0",
-        containerEdits: { deviceNodes: [{ path: "/dev/xpu-gpu0", hostPath: join(sb.dir, "gpu0") }] },
+  writeGpuSpec(sb.dir, sb.cdiDir, {
+    edits: {
+      env: ["XPU_TEST_ENV=from-cdi"],
+      mounts: [{
+        hostPath: join(sb.dir, "marker"),
+        containerPath: "/etc/xpu-marker",
+        options: ["ro", "nosuid", "nodev", "bind"],
       }],
-      containerEdits: {
-        env: ["XPU_TEST_ENV=from-cdi"],
-        mounts: [{
-          hostPath: join(sb.dir, "marker"),
-          containerPath: "/etc/xpu-marker",
-          options: ["ro", "nosuid", "nodev", "bind"],
-        }],
-      },
-    }),
-  );
+    },
+  });
 }
 
 const REPORT = "test -c /dev/xpu-gpu0 && echo node=ok; cat /etc/xpu-marker; echo env=$XPU_TEST_ENV";
