@@ -6,54 +6,26 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assertEquals, assertIncludes } from "../_assert.ts";
-import { bin, containerId, run } from "../_helpers.ts";
-import { buildDriverRoot, type DriverRoot } from "../../fixtures/driver_root.ts";
-import { makeSpec } from "../../fixtures/spec.ts";
-import { bundle, type Sandbox, sandbox, shim, teardown } from "./_shim.ts";
+import { bin, generateCdiSpec } from "../_helpers.ts";
+import type { DriverRoot } from "../../fixtures/driver_root.ts";
+import { type Sandbox, teardown } from "./_shim.ts";
+import { driverSandbox, type ProbeResult, runProbe } from "./_driver_sandbox.ts";
 
 /** The container lists its GPU nodes on one line, then the libcuda files it sees. */
 const LIST =
   "ls /dev/ | grep -E '^nvidia' | sort | tr '\\n' ' '; echo; ls /usr/lib/x86_64-linux-gnu | grep libcuda; true";
 
-/**
- * A sandbox with a fixture driver root of `gpus` GPUs and a config: top-level `top` keys, then the runtime in
- * `mode` logging to the returned log, then `tail` (more tables).
- */
-function setup(
-  mode: string,
-  opts: { gpus?: number; top?: string; tail?: string } = {},
-): { sb: Sandbox; root: DriverRoot; log: string } {
-  const sb = sandbox();
-  const root = buildDriverRoot(join(sb.dir, "driver"), { gpus: opts.gpus ?? 2 });
-  const log = join(sb.dir, "shim.log");
-  writeFileSync(
-    sb.config,
-    `${opts.top ?? ""}\n[xpu-container-cli]\nroot = "${root.root}"\n` +
-      `[xpu-container-runtime]\nmode = "${mode}"\ndebug = "${log}"\n` +
-      `[xpu-container-runtime.modes.cdi]\nspec-dirs = ["${sb.cdiDir}"]\n${opts.tail ?? ""}`,
-  );
-  return { sb, root, log };
-}
+const setup = driverSandbox;
 
+/** Runs {@link LIST} in a container; `nodes` are the GPU nodes of its first line. */
 async function runIn(
   sb: Sandbox,
   root: DriverRoot,
   env: string[],
   mounts: { source: string; destination: string }[] = [],
-): Promise<{ code: number; nodes: string[]; out: string; stderr: string }> {
-  const spec = makeSpec({ args: ["sh", "-c", `(${LIST}) > /out.txt 2>&1`], env });
-  for (const m of mounts) {
-    (spec.mounts as unknown[]).push({ ...m, type: "bind", options: ["rbind", "ro"] });
-  }
-  const b = bundle(sb, { spec });
-  const id = containerId("forms");
-  const r = await shim(sb, ["run", "--bundle", b.dir, id], root.env);
-  await shim(sb, ["delete", "--force", id]);
-  let out = "";
-  try {
-    out = readFileSync(join(b.rootfs, "out.txt"), "utf8");
-  } catch { /* the container never ran */ }
-  return { code: r.code, nodes: out.split("\n")[0].trim().split(" ").filter(Boolean), out, stderr: r.stderr };
+): Promise<ProbeResult & { nodes: string[] }> {
+  const r = await runProbe(sb, root, LIST, env, { mounts, idPrefix: "forms" });
+  return { ...r, nodes: r.out.split("\n")[0].trim().split(" ").filter(Boolean) };
 }
 
 Deno.test("forms: a PCI bus id selects that GPU (NVML's and the short-domain spelling); ALL gives every GPU", async () => {
@@ -80,18 +52,12 @@ Deno.test("forms: a PCI bus id selects that GPU (NVML's and the short-domain spe
 Deno.test("forms: cdi/VENDOR/CLASS=DEVICE and cdi/VENDOR/CLASS/DEVICE volume mounts request CDI devices", async () => {
   const { sb, root } = setup("cdi", { top: "accept-nvidia-visible-devices-as-volume-mounts = true" });
   try {
-    const gen = await run([
-      bin("xpu-ctk"),
-      "cdi",
-      "generate",
-      "--driver-root",
-      root.root,
-      "--cdi-hook-path",
-      bin("xpu-cdi-hook"),
-      "--output",
-      join(sb.cdiDir, "nvidia.json"),
-    ], { env: root.env });
-    assertEquals(gen.code, 0, gen.stderr);
+    await generateCdiSpec({
+      driverRoot: root.root,
+      hookPath: bin("xpu-cdi-hook"),
+      output: join(sb.cdiDir, "nvidia.json"),
+      env: root.env,
+    });
     const dest = "/var/run/nvidia-container-devices";
     const eq = await runIn(sb, root, ["NVIDIA_VISIBLE_DEVICES=all"], [
       { source: "/dev/null", destination: `${dest}/cdi/nvidia.com/gpu=1` },

@@ -7,36 +7,17 @@ import { buildDriverRoot, type DriverRoot } from "../../fixtures/driver_root.ts"
 import { generateCdiSpec } from "../../lib/cdi/generate.ts";
 import { discoverSync } from "../../lib/discover/mod.ts";
 import { bundle, type Sandbox, sandbox, shim, teardown } from "./_shim.ts";
+import { type DriverSandbox, driverSandbox, type ProbeResult, runProbe } from "./_driver_sandbox.ts";
 
 const LIST =
   "ls /dev/ | grep -E '^nvidia' | sort | tr '\\n' ' '; echo; nvidia-smi; ldconfig -p | grep -c 'libcuda.so'";
 
-function setup(mode: string, gpus = 2, extra = ""): { sb: Sandbox; root: DriverRoot; log: string } {
-  const sb = sandbox();
-  const root = buildDriverRoot(join(sb.dir, "driver"), { gpus });
-  const log = join(sb.dir, "shim.log");
-  writeFileSync(
-    sb.config,
-    `${extra}[xpu-container-cli]\nroot = "${root.root}"\n[xpu-container-runtime]\nmode = "${mode}"\ndebug = "${log}"\n` +
-      `[xpu-container-runtime.modes.cdi]\nspec-dirs = ["${sb.cdiDir}"]\n`,
-  );
-  return { sb, root, log };
+function setup(mode: string, gpus = 2): DriverSandbox {
+  return driverSandbox(mode, { gpus });
 }
 
-async function runIn(
-  sb: Sandbox,
-  root: DriverRoot,
-  env: string[],
-): Promise<{ code: number; out: string; stderr: string }> {
-  const b = bundle(sb, { args: ["sh", "-c", `(${LIST}) > /out.txt 2>&1`], env });
-  const id = containerId("jit");
-  const r = await shim(sb, ["run", "--bundle", b.dir, id], root.env);
-  await shim(sb, ["delete", "--force", id]);
-  let out = "";
-  try {
-    out = readFileSync(join(b.rootfs, "out.txt"), "utf8");
-  } catch { /* the container never ran */ }
-  return { code: r.code, out, stderr: r.stderr };
+function runIn(sb: Sandbox, root: DriverRoot, env: string[]): Promise<ProbeResult> {
+  return runProbe(sb, root, LIST, env, { idPrefix: "jit" });
 }
 
 Deno.test("jit-cdi: NVIDIA_VISIBLE_DEVICES=1 sees /dev/nvidia1 and not /dev/nvidia0, with the driver inside", async () => {
