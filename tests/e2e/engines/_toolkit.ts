@@ -59,3 +59,21 @@ export function killHard(pid: number | undefined): void {
     Deno.kill(pid, "SIGKILL");
   } catch { /* gone */ }
 }
+
+/**
+ * Runs `xpu-ctk runtime configure` for `engine` on its config file `config`, naming `runtimePath` as the
+ * runtime, with `args` after; throws with its stderr unless it exits 0.
+ */
+export async function configureRuntime(
+  engine: string,
+  config: string,
+  runtimePath: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<void> {
+  const r = await ctk(
+    ["runtime", "configure", "--runtime", engine, "--config", config, "--runtime-path", runtimePath, ...args],
+    env,
+  );
+  if (r.code !== 0) throw new Error(`runtime configure failed: ${r.stderr}`);
+}

@@ -16,7 +16,7 @@ import {
 import { stopLeavingNoMounts } from "./_daemon.ts";
 import { assertSeesGpu, driverRootToml, GPU_PROBE, type GpuHost, gpuHost, need } from "./_gpu.ts";
 import { fixtureImages } from "./_image.ts";
-import { ctk, killHard, type Toolkit, toolkitConfig } from "./_toolkit.ts";
+import { configureRuntime, killHard, type Toolkit, toolkitConfig } from "./_toolkit.ts";
 
 const SHIM = bin("xpu-container-runtime");
 
@@ -39,17 +39,7 @@ async function setup(): Promise<Env> {
   const gpu = await gpuHost(dir);
   const tk = toolkitConfig(dir, "", driverRootToml(gpu));
   const config = writeContainerdConfig(join(dir, "c"));
-  const r = await ctk([
-    "runtime",
-    "configure",
-    "--runtime",
-    "containerd",
-    "--config",
-    config,
-    "--runtime-path",
-    SHIM,
-  ]);
-  if (r.code !== 0) throw new Error(`runtime configure failed: ${r.stderr}`);
+  await configureRuntime("containerd", config, SHIM);
   const c = await startContainerd(join(dir, "c"), config, {
     ...tk.env,
     ...(gpu instanceof Error ? {} : gpu.env),

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { bin, run, tempDir } from "../../_helpers.ts";
+import { bin, generateCdiSpec, run, tempDir } from "../../_helpers.ts";
 import { buildDriverRoot, type DriverRoot } from "../../../fixtures/driver_root.ts";
 import { type Containerd, containerdBaseConfig, startContainerd } from "./_containerd.ts";
 import {
@@ -21,7 +21,7 @@ import {
 } from "./_cri.ts";
 import { stopLeavingNoMounts } from "./_daemon.ts";
 import { assertSeesGpu, GPU_PROBE } from "./_gpu.ts";
-import { ctk, killHard, type Toolkit, toolkitConfig } from "./_toolkit.ts";
+import { configureRuntime, killHard, type Toolkit, toolkitConfig } from "./_toolkit.ts";
 
 const SHIM = bin("xpu-container-runtime");
 
@@ -50,17 +50,12 @@ async function setup(): Promise<Env> {
       `environment = [${JSON.stringify(`MOCK_NVML_CONFIG=${gpu.nvmlConfig}`)}]\n`,
   );
   // The CDI spec a device plugin's annotations name, in the toolkit's spec dir of this test only.
-  const gen = await ctk([
-    "cdi",
-    "generate",
-    "--driver-root",
-    gpu.root,
-    "--cdi-hook-path",
-    bin("xpu-cdi-hook"),
-    "--output",
-    join(cdiDir, "xpu.yaml"),
-  ], gpu.env);
-  if (gen.code !== 0) throw new Error(`cdi generate failed: ${gen.stderr}`);
+  await generateCdiSpec({
+    driverRoot: gpu.root,
+    hookPath: bin("xpu-cdi-hook"),
+    output: join(cdiDir, "xpu.yaml"),
+    env: gpu.env,
+  });
 
   const cdir = join(dir, "c");
   mkdirSync(cdir, { recursive: true });
@@ -74,19 +69,7 @@ async function setup(): Promise<Env> {
       `$1  sandbox_image = ${JSON.stringify(images.pause)}\n  restrict_oom_score_adj = true\n`,
     ),
   );
-  const r = await ctk([
-    "runtime",
-    "configure",
-    "--runtime",
-    "containerd",
-    "--config",
-    config,
-    "--runtime-path",
-    SHIM,
-    "--mode-handlers",
-    "--cdi.annotations",
-  ], tk.env);
-  if (r.code !== 0) throw new Error(`runtime configure failed: ${r.stderr}`);
+  await configureRuntime("containerd", config, SHIM, ["--mode-handlers", "--cdi.annotations"], tk.env);
   const c = await startContainerd(cdir, config, { ...tk.env, ...gpu.env });
   pid = c.daemon.pid;
   const imp = await run(["ctr", "--address", c.address, "-n", "k8s.io", "images", "import", images.ociTar]);

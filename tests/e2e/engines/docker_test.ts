@@ -11,7 +11,7 @@ import { stopLeavingNoMounts } from "./_daemon.ts";
 import { type Docker, startDocker } from "./_docker.ts";
 import { assertSeesGpu, driverRootToml, GPU_PROBE, type GpuHost, gpuHost, need } from "./_gpu.ts";
 import { fixtureImages } from "./_image.ts";
-import { ctk, killHard, type Toolkit, toolkitConfig } from "./_toolkit.ts";
+import { configureRuntime, ctk, killHard, type Toolkit, toolkitConfig } from "./_toolkit.ts";
 
 const SHIM = bin("xpu-container-runtime");
 const IMAGE = "xpu-e2e:1";
@@ -44,17 +44,7 @@ async function setup(): Promise<Env> {
   };
   const daemonJson = join(dir, "daemon.json");
   writeFileSync(daemonJson, JSON.stringify(HAND_WRITTEN, null, 2));
-  const r = await ctk([
-    "runtime",
-    "configure",
-    "--runtime",
-    "docker",
-    "--config",
-    daemonJson,
-    "--runtime-path",
-    SHIM,
-  ]);
-  if (r.code !== 0) throw new Error(`runtime configure failed: ${r.stderr}`);
+  await configureRuntime("docker", daemonJson, SHIM);
   // docker --gpus looks up nvidia-container-runtime-hook in dockerd's PATH.
   const hookDir = join(dir, "hook-bin");
   mkdirSync(hookDir);

@@ -6,12 +6,12 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "smol-toml";
-import { bin, cleanup, tempDir } from "../../_helpers.ts";
+import { bin, cleanup, generateCdiSpec, tempDir } from "../../_helpers.ts";
 import { unmountBelow } from "./_daemon.ts";
 import { assertSeesGpu, driverRootToml, GPU_PROBE, type GpuHost, gpuHost, need } from "./_gpu.ts";
 import { fixtureImages } from "./_image.ts";
 import { makePodman, type Podman, PODMAN_ULIMITS, runtimeWithEnv } from "./_podman.ts";
-import { ctk, type Toolkit, toolkitConfig } from "./_toolkit.ts";
+import { configureRuntime, type Toolkit, toolkitConfig } from "./_toolkit.ts";
 
 const SHIM = bin("xpu-container-runtime");
 let RUNTIME = SHIM; // the shim behind a wrapper that gives it the test's config (see runtimeWithEnv)
@@ -46,18 +46,7 @@ async function setup(): Promise<Env> {
   RUNTIME = runtimeWithEnv(dir, SHIM, { ...tk.env, ...gpuEnv });
   const containersConf = join(dir, "containers.conf");
   writeFileSync(containersConf, HAND_WRITTEN);
-  const r = await ctk([
-    "runtime",
-    "configure",
-    "--runtime",
-    "podman",
-    "--config",
-    containersConf,
-    "--runtime-path",
-    RUNTIME,
-    "--set-as-default",
-  ]);
-  if (r.code !== 0) throw new Error(`runtime configure failed: ${r.stderr}`);
+  await configureRuntime("podman", containersConf, RUNTIME, ["--set-as-default"]);
   const podman = makePodman(join(dir, "p"), { ...tk.env, ...gpuEnv, CONTAINERS_CONF: containersConf });
   const images = await fixtureImages(dir);
   const imp = await podman.podman(["import", images.rootfsTar, IMAGE]);
@@ -167,22 +156,13 @@ Deno.test({
     mkdirSync("/var/run/cdi", { recursive: true });
     const spec = `/var/run/cdi/xpu-e2e-${Deno.pid}.yaml`;
     try {
-      const gen = await ctk(
-        [
-          "cdi",
-          "generate",
-          "--driver-root",
-          gpu.root,
-          "--dev-root",
-          gpu.devRoot,
-          "--cdi-hook-path",
-          bin("xpu-cdi-hook"),
-          "--output",
-          spec,
-        ],
-        { ...e.tk.env, ...gpu.env },
-      );
-      assert.equal(gen.code, 0, `cdi generate failed: ${gen.stderr}`);
+      await generateCdiSpec({
+        driverRoot: gpu.root,
+        devRoot: gpu.devRoot,
+        hookPath: bin("xpu-cdi-hook"),
+        output: spec,
+        env: { ...e.tk.env, ...gpu.env },
+      });
       assert.ok(existsSync(spec), `cdi generate wrote no ${spec}`);
       const r = await e.podman.podman([
         "run",
