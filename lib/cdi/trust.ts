@@ -130,18 +130,15 @@ export class TrustChecker {
     const cached = this.#dirs.get(abs);
     if (cached) return cached;
     const out: string[] = [];
-    let real: string;
-    let st: Deno.FileInfo;
-    try {
-      real = Deno.realPathSync(abs);
-      st = Deno.statSync(real);
-    } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) {
-        out.push(`Cannot check CDI spec dir ${abs}: ${(err as Error).message}`);
+    const found = resolveStat(abs);
+    if (found instanceof Error) {
+      if (!(found instanceof Deno.errors.NotFound)) {
+        out.push(`Cannot check CDI spec dir ${abs}: ${found.message}`);
       }
       this.#dirs.set(abs, out);
       return out;
     }
+    const { real, st } = found;
     const why = this.#check("dir", abs, st, abs);
     if (why) out.push(why);
     this.#parents(abs, abs, out);
@@ -161,14 +158,9 @@ export class TrustChecker {
    */
   fileProblems(file: string): string[] {
     const abs = isAbsolute(file) ? file : resolve(file);
-    let real: string;
-    let st: Deno.FileInfo;
-    try {
-      real = Deno.realPathSync(abs);
-      st = Deno.statSync(real);
-    } catch (err) {
-      return [`Cannot check CDI spec ${abs}: ${(err as Error).message}`];
-    }
+    const found = resolveStat(abs);
+    if (found instanceof Error) return [`Cannot check CDI spec ${abs}: ${found.message}`];
+    const { real, st } = found;
     const out: string[] = [];
     const why = this.#check("file", real, st, dirname(abs));
     if (why) out.push(real === abs ? why : `${why} (${abs} is a link to it)`);
@@ -179,6 +171,16 @@ export class TrustChecker {
   /** Both: why a spec file found in spec dir `dir` cannot be trusted. */
   specProblems(dir: string, name: string): string[] {
     return [...this.dirProblems(dir), ...this.fileProblems(join(dir, name))];
+  }
+}
+
+/** The path `abs` resolves to and the metadata of what it resolves to, or the error that stopped either. */
+function resolveStat(abs: string): { real: string; st: Deno.FileInfo } | Error {
+  try {
+    const real = Deno.realPathSync(abs);
+    return { real, st: Deno.statSync(real) };
+  } catch (err) {
+    return err instanceof Error ? err : new Error(String(err));
   }
 }
 
