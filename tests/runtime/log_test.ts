@@ -7,8 +7,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildDriverRoot, removeDriverRoot } from "../../fixtures/driver_root.ts";
 import { assertEquals, assertIncludes, assertTrue } from "../_assert.ts";
-import { bin, cleanup, containerId, tempDir } from "../_helpers.ts";
-import { bundle, mknod, type Sandbox, sandbox, shim, status, teardown } from "../e2e/_shim.ts";
+import { bin, cleanup, containerId, type RunResult, tempDir } from "../_helpers.ts";
+import { bundle, type Sandbox, sandbox, shim, status, teardown, writeGpuSpec } from "../e2e/_shim.ts";
 import { removeBundle, runContainer } from "../e2e/hooks_fixtures.ts";
 
 const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)$/;
@@ -16,18 +16,7 @@ const MODE_LINE = "Using mode cdi: mode cdi is configured";
 
 /** A CDI spec for nvidia.com/gpu=0 and a config in cdi mode (plus `extra` lines in its runtime table). */
 function cdiHost(sb: Sandbox, extra = ""): void {
-  mknod(join(sb.dir, "gpu0"));
-  writeFileSync(
-    join(sb.cdiDir, "gpu.json"),
-    JSON.stringify({
-      cdiVersion: "0.5.0",
-      kind: "nvidia.com/gpu",
-      devices: [{
-        name: "0",
-        containerEdits: { deviceNodes: [{ path: "/dev/xpu-gpu0", hostPath: join(sb.dir, "gpu0") }] },
-      }],
-    }),
-  );
+  writeGpuSpec(sb.dir, sb.cdiDir);
   writeFileSync(
     sb.config,
     `[xpu-container-runtime]\nmode = "cdi"\n${extra}[xpu-container-runtime.modes.cdi]\n` +
@@ -35,17 +24,28 @@ function cdiHost(sb: Sandbox, extra = ""): void {
   );
 }
 
+/** Runs the shim's create, with `flags` before it, of a new container that asks for GPU `device`. */
+function createGpu(sb: Sandbox, flags: string[], device = "0", id = containerId()): Promise<RunResult> {
+  const b = bundle(sb, { env: [`NVIDIA_VISIBLE_DEVICES=${device}`] });
+  return shim(sb, [...flags, "create", "--bundle", b.dir, id]);
+}
+
+/** The lines of a JSON-lines log file, parsed. */
+// deno-lint-ignore no-explicit-any
+function jsonLines(file: string): any[] {
+  return readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+}
+
 Deno.test("--log FILE --log-format json: the shim's lines are json lines with level, msg and time, the mode line at info", async () => {
   const sb = sandbox();
   try {
     cdiHost(sb);
-    const b = bundle(sb, { env: ["NVIDIA_VISIBLE_DEVICES=0"] });
     const log = join(sb.dir, "runc.json");
     const id = containerId();
-    const r = await shim(sb, ["--log", log, "--log-format", "json", "create", "--bundle", b.dir, id]);
+    const r = await createGpu(sb, ["--log", log, "--log-format", "json"], "0", id);
     assertEquals(r.code, 0, r.stderr);
     assertEquals(await status(sb, id), "created");
-    const lines = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const lines = jsonLines(log);
     for (const l of lines) {
       assertEquals(Object.keys(l).sort(), ["level", "msg", "time"]);
       assertTrue(RFC3339.test(l.time), l.time);
@@ -64,9 +64,8 @@ Deno.test("--log FILE in text: logfmt lines, the mode line at info", async () =>
   const sb = sandbox();
   try {
     cdiHost(sb);
-    const b = bundle(sb, { env: ["NVIDIA_VISIBLE_DEVICES=0"] });
     const log = join(sb.dir, "runc.log");
-    const r = await shim(sb, ["--log", log, "create", "--bundle", b.dir, containerId()]);
+    const r = await createGpu(sb, ["--log", log]);
     assertEquals(r.code, 0, r.stderr);
     const text = readFileSync(log, "utf8");
     const line = text.split("\n").find((l) => l.includes(MODE_LINE))!;
@@ -83,8 +82,7 @@ Deno.test("--debug without --log prints the mode and why on stderr, with the deb
   const sb = sandbox();
   try {
     cdiHost(sb);
-    const b = bundle(sb, { env: ["NVIDIA_VISIBLE_DEVICES=0"] });
-    const r = await shim(sb, ["--debug", "create", "--bundle", b.dir, containerId()]);
+    const r = await createGpu(sb, ["--debug"]);
     assertEquals(r.code, 0, r.stderr);
     assertIncludes(r.stderr, `level=info msg="${MODE_LINE}"`);
     assertIncludes(r.stderr, "level=debug msg=");
@@ -98,8 +96,7 @@ Deno.test("--debug --log-format json without --log: json lines on stderr", async
   const sb = sandbox();
   try {
     cdiHost(sb);
-    const b = bundle(sb, { env: ["NVIDIA_VISIBLE_DEVICES=0"] });
-    const r = await shim(sb, ["--debug", "--log-format", "json", "create", "--bundle", b.dir, containerId()]);
+    const r = await createGpu(sb, ["--debug", "--log-format", "json"]);
     assertEquals(r.code, 0, r.stderr);
     const ours = r.stderr.trim().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
     assertTrue(ours.some((l) => l.level === "info" && l.msg === MODE_LINE), r.stderr);
@@ -112,8 +109,7 @@ Deno.test("without --debug or --log the shim's info lines stay off stderr", asyn
   const sb = sandbox();
   try {
     cdiHost(sb);
-    const b = bundle(sb, { env: ["NVIDIA_VISIBLE_DEVICES=0"] });
-    const r = await shim(sb, ["create", "--bundle", b.dir, containerId()]);
+    const r = await createGpu(sb, []);
     assertEquals(r.code, 0, r.stderr);
     assertEquals(r.stderr, "");
   } finally {
@@ -127,8 +123,7 @@ Deno.test("a config warning reaches stderr and the config's log file; with --log
     const debug = join(sb.dir, "shim.log");
     cdiHost(sb, `mdoe = "legacy"\ndebug = "${debug}"\n`);
     const warning = `${sb.config}:3: unknown key xpu-container-runtime.mdoe is ignored; did you mean mode?`;
-    const b = bundle(sb, { env: ["NVIDIA_VISIBLE_DEVICES=0"] });
-    const r = await shim(sb, ["create", "--bundle", b.dir, containerId()]);
+    const r = await createGpu(sb, []);
     assertEquals(r.code, 0, r.stderr);
     assertEquals(r.stderr, `xpu-container-runtime: warning: ${warning}\n`);
     assertIncludes(readFileSync(debug, "utf8"), `level=warning msg="${warning}"`);
@@ -139,20 +134,10 @@ Deno.test("a config warning reaches stderr and the config's log file; with --log
 
     // create with --log, as an engine calls it: stderr is the container's; the warning is in the --log file.
     const log = join(sb.dir, "runc.json");
-    const b2 = bundle(sb, { env: ["NVIDIA_VISIBLE_DEVICES=0"] });
-    const r2 = await shim(sb, [
-      "--log",
-      log,
-      "--log-format",
-      "json",
-      "create",
-      "--bundle",
-      b2.dir,
-      containerId(),
-    ]);
+    const r2 = await createGpu(sb, ["--log", log, "--log-format", "json"]);
     assertEquals(r2.code, 0, r2.stderr);
     assertEquals(r2.stderr, "");
-    const lines = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const lines = jsonLines(log);
     assertTrue(lines.some((l) => l.level === "warning" && l.msg === warning), JSON.stringify(lines));
   } finally {
     await teardown(sb);
@@ -163,18 +148,8 @@ Deno.test("a refused create names the shim once on stderr and logs the error", a
   const sb = sandbox();
   try {
     cdiHost(sb);
-    const b = bundle(sb, { env: ["NVIDIA_VISIBLE_DEVICES=7"] });
     const log = join(sb.dir, "runc.json");
-    const r = await shim(sb, [
-      "--log",
-      log,
-      "--log-format",
-      "json",
-      "create",
-      "--bundle",
-      b.dir,
-      containerId(),
-    ]);
+    const r = await createGpu(sb, ["--log", log, "--log-format", "json"], "7");
     assertEquals(r.code, 1);
     const first = r.stderr.split("\n")[0];
     assertTrue(first.startsWith("xpu-container-runtime: "), first);
