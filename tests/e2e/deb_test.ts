@@ -6,10 +6,10 @@
  * the test fails. It installs into /usr: it refuses to run where the package, or files of its, already are.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cleanup, containerId, DIST, makeBundle, ROOT, run, tempDir } from "../_helpers.ts";
-import { buildDriverRoot } from "../../fixtures/driver_root.ts";
+import { cleanup, containerId, run, tempDir } from "../_helpers.ts";
+import { cdiHost, packageDist, runGpuScript } from "../tools/_tools.ts";
 import { VERSION } from "../../lib/version.ts";
 
 const PKG = "xpu-container-toolkit";
@@ -57,28 +57,13 @@ Deno.test({
     const dir = tempDir("xpu-deb-");
     const runcRoot = join(dir, "runc");
     const id = containerId("deb");
-    let bundleDir = "";
     // Not on a machine that already has the package or its files: the test would remove an operator's install.
     const before = await run(["dpkg-query", "-W", "-f=${Status}", PKG]);
     assert.ok(!before.stdout.includes("installed"), `${PKG} is already installed; remove it first`);
     for (const p of LEFTOVERS) assert.ok(!present(p), `${p} exists before the test; remove it first`);
     try {
       const out = join(dir, "out");
-      const pkg = await run([
-        Deno.execPath(),
-        "run",
-        "-A",
-        join(ROOT, "tools", "package.ts"),
-        "--arch",
-        "amd64",
-        "--dist",
-        DIST,
-        "--compress",
-        "gzip",
-        "--out",
-        out,
-      ], { cwd: ROOT });
-      assert.equal(pkg.code, 0, pkg.stderr + pkg.stdout);
+      await packageDist(out, "amd64", "gzip");
       const deb = `./${PKG}_${VERSION}_amd64.deb`;
       const inst = await run(["apt-get", "install", "-y", "--no-install-recommends", deb], {
         cwd: out,
@@ -131,53 +116,18 @@ Deno.test({
 
       // A GPU container through the runtime docker would run, on the fixture driver root, in cdi mode with a
       // spec the installed xpu-ctk generated: its hooks are the installed xpu-cdi-hook.
-      const driver = buildDriverRoot(join(dir, "driver"), { gpus: 2 });
-      const cdiDir = join(dir, "cdi");
-      mkdirSync(cdiDir);
-      const config = join(dir, "config.toml");
-      writeFileSync(
-        config,
-        `[xpu-container-runtime]\nmode = "cdi"\n[xpu-container-runtime.modes.cdi]\nspec-dirs = [${
-          JSON.stringify(cdiDir)
-        }]\n[xpu-container-cli]\nroot = "${driver.root}"\n`,
-      );
-      const env = { XPU_CTK_CONFIG_FILE_PATH: config, ...driver.env };
-      const spec = join(cdiDir, "nvidia.json");
-      const gen = await run([
-        "/usr/bin/xpu-ctk",
-        "cdi",
-        "generate",
-        "--driver-root",
-        driver.root,
-        "--output",
-        spec,
-      ], {
-        env,
-      });
-      assert.equal(gen.code, 0, gen.stderr);
+      const { driver, env, spec } = await cdiHost(dir, "/usr/bin/xpu-ctk");
       const hooks = JSON.parse(readFileSync(spec, "utf8")).containerEdits?.hooks as { path: string }[];
       assert.ok(hooks.length > 0);
       for (const h of hooks) assert.equal(h.path, "/usr/bin/xpu-cdi-hook");
-      const b = makeBundle({
-        env: ["NVIDIA_VISIBLE_DEVICES=0"],
-        args: [
-          "sh",
-          "-c",
-          "(ls /dev | grep -E '^nvidia[0-9]'; nvidia-smi | head -n 1; ldconfig -p | grep -c libcuda.so) > /out.txt 2>&1",
-        ],
-      });
-      bundleDir = b.dir;
-      const r = await run([
+      const lines = await runGpuScript(
         runtime,
-        "--root",
         runcRoot,
-        "run",
-        "--bundle",
-        b.dir,
         id,
-      ], { env });
-      assert.equal(r.code, 0, r.stderr);
-      const lines = readFileSync(join(b.rootfs, "out.txt"), "utf8").trimEnd().split("\n");
+        "0",
+        "ls /dev | grep -E '^nvidia[0-9]'; nvidia-smi | head -n 1; ldconfig -p | grep -c libcuda.so",
+        env,
+      );
       assert.equal(lines[0], "nvidia0");
       assert.equal(lines[1], `NVIDIA-SMI xpu-fixture driver ${driver.driverVersion}`);
       assert.ok(Number(lines[2]) >= 1, `the installed xpu-cdi-hook rebuilt the linker cache: ${lines}`);
@@ -186,7 +136,6 @@ Deno.test({
     } finally {
       await run(["runc", "--root", runcRoot, "delete", "--force", id]);
       const rm = await run(["apt-get", "remove", "--purge", "-y", PKG], { env: APT_ENV });
-      if (bundleDir) cleanup(bundleDir);
       cleanup(dir);
       assert.equal(rm.code, 0, rm.stderr + rm.stdout);
     }

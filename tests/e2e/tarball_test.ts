@@ -6,11 +6,12 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { cleanup, DIST, ROOT, run, tempDir } from "../_helpers.ts";
+import { cleanup, generateCdiSpec, run, tempDir } from "../_helpers.ts";
 import { VERSION } from "../../lib/version.ts";
 import { unmountBelow } from "./engines/_daemon.ts";
 import { gpuHost, need } from "./engines/_gpu.ts";
 import { runLxc } from "./engines/_lxc.ts";
+import { packageDist } from "../tools/_tools.ts";
 
 Deno.test({
   name:
@@ -20,21 +21,7 @@ Deno.test({
   async fn() {
     const dir = tempDir("xpu-tarball-");
     try {
-      const pkg = await run([
-        Deno.execPath(),
-        "run",
-        "-A",
-        join(ROOT, "tools", "package.ts"),
-        "--arch",
-        "amd64",
-        "--dist",
-        DIST,
-        "--compress",
-        "none",
-        "--out",
-        join(dir, "out"),
-      ], { cwd: ROOT });
-      assert.equal(pkg.code, 0, pkg.stderr + pkg.stdout);
+      await packageDist(join(dir, "out"), "amd64", "none");
       const name = `xpu-container-toolkit-${VERSION}-linux-amd64`;
       // Like /snap/NAME/REVISION: a path no launcher or config could have known.
       const where = join(dir, crypto.randomUUID().slice(0, 8), `x${Math.floor(Math.random() * 1e6)}`);
@@ -47,15 +34,12 @@ Deno.test({
 
       const gpu = need(await gpuHost(dir));
       const specDir = join(dir, "cdi");
-      const gen = await ctk([
-        "cdi",
-        "generate",
-        "--driver-root",
-        gpu.root,
-        "--output",
-        join(specDir, "nvidia.yaml"),
-      ], gpu.env);
-      assert.equal(gen.code, 0, gen.stderr);
+      await generateCdiSpec({
+        ctk: join(tree, "bin", "xpu-ctk"),
+        driverRoot: gpu.root,
+        output: join(specDir, "nvidia.yaml"),
+        env: gpu.env,
+      });
       assert.match(
         readFileSync(join(specDir, "nvidia.yaml"), "utf8"),
         new RegExp(`${tree}/bin/xpu-cdi-hook`),

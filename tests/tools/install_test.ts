@@ -12,11 +12,12 @@ import {
 import { join, relative } from "node:path";
 import { parseConfig } from "../../lib/config/mod.ts";
 import { cleanup, DIST, ROOT, run, tempDir } from "../_helpers.ts";
+import { runTool } from "./_tools.ts";
 
 const PROGRAMS = ["xpu-container-runtime", "xpu-container-runtime-hook", "xpu-cdi-hook", "xpu-ctk"];
 
 function install(args: string[]) {
-  return run([Deno.execPath(), "run", "-A", join(ROOT, "tools", "install.ts"), ...args], { cwd: ROOT });
+  return runTool("install.ts", args);
 }
 
 Deno.test("install: into a temp prefix, the executables run without the build dir", async () => {
@@ -192,7 +193,7 @@ Deno.test("install: under umask 000 every folder it creates is 0755, the config 
 });
 
 function uninstall(args: string[]) {
-  return run([Deno.execPath(), "run", "-A", join(ROOT, "tools", "uninstall.ts"), ...args], { cwd: ROOT });
+  return runTool("uninstall.ts", args);
 }
 
 /** Every path under `dir` with its kind and, for files, bytes (folders end with /). */

@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { cleanup, DIST, ROOT, run, tempDir } from "../_helpers.ts";
+import { cleanup, ROOT, run, tempDir } from "../_helpers.ts";
+import { packageDist } from "./_tools.ts";
 import { parseConfig } from "../../lib/config/mod.ts";
 import { VERSION } from "../../lib/version.ts";
 
@@ -47,21 +48,7 @@ Deno.test({
     const dir = tempDir("xpu-package-");
     try {
       const out = join(dir, "out");
-      const r = await run([
-        Deno.execPath(),
-        "run",
-        "-A",
-        join(ROOT, "tools", "package.ts"),
-        "--arch",
-        "amd64,arm64",
-        "--dist",
-        DIST,
-        "--compress",
-        "gzip",
-        "--out",
-        out,
-      ], { cwd: ROOT });
-      assert.equal(r.code, 0, r.stderr + r.stdout);
+      await packageDist(out, "amd64,arm64", "gzip");
       assert.match(VERSION, /^\d+\.\d+\.\d+/);
       for (const arch of ["amd64", "arm64"]) {
         const deb = join(out, `xpu-container-toolkit_${VERSION}_${arch}.deb`);

@@ -6,18 +6,10 @@
  * creates nothing there, and writes nothing in the tree but Deno's cache folder.
  */
 import assert from "node:assert/strict";
-import {
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync } from "node:fs";
 import { join, relative } from "node:path";
-import { cleanup, containerId, DIST, makeBundle, ROOT, run, tempDir } from "../_helpers.ts";
-import { buildDriverRoot } from "../../fixtures/driver_root.ts";
+import { cleanup, containerId, run, tempDir } from "../_helpers.ts";
+import { cdiHost, installTo, runGpuScript } from "./_tools.ts";
 
 const EXECUTABLES = [
   "xpu-container-runtime",
@@ -37,20 +29,6 @@ const VERSION_LINE: Record<string, RegExp> = {
   "xpu-cdi-hook": /^xpu-cdi-hook version \d+\.\d+\.\d+/,
   "xpu-ctk": /^xpu-ctk version \d+\.\d+\.\d+/,
 };
-
-async function installTo(prefix: string): Promise<void> {
-  const r = await run([
-    Deno.execPath(),
-    "run",
-    "-A",
-    join(ROOT, "tools", "install.ts"),
-    "--dist",
-    DIST,
-    "--prefix",
-    prefix,
-  ]);
-  assert.equal(r.code, 0, r.stderr + r.stdout);
-}
 
 /** Every path under `dir`, relative to it (folders end with /). */
 function listTree(dir: string, base = dir): string[] {
@@ -137,64 +115,26 @@ Deno.test("relocate: a GPU container through the copy's runtime, with a spec fro
   const dir = tempDir("xpu-relocate-");
   const runcRoot = join(dir, "runc");
   const id = containerId("reloc");
-  let bundleDir = "";
   try {
     const prefix = join(dir, "orig");
     await installTo(prefix);
     const copy = join(dir, "copy");
     await copyAndHide(prefix, copy);
-    const driver = buildDriverRoot(join(dir, "driver"), { gpus: 2 });
-    const cdiDir = join(dir, "cdi");
-    mkdirSync(cdiDir);
-    const config = join(dir, "config.toml");
-    writeFileSync(
-      config,
-      `[xpu-container-runtime]\nmode = "cdi"\n[xpu-container-runtime.modes.cdi]\nspec-dirs = [${
-        JSON.stringify(cdiDir)
-      }]\n[xpu-container-cli]\nroot = "${driver.root}"\n`,
-    );
-    const env = { XPU_CTK_CONFIG_FILE_PATH: config, ...driver.env };
-    const spec = join(cdiDir, "nvidia.json");
-    const gen = await run([
-      join(copy, "bin", "xpu-ctk"),
-      "cdi",
-      "generate",
-      "--driver-root",
-      driver.root,
-      "--output",
-      spec,
-    ], {
-      env,
-    });
-    assert.equal(gen.code, 0, gen.stderr);
+    const { driver, env, spec } = await cdiHost(dir, join(copy, "bin", "xpu-ctk"));
     const hooks = [
       ...(JSON.parse(readFileSync(spec, "utf8")).containerEdits?.hooks ?? []),
     ] as { path: string }[];
     assert.ok(hooks.length > 0, "the spec has hooks");
     for (const h of hooks) assert.equal(h.path, join(copy, "bin", "xpu-cdi-hook"));
 
-    const b = makeBundle({
-      env: ["NVIDIA_VISIBLE_DEVICES=1"],
-      args: [
-        "sh",
-        "-c",
-        "(ls /dev | grep -E '^nvidia[0-9]' | tr '\\n' ' '; echo; nvidia-smi; ldconfig -p | grep -c libcuda.so) > /out.txt 2>&1",
-      ],
-    });
-    bundleDir = b.dir;
-    const r = await run([
+    const lines = await runGpuScript(
       join(copy, "bin", "xpu-container-runtime"),
-      "--root",
       runcRoot,
-      "run",
-      "--bundle",
-      b.dir,
       id,
-    ], {
+      "1",
+      "ls /dev | grep -E '^nvidia[0-9]' | tr '\\n' ' '; echo; nvidia-smi; ldconfig -p | grep -c libcuda.so",
       env,
-    });
-    assert.equal(r.code, 0, r.stderr);
-    const lines = readFileSync(join(b.rootfs, "out.txt"), "utf8").trimEnd().split("\n");
+    );
     const [nodes, smi] = lines;
     const cuda = lines[lines.length - 1];
     assert.equal(nodes.trim(), "nvidia1");
@@ -203,7 +143,6 @@ Deno.test("relocate: a GPU container through the copy's runtime, with a spec fro
     assert.ok(Number(cuda) >= 1, `libcuda in the container's linker cache: ${cuda}`);
   } finally {
     await run(["runc", "--root", runcRoot, "delete", "--force", id]);
-    if (bundleDir) cleanup(bundleDir);
     cleanup(dir);
   }
 });
