@@ -3,11 +3,10 @@
  * gRPC over HTTP/2 on a unix socket (node:http2), with the few messages it needs encoded and decoded by hand
  * in protobuf's wire format. Field numbers are those of k8s.io/cri-api's api.proto.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import http2 from "node:http2";
 import net from "node:net";
 import { join } from "node:path";
-import { copyRootfs } from "../../../fixtures/rootfs.ts";
+import { ociArchive, rootfsTarball } from "./_image.ts";
 
 // ---- protobuf wire format ----
 
@@ -374,11 +373,6 @@ export interface CriImages {
   busybox: string;
 }
 
-async function sha256(data: Uint8Array): Promise<string> {
-  const d = await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>);
-  return Array.from(new Uint8Array(d)).map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 /**
  * Builds one OCI layout tarball with two images whose one layer is the fixture rootfs (busybox): `pause`, whose
  * command sleeps (a sandbox's container), and `busybox`, whose command is a shell.
@@ -388,51 +382,10 @@ export async function criImages(
   pause = "localhost/xpu-pause:1",
   busybox = "localhost/xpu-busybox:1",
 ): Promise<CriImages> {
-  const tar = async (from: string, out: string) => {
-    const r = await new Deno.Command("tar", { args: ["--numeric-owner", "-C", from, "-cf", out, "."] })
-      .output();
-    if (!r.success) throw new Error(`tar of ${from} failed: ${dec.decode(r.stderr)}`);
-  };
-  const rootfs = join(dir, "cri-rootfs");
-  mkdirSync(rootfs, { recursive: true });
-  copyRootfs(rootfs);
   const layerTar = join(dir, "cri-rootfs.tar");
-  await tar(rootfs, layerTar);
-  const layout = join(dir, "cri-layout");
-  const blobs = join(layout, "blobs", "sha256");
-  mkdirSync(blobs, { recursive: true });
-  const blob = async (data: Uint8Array) => {
-    const digest = await sha256(data);
-    writeFileSync(join(blobs, digest), data);
-    return { digest: `sha256:${digest}`, size: data.length };
-  };
-  const layer = await blob(new Uint8Array(readFileSync(layerTar)));
-  const manifests = [];
-  for (const [name, cmd] of [[pause, ["sleep", "86400"]], [busybox, ["/bin/sh"]]] as const) {
-    const config = await blob(enc.encode(JSON.stringify({
-      architecture: "amd64",
-      os: "linux",
-      config: { Cmd: cmd, Env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"] },
-      rootfs: { type: "layers", diff_ids: [layer.digest] },
-    })));
-    const manifest = await blob(enc.encode(JSON.stringify({
-      schemaVersion: 2,
-      mediaType: "application/vnd.oci.image.manifest.v1+json",
-      config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
-      layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", ...layer }],
-    })));
-    manifests.push({
-      mediaType: "application/vnd.oci.image.manifest.v1+json",
-      ...manifest,
-      annotations: {
-        "io.containerd.image.name": name,
-        "org.opencontainers.image.ref.name": name.split(":")[1],
-      },
-    });
-  }
-  writeFileSync(join(layout, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
-  writeFileSync(join(layout, "index.json"), JSON.stringify({ schemaVersion: 2, manifests }));
+  await rootfsTarball(join(dir, "cri-rootfs"), layerTar);
   const ociTar = join(dir, "cri-images.tar");
-  await tar(layout, ociTar);
+  const images = [[pause, ["sleep", "86400"]], [busybox, ["/bin/sh"]]] as const;
+  await ociArchive(layerTar, join(dir, "cri-layout"), ociTar, images);
   return { ociTar, pause, busybox };
 }

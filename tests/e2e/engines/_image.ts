@@ -23,15 +23,23 @@ async function tar(dir: string, out: string): Promise<void> {
   if (r.code !== 0) throw new Error(`tar of ${dir} failed: ${r.stderr}`);
 }
 
-/** Builds both image files under `dir` from the fixture rootfs. */
-export async function fixtureImages(dir: string, name = "localhost/xpu-e2e:1"): Promise<FixtureImages> {
-  const rootfs = join(dir, "image-rootfs");
+/** Copies the fixture rootfs to the folder `rootfs` and writes its tarball to `out`. */
+export async function rootfsTarball(rootfs: string, out: string): Promise<void> {
   mkdirSync(rootfs, { recursive: true });
   copyRootfs(rootfs);
-  const rootfsTar = join(dir, "rootfs.tar");
-  await tar(rootfs, rootfsTar);
+  await tar(rootfs, out);
+}
 
-  const layout = join(dir, "oci-layout");
+/**
+ * Writes an OCI image layout in the folder `layout` and its tarball to `out`: one image per entry of `images`
+ * (its name and command), all with the one layer `layerTar`.
+ */
+export async function ociArchive(
+  layerTar: string,
+  layout: string,
+  out: string,
+  images: readonly (readonly [string, readonly string[]])[],
+): Promise<void> {
   const blobs = join(layout, "blobs", "sha256");
   mkdirSync(blobs, { recursive: true });
   const enc = new TextEncoder();
@@ -40,35 +48,40 @@ export async function fixtureImages(dir: string, name = "localhost/xpu-e2e:1"): 
     writeFileSync(join(blobs, digest), data);
     return { digest: `sha256:${digest}`, size: data.length };
   };
-  const layer = await blob(new Uint8Array(readFileSync(rootfsTar)));
-  const config = await blob(enc.encode(JSON.stringify({
-    architecture: "amd64",
-    os: "linux",
-    config: { Cmd: ["/bin/sh"], Env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"] },
-    rootfs: { type: "layers", diff_ids: [layer.digest] },
-  })));
-  const manifest = await blob(enc.encode(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: "application/vnd.oci.image.manifest.v1+json",
-    config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
-    layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", ...layer }],
-  })));
-  writeFileSync(join(layout, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
-  writeFileSync(
-    join(layout, "index.json"),
-    JSON.stringify({
+  const layer = await blob(new Uint8Array(readFileSync(layerTar)));
+  const manifests = [];
+  for (const [name, cmd] of images) {
+    const config = await blob(enc.encode(JSON.stringify({
+      architecture: "amd64",
+      os: "linux",
+      config: { Cmd: cmd, Env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"] },
+      rootfs: { type: "layers", diff_ids: [layer.digest] },
+    })));
+    const manifest = await blob(enc.encode(JSON.stringify({
       schemaVersion: 2,
-      manifests: [{
-        mediaType: "application/vnd.oci.image.manifest.v1+json",
-        ...manifest,
-        annotations: {
-          "io.containerd.image.name": name,
-          "org.opencontainers.image.ref.name": name.split(":")[1],
-        },
-      }],
-    }),
-  );
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
+      layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", ...layer }],
+    })));
+    manifests.push({
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      ...manifest,
+      annotations: {
+        "io.containerd.image.name": name,
+        "org.opencontainers.image.ref.name": name.split(":")[1],
+      },
+    });
+  }
+  writeFileSync(join(layout, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+  writeFileSync(join(layout, "index.json"), JSON.stringify({ schemaVersion: 2, manifests }));
+  await tar(layout, out);
+}
+
+/** Builds both image files under `dir` from the fixture rootfs. */
+export async function fixtureImages(dir: string, name = "localhost/xpu-e2e:1"): Promise<FixtureImages> {
+  const rootfsTar = join(dir, "rootfs.tar");
+  await rootfsTarball(join(dir, "image-rootfs"), rootfsTar);
   const ociTar = join(dir, "oci.tar");
-  await tar(layout, ociTar);
+  await ociArchive(rootfsTar, join(dir, "oci-layout"), ociTar, [[name, ["/bin/sh"]]]);
   return { rootfsTar, ociTar, name };
 }
