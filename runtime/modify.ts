@@ -46,6 +46,26 @@ export interface ModifyContext {
   facts?: HostFacts;
   /** The mount plan, once discovered (jit-cdi discovers it; the facts then come from it). */
   plan?: MountPlan;
+  /** The request being applied: NVML reads only the GPUs it names by index. */
+  request?: Request;
+}
+
+/**
+ * The GPU indexes a request names when it names GPUs only by index or MIG index (`0`, `1:0`, with or without
+ * a CDI kind): only those GPUs need reading. Undefined when it asks for all or names a GPU by UUID or bus id;
+ * empty for none.
+ */
+export function requestedIndexes(req: Request): number[] | undefined {
+  if (req.none) return [];
+  if (req.all) return undefined;
+  const out: number[] = [];
+  for (const d of req.devices) {
+    const id = d.includes("=") ? d.slice(d.indexOf("=") + 1) : d;
+    const m = id.match(/^(\d+)(?::\d+)?$/);
+    if (!m) return undefined;
+    if (!out.includes(Number(m[1]))) out.push(Number(m[1]));
+  }
+  return out;
 }
 
 /** A legacy hook is known by its file name, or by its argv[0] when installed under another path. */
@@ -344,6 +364,7 @@ export async function applyGenerated(spec: Spec, req: Request, ctx: ModifyContex
   ]);
   let origin = "the live driver";
   let plan: MountPlan;
+  let partial = false;
   if (mode === "csv") {
     const chosen = csv.selectCsvFiles(ctx.config.runtime.csvMountSpecPath, {
       driverRoot,
@@ -357,16 +378,33 @@ export async function applyGenerated(spec: Spec, req: Request, ctx: ModifyContex
     }
     origin = `the CSV mount specs in ${chosen.folder}`;
     plan = ctx.plan = discover.discoverCsvSync({ driverRoot, procRoot, files: chosen.files });
-  } else {plan = ctx.plan = discover.discoverSync({
+  } else {
+    const indexes = requestedIndexes(req);
+    const probed = ctx.nvml && !(ctx.nvml instanceof Error) ? ctx.nvml : undefined;
+    partial = probed ? probed.partial === true : indexes !== undefined;
+    plan = ctx.plan = discover.discoverSync({
       driverRoot,
       procRoot,
       // The snapshot the mode probe read, if it ran: NVML is not loaded a second time.
       ...(ctx.nvml && !(ctx.nvml instanceof Error) ? { nvml: ctx.nvml } : {}),
-    });}
+      ...(indexes ? { gpuIndexes: indexes } : {}),
+    });
+  }
   // Ids may be written as CDI names of any kind: the device name is what selects.
   const ids = req.devices.map((id) => id.includes("=") ? id.slice(id.indexOf("=") + 1) : id);
   if (mode === "csv") checkCsvIds(ids);
-  const selected = mode === "csv" ? [] : policy.selectDevices(plan, { ...req, devices: ids });
+  let selected: ReturnType<typeof policy.selectDevices> = [];
+  if (mode !== "csv") {
+    try {
+      selected = policy.selectDevices(plan, { ...req, devices: ids });
+    } catch (err) {
+      if (!partial || plan.source === "wsl") throw err;
+      // Only the requested GPUs were read: read them all, so that the refusal lists what the host has.
+      ctx.facts = undefined;
+      plan = ctx.plan = discover.discoverSync({ driverRoot, procRoot });
+      selected = policy.selectDevices(plan, { ...req, devices: ids });
+    }
+  }
   await checkRequirements(req, ctx);
   const grant = policy.decide(plan, selected, {
     capabilities: req.capabilities,
@@ -438,7 +476,8 @@ function nvmlOnce(ctx: ModifyContext, nvml: typeof import("../lib/nvml/mod.ts"))
   return () => {
     if (ctx.nvml === undefined) {
       try {
-        ctx.nvml = nvml.readNvml({ driverRoot: ctx.config.cli.root || "/" });
+        const indexes = ctx.request ? requestedIndexes(ctx.request) : undefined;
+        ctx.nvml = nvml.readNvml({ driverRoot: ctx.config.cli.root || "/", ...(indexes ? { indexes } : {}) });
       } catch (err) {
         ctx.nvml = err instanceof Error ? err : new Error(String(err));
       }
@@ -462,6 +501,7 @@ async function loadsNvml(ctx: ModifyContext): Promise<boolean> {
 
 /** Modifies the spec for a GPU request; returns the mode used. */
 export async function modifySpec(spec: Spec, req: Request, ctx: ModifyContext): Promise<string> {
+  ctx.request ??= req;
   let nvmlAvailable = ctx.nvmlAvailable;
   if (!nvmlAvailable && ctx.config.runtime.mode === "auto" && !onlyCdiDevices(req)) {
     nvmlAvailable = nvmlOnce(ctx, await import("../lib/nvml/mod.ts"));

@@ -54,6 +54,8 @@ export interface DiscoverOptions extends RootOptions {
   nvmlLibrary?: string;
   /** Extra library folders (inside the driver root), searched after the ld.so.cache. */
   librarySearchPaths?: string[];
+  /** Read only the GPUs at these indexes from NVML (a request that names just them); default every GPU. */
+  gpuIndexes?: number[];
   /**
    * Discover a WSL2 driver (/dev/dxg and the driver store) instead of reading NVML; default: when the driver
    * root is a WSL2 system ({@link isWslRoot}) and no NVML snapshot is given.
@@ -75,7 +77,12 @@ export function discoverSync(opts: DiscoverOptions = {}): MountPlan {
   const { driverRoot, devRoot, procRoot } = roots(opts);
   if (opts.wsl ?? (!opts.nvml && isWslRoot(driverRoot))) return discoverWslSync({ driverRoot, devRoot });
   const nvml = opts.nvml ??
-    readNvml({ driverRoot, libraryPath: opts.nvmlLibrary, searchPaths: opts.librarySearchPaths });
+    readNvml({
+      driverRoot,
+      libraryPath: opts.nvmlLibrary,
+      searchPaths: opts.librarySearchPaths,
+      ...(opts.gpuIndexes ? { indexes: opts.gpuIndexes } : {}),
+    });
   const version = nvml.driverVersion;
   const ctx: NodeContext = { devRoot, procRoot, sysRoot: opts.sysRoot };
   const memo: ResolveMemo = new Map();

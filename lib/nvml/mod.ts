@@ -47,6 +47,11 @@ export interface NvmlOptions {
   libraryPath?: string;
   /** Extra library folders inside the driver root, tried first. */
   searchPaths?: string[];
+  /**
+   * Read only the GPUs at these indexes (those that exist); the snapshot is then marked `partial`. Default:
+   * every GPU.
+   */
+  indexes?: number[];
 }
 
 /** PCI information of a GPU (nvmlPciInfo_t). */
@@ -101,6 +106,8 @@ export interface NvmlSnapshot {
   /** The raw value, e.g. 12040. */
   cudaVersionNumber: number;
   devices: NvmlDevice[];
+  /** Set when only some GPUs were read ({@link NvmlOptions.indexes}): `devices` is not every GPU. */
+  partial?: true;
 }
 
 const BRANDS: Record<number, string> = {
@@ -387,13 +394,16 @@ export function readNvml(opts: NvmlOptions = {}): NvmlSnapshot {
     const getCount = fn<(b: Uint32Array) => number>(s, "nvmlDeviceGetCount_v2");
     s.check("nvmlDeviceGetCount_v2", getCount(count), "the system");
     const devices: NvmlDevice[] = [];
-    for (let i = 0; i < count[0]; i++) devices.push(readDevice(s, i));
+    for (let i = 0; i < count[0]; i++) {
+      if (!opts.indexes || opts.indexes.includes(i)) devices.push(readDevice(s, i));
+    }
     return {
       library: s.path,
       driverVersion,
       cudaVersion: formatCudaVersion(cv[0]),
       cudaVersionNumber: cv[0],
       devices,
+      ...(opts.indexes ? { partial: true as const } : {}),
     };
   } finally {
     s.close();

@@ -9,6 +9,7 @@ import {
   ModifyError,
   modifySpec,
   removeLegacyHooks,
+  requestedIndexes,
 } from "../../runtime/modify.ts";
 
 const log = new Logger("error");
@@ -80,4 +81,17 @@ Deno.test("auto mode picks cdi for qualified names and legacy otherwise when NVM
   const c2 = ctx([["xpu-container-runtime.modes.cdi.spec-dirs", ["/nonexistent-xpu"]]]);
   const e = await assertRejects(() => modifySpec(b, readRequest(b, defaultConfig())!, c2), Error);
   assertIncludes(e.message, "Unresolvable CDI device vendor.com/dev=x: searched /nonexistent-xpu");
+});
+
+Deno.test("requestedIndexes: GPU indexes of a request by index or MIG index only", () => {
+  const r = (devices: string[], extra: { all?: boolean; none?: boolean } = {}) =>
+    requestedIndexes(
+      { devices, all: false, none: false, ...extra } as Parameters<typeof requestedIndexes>[0],
+    );
+  assertEquals(r(["0", "3", "3:1", "runtime.nvidia.com/gpu=5"]), [0, 3, 5]);
+  assertEquals(r(["0", "GPU-1234"]), undefined);
+  assertEquals(r(["0000:3b:00.0"]), undefined);
+  assertEquals(r(["MIG-1234"]), undefined);
+  assertEquals(r([], { all: true }), undefined);
+  assertEquals(r([], { none: true }), []);
 });

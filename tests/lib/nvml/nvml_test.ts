@@ -63,6 +63,16 @@ for (const n of [1, 2, 8]) {
   });
 }
 
+Deno.test("indexes: only the GPUs named are read, the snapshot says it is partial, absent indexes are skipped", () => {
+  const snap = withMock({ gpuCount: 8 }, () => readNvml({ libraryPath: lib, indexes: [5, 2, 9] }));
+  assert.deepEqual(snap.devices.map((d) => [d.index, d.minor]), [[2, 2], [5, 5]]);
+  assert.equal(snap.partial, true);
+  const none = withMock({ gpuCount: 8 }, () => readNvml({ libraryPath: lib, indexes: [] }));
+  assert.deepEqual([none.devices, none.partial, none.driverVersion !== ""], [[], true, true]);
+  const all = withMock({ gpuCount: 2 }, () => readNvml({ libraryPath: lib }));
+  assert.equal(all.partial, undefined);
+});
+
 Deno.test("a MIG-enabled GPU lists its MIG devices with GPU and compute instance ids", () => {
   const snap = withMock({
     gpus: [{}, {
