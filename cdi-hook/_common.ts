@@ -1,5 +1,6 @@
 /** What every OCI-mode hook command shares: the container root from the state on stdin, and flag parsing. */
 import { containerRoot, loadSpec, parseState, type State } from "../lib/oci/mod.ts";
+import { readStdinText } from "../lib/container/stdin.ts";
 import { UsageError as CliUsageError } from "../lib/sys/cli.ts";
 import { type FlagSpec, type FlagValues, parseArgs } from "../lib/sys/flags.ts";
 
@@ -14,16 +15,8 @@ export interface HookContext {
 }
 
 /** Reads all of stdin as text. */
-export async function readStdin(): Promise<string> {
-  const chunks: Uint8Array[] = [];
-  for await (const c of Deno.stdin.readable) chunks.push(c);
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return new TextDecoder().decode(out);
+export function readStdin(): Promise<string> {
+  return Promise.resolve(readStdinText());
 }
 
 /** Reads the OCI state from stdin and finds the container root (crun's `root`, else the bundle's root.path). */

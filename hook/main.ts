@@ -5,6 +5,7 @@
 import { configPath, loadConfig } from "../lib/config/mod.ts";
 import { failure, showHelp, showVersion, usageError } from "../lib/sys/cli.ts";
 import { errorMessage } from "../lib/sys/errors.ts";
+import { readStdinText } from "../lib/container/stdin.ts";
 import { Logger, parseLevel } from "../lib/sys/log.ts";
 import { APPLY_COMMAND, applyActions } from "./apply.ts";
 import { discoverPlan } from "./plan_source.ts";
@@ -28,8 +29,8 @@ Options:
   -h, --help      print this help
   --version       print the version`;
 
-async function readStdin(): Promise<string> {
-  return await new Response(Deno.stdin.readable).text();
+function readStdin(): Promise<string> {
+  return Promise.resolve(readStdinText());
 }
 
 /** Runs the hook; returns the exit status. */

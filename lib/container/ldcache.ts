@@ -15,6 +15,7 @@ import {
 import * as sys from "../sys/syscalls.ts";
 import { type DeviceCgroup, deviceCgroup, joinCgroup, parseMountinfo } from "../sys/cgroup.ts";
 import { selfPidInProc } from "./host_pid.ts";
+import { type SpawnResult, spawnSync } from "./spawn.ts";
 
 /** A linker-cache update that could not be done. */
 export class LdcacheError extends ToolkitError {}
@@ -242,6 +243,7 @@ export interface RunLdconfigOptions {
  * device rules decide what it may open; and killed, with an error, when it runs longer than the timeout.
  * Returns false (after a warning) when there is no ldconfig to run.
  */
+// deno-lint-ignore require-await -- kept async for its callers; the child is run synchronously (spawn.ts)
 export async function runLdconfig(
   root: Root,
   choice: LdconfigChoice,
@@ -271,8 +273,11 @@ export async function runLdconfig(
   } catch { /* the mount table then names the path as given */ }
   const masks = masksFor(rootReal, Deno.readTextFileSync("/proc/self/mountinfo"));
   const cg = opts.cgroupPid === undefined ? undefined : containerCgroup(opts.cgroupPid);
-  const child = new Deno.Command(findHost("unshare"), {
-    args: [
+  const timeoutMs = opts.timeoutMs ?? LDCONFIG_TIMEOUT_MS;
+  let r: SpawnResult;
+  try {
+    r = spawnSync([
+      findHost("unshare"),
       "--mount",
       "--propagation",
       "private",
@@ -285,44 +290,24 @@ export async function runLdconfig(
       String(masks.length),
       ...masks,
       ...cmd,
-    ],
-    clearEnv: true,
-    env: CHILD_ENV,
-    cwd: "/",
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const timeoutMs = opts.timeoutMs ?? LDCONFIG_TIMEOUT_MS;
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already gone */ }
-  }, timeoutMs);
-  const output = child.output();
-  try {
-    // unshare execs the shell in place, so the child's pid is the one that becomes ldconfig.
-    if (cg) joinCgroup(cg, child.pid);
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode("go\n"));
-    await w.close();
+    ], {
+      env: CHILD_ENV,
+      // unshare execs the shell in place, so the child's pid is the one that becomes ldconfig; it waits for
+      // "go" on stdin until it is in the container's device cgroup.
+      started: (pid) => {
+        if (cg) joinCgroup(cg, pid);
+      },
+      stdin: "go\n",
+      timeoutMs,
+    });
   } catch (err) {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already gone */ }
-    clearTimeout(timer);
-    await output.catch(() => {});
     throw new LdcacheError(
       `Cannot start ldconfig for container root ${root.path}: ${(err as Error).message}`,
       { cause: err },
     );
   }
-  const r = await output;
-  clearTimeout(timer);
-  const err = new TextDecoder().decode(r.stderr).trim();
-  if (timedOut) {
+  const err = r.stderr.trim();
+  if (r.timedOut) {
     throw new LdcacheError(
       `ldconfig for container root ${root.path} did not finish within ${
         timeoutMs / 1000

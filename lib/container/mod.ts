@@ -4,3 +4,4 @@ export * from "./links.ts";
 export * from "./compat.ts";
 export * from "./steps.ts";
 export * from "./host_pid.ts";
+export * from "./stdin.ts";
