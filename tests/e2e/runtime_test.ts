@@ -80,7 +80,7 @@ function readFileSafe(p: string): string {
   }
 }
 
-Deno.test("legacy mode: runc runs the prestart hook the shim added, with the config path and the state", async () => {
+Deno.test("legacy mode: runc runs the legacy hook the shim added, with the config path, the pinned mode and the state", async () => {
   const sb = sandbox();
   try {
     const hook = join(sb.dir, "record-hook");
@@ -101,7 +101,7 @@ Deno.test("legacy mode: runc runs the prestart hook the shim added, with the con
     const id = containerId();
     assertEquals((await shim(sb, ["create", "-b", b.dir, id])).code, 0);
     const lines = readFileSync(record, "utf8").split("\n");
-    assertEquals(lines[0], `--config ${sb.config} prestart`);
+    assertEquals(lines[0], `--config ${sb.config} --mode legacy prestart`);
     const state = JSON.parse(lines[1]);
     assertEquals([state.id, state.bundle, typeof state.pid], [id, b.dir, "number"]);
     assertTrue(
@@ -114,11 +114,13 @@ Deno.test("legacy mode: runc runs the prestart hook the shim added, with the con
     await until(async () => (await status(sb, id)) === "stopped");
     assertEquals((await shim(sb, ["delete", id])).code, 0);
     // A second create of the same bundle does not add the hook twice.
+    // Without a user namespace the hook runs as a createContainer hook, inside the container's mount namespace.
     const spec = JSON.parse(readFileSync(b.config, "utf8"));
-    assertEquals(spec.hooks.prestart.length, 1);
+    assertEquals(spec.hooks.createContainer.length, 1);
+    assertEquals(spec.hooks.prestart, undefined);
     const id2 = containerId();
     assertEquals((await shim(sb, ["create", "-b", b.dir, id2])).code, 0);
-    assertEquals(JSON.parse(readFileSync(b.config, "utf8")).hooks.prestart.length, 1);
+    assertEquals(JSON.parse(readFileSync(b.config, "utf8")).hooks.createContainer.length, 1);
   } finally {
     await teardown(sb);
   }

@@ -193,7 +193,7 @@ Deno.test({
     assert.deepEqual(gpuNodes(r.output), ["gpu:/dev/nvidia1"]);
     assert.match(r.output, /NVIDIA-SMI xpu-fixture driver/);
     assert.match(e.tk.readLog(), /Mode legacy is pinned by the runtime's name xpu-container-runtime\.legacy/);
-    assert.match(e.tk.readLog(), /Added the legacy prestart hook/);
+    assert.match(e.tk.readLog(), /Added the legacy hook \S+ as a createContainer hook/);
   },
 });
 
