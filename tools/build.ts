@@ -10,6 +10,7 @@ import {
   chmodSync,
   existsSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -41,6 +42,36 @@ async function run(cmd: string[], quiet = false): Promise<{ ok: boolean; out: st
 async function tryCompile(entry: string, out: string): Promise<boolean> {
   const r = await run([Deno.execPath(), "compile", "-A", "--quiet", "-o", out, entry], true);
   return r.ok && existsSync(out);
+}
+
+/** A dynamic import of a bundle chunk as the bundler writes it: a string literal naming a file beside it. */
+const CHUNK_IMPORT = /\bimport\(\s*"(\.\/[A-Za-z0-9_.-]+\.js)"\s*\)/g;
+
+/**
+ * Rewrites the dynamic imports of sibling chunks in bundle source `text` so that Deno loads a chunk only when
+ * the import runs: Deno reads, and analyses, every module a string-literal `import()` names before the program
+ * starts, so with literals every command's chunks would be loaded at every start. A specifier computed at run
+ * time (`new URL(…, import.meta.url)`) is resolved the same way but not followed ahead of time. Only names in
+ * `chunks` (the files of the bundle) are rewritten.
+ */
+export function deferChunkImports(text: string, chunks: ReadonlySet<string>): string {
+  return text.replace(
+    CHUNK_IMPORT,
+    (all, spec: string) =>
+      chunks.has(spec.slice(2)) ? `import(new URL(${JSON.stringify(spec)}, import.meta.url).href)` : all,
+  );
+}
+
+/** Applies {@link deferChunkImports} to every chunk of the bundle in `outdir`. */
+function deferBundleImports(outdir: string): void {
+  const files = readdirSync(outdir).filter((f) => f.endsWith(".js"));
+  const chunks = new Set(files);
+  for (const f of files) {
+    const path = join(outdir, f);
+    const text = readFileSync(path, "utf8");
+    const out = deferChunkImports(text, chunks);
+    if (out !== text) writeFileSync(path, out);
+  }
 }
 
 /** What `deno task build --help` prints. */
@@ -140,6 +171,7 @@ async function main() {
         entry,
       ]);
       if (!r.ok) fail();
+      deferBundleImports(outdir);
     }
     const path = join(work, "bin", name);
     writeFileSync(path, programLauncher(name, made as BuildForm, PREFIX_LIBDIR, template));
