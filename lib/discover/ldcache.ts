@@ -13,6 +13,22 @@ export interface LdCacheEntry {
   path: string;
   /** glibc's flags: the low byte is the type (3 = ELF libc6), the next byte the ABI (x86-64, AArch64…). */
   flags: number;
+  /**
+   * The new layout's hwcap word: 0 for a plain entry; with bit 62 set, the low 32 bits index the glibc-hwcaps
+   * subdirectory names of {@link LdCacheFile.hwcaps} and bits 32-41 hold the ISA level. Absent in the old layout.
+   */
+  hwcap?: bigint;
+}
+
+/** Everything a new-layout cache holds, for rewriting it: entries in file order and the extension sections. */
+export interface LdCacheFile {
+  entries: LdCacheEntry[];
+  /** The glibc-hwcaps subdirectory names, by the index the hwcap words use. */
+  hwcaps: string[];
+  /** The generator extension (the program that wrote the file), when present. */
+  generator?: string;
+  /** Every string that starts a run of the string table (strings sharing a tail with another are inside one). */
+  strings: string[];
 }
 
 const OLD_MAGIC = "ld.so-1.7.0";
@@ -24,6 +40,10 @@ const OLD_ENTRY = 12;
 /** New header: magic+version (20), nlibs, len_strings, flags+padding (4), extension offset, 3 unused. */
 const NEW_HEADER = 48;
 const NEW_ENTRY = 24;
+/** The extension directory's magic: (uint32_t) -358342284. */
+export const EXTENSION_MAGIC = -358342284 >>> 0;
+/** DL_CACHE_HWCAP_EXTENSION: the hwcap word names a glibc-hwcaps subdirectory. */
+export const HWCAP_EXTENSION = 1n << 62n;
 
 /** ELF libc6 libraries (the type byte of `flags`). */
 export const FLAG_ELF_LIBC6 = 0x0003;
@@ -56,6 +76,10 @@ function cstr(bytes: Uint8Array, at: number, file: string): string {
 }
 
 function parseNew(bytes: Uint8Array, base: number, file: string): LdCacheEntry[] {
+  return parseNewFile(bytes, base, file).entries;
+}
+
+function parseNewFile(bytes: Uint8Array, base: number, file: string): LdCacheFile {
   if (bytes.length < base + NEW_HEADER) throw new LdCacheError(`${file}: truncated header`);
   if (text(bytes, base + NEW_MAGIC.length, 3) !== NEW_VERSION) {
     throw new LdCacheError(`${file}: unsupported cache version ${JSON.stringify(text(bytes, base + 17, 3))}`);
@@ -65,15 +89,42 @@ function parseNew(bytes: Uint8Array, base: number, file: string): LdCacheEntry[]
   if (base + NEW_HEADER + n * NEW_ENTRY > bytes.length) {
     throw new LdCacheError(`${file}: ${n} entries do not fit in ${bytes.length} bytes`);
   }
-  const out: LdCacheEntry[] = [];
+  const entries: LdCacheEntry[] = [];
   for (let i = 0; i < n; i++) {
     const at = base + NEW_HEADER + i * NEW_ENTRY;
-    out.push({
+    entries.push({
       flags: dv.getInt32(at, true),
       // Offsets of the new layout count from the start of its header.
       key: cstr(bytes, base + dv.getUint32(at + 4, true), file),
       path: cstr(bytes, base + dv.getUint32(at + 8, true), file),
+      hwcap: dv.getBigUint64(at + 16, true),
     });
+  }
+  const start = base + NEW_HEADER + n * NEW_ENTRY;
+  const len = dv.getUint32(base + 24, true);
+  if (start + len > bytes.length) throw new LdCacheError(`${file}: the string table runs past the end`);
+  const strings = len ? latin1.decode(bytes.subarray(start, start + len)).split("\0").slice(0, -1) : [];
+  const out: LdCacheFile = { entries, hwcaps: [], strings };
+  const ext = dv.getUint32(base + 32, true);
+  if (ext && ext + 8 <= bytes.length && dv.getUint32(ext, true) === EXTENSION_MAGIC) {
+    const count = dv.getUint32(ext + 4, true);
+    for (let i = 0; i < count && ext + 8 + (i + 1) * 16 <= bytes.length; i++) {
+      const at = ext + 8 + i * 16;
+      const [tag, off, size] = [
+        dv.getUint32(at, true),
+        dv.getUint32(at + 8, true),
+        dv.getUint32(at + 12, true),
+      ];
+      if (off + size > bytes.length) {
+        throw new LdCacheError(`${file}: an extension section runs past the end`);
+      }
+      if (tag === 0) out.generator = text(bytes, off, size);
+      if (tag === 1) {
+        for (let j = 0; j + 4 <= size; j += 4) {
+          out.hwcaps.push(cstr(bytes, base + dv.getUint32(off + j, true), file));
+        }
+      }
+    }
   }
   return out;
 }
@@ -109,6 +160,17 @@ export function parseLdCache(bytes: Uint8Array, file = "ld.so.cache"): LdCacheEn
   if (text(bytes, 0, NEW_MAGIC.length) === NEW_MAGIC) return parseNew(bytes, 0, file);
   if (text(bytes, 0, OLD_MAGIC.length) === OLD_MAGIC) return parseOld(bytes, file);
   throw new LdCacheError(`${file}: not an ld.so.cache (unknown magic); rebuild it with ldconfig`);
+}
+
+/**
+ * Parses a cache for rewriting: only the layout glibc 2.33 and later write by default (`glibc-ld.so.cache1.1`
+ * alone) is accepted, as the old layouts carry no hwcap words or extensions.
+ */
+export function parseLdCacheFile(bytes: Uint8Array, file = "ld.so.cache"): LdCacheFile {
+  if (text(bytes, 0, NEW_MAGIC.length) !== NEW_MAGIC) {
+    throw new LdCacheError(`${file}: not a ${NEW_MAGIC}${NEW_VERSION} cache`);
+  }
+  return parseNewFile(bytes, 0, file);
 }
 
 /** Reads an ld.so.cache; a missing file gives no entries. */
