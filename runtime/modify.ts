@@ -1,7 +1,7 @@
 /** The spec modifiers, one per mode: what `create` does to config.json before runc sees it. */
 import { dirname, isAbsolute, join } from "../lib/sys/path.ts";
 import type { Config } from "../lib/config/mod.ts";
-import { type Hook, HOOK_ENV, HOOK_TIMEOUT_S, type Spec } from "../lib/oci/mod.ts";
+import { containerRoot, type Hook, HOOK_ENV, HOOK_TIMEOUT_S, type Spec } from "../lib/oci/mod.ts";
 import { applyDevices, loadRegistry, type RegistryDevice, resolveDevices } from "../lib/cdi/mod.ts";
 import { specDriverVersion } from "../lib/cdi/generate.ts";
 import { hookBinaryProblems } from "../lib/cdi/validate.ts";
@@ -22,6 +22,7 @@ import type { NvmlSnapshot } from "../lib/nvml/mod.ts";
 import { applyExtraDevices } from "./extras.ts";
 import { isWslRoot } from "../lib/discover/wsl.ts";
 import { mergeStepHooks } from "../lib/container/steps.ts";
+import type { SpecMount } from "../lib/container/at_create.ts";
 
 /** A modification that cannot be made; the shim prefixes it and refuses the create. */
 export class ModifyError extends ToolkitError {}
@@ -48,6 +49,10 @@ export interface ModifyContext {
   plan?: MountPlan;
   /** The request being applied: NVML reads only the GPUs it names by index. */
   request?: Request;
+  /** The bundle being created: its rootfs is where the toolkit hook's steps are taken at create. */
+  bundle?: string;
+  /** The container id (names the linker config drop-in, as the hook's state would). */
+  id?: string;
 }
 
 /**
@@ -212,6 +217,31 @@ export function mergeToolkitHooks(spec: Spec, log: Logger): void {
   if (!saved) return;
   spec.hooks!.createContainer = hooks as Hook[];
   log.info(`Merged ${saved + 1} xpu-cdi-hook createContainer hooks into one setup hook`);
+}
+
+/**
+ * cdi, jit-cdi and csv: takes the steps of the spec's toolkit createContainer hook (links, the compat folder, the
+ * linker cache) in this process on the bundle's rootfs, where that leaves the container exactly as the hook
+ * would, and drops the hook (see lib/container/at_create.ts); otherwise the hook stays and the log says why.
+ */
+export async function takeHookSteps(spec: Spec, ctx: ModifyContext): Promise<void> {
+  const list = spec.hooks?.createContainer as Hook[] | undefined;
+  if (!ctx.bundle || !list?.length) return;
+  const { takeStepsAtCreate } = await import("../lib/container/at_create.ts");
+  const t0 = performance.now();
+  const r = takeStepsAtCreate(list, {
+    rootPath: containerRoot({ bundle: ctx.bundle }, spec),
+    id: ctx.id,
+    mounts: (spec.mounts ?? []) as SpecMount[],
+    userNamespace: hasUserNamespace(spec),
+  });
+  if (!r.taken) {
+    ctx.log.info(`The toolkit's createContainer hook stays: ${r.note}`);
+    return;
+  }
+  if (r.hooks.length) spec.hooks!.createContainer = r.hooks as Hook[];
+  else delete spec.hooks!.createContainer;
+  ctx.log.info(`The runtime ${r.note} in ${(performance.now() - t0).toFixed(1)} ms`);
 }
 
 /** Refuses devices whose spec names a hook executable that does not exist or is not executable. */
@@ -522,6 +552,7 @@ export async function modifySpec(spec: Spec, req: Request, ctx: ModifyContext): 
     case "cdi": {
       if (!jitRequested(req)) {
         await applyCdi(spec, req, ctx);
+        await takeHookSteps(spec, ctx);
         break;
       }
       // runtime.nvidia.com/gpu names are made at create from the live driver (CSV files on a Tegra host
@@ -529,11 +560,13 @@ export async function modifySpec(spec: Spec, req: Request, ctx: ModifyContext): 
       const generated = isTegraHost() && !(nvmlAvailable?.() ?? await loadsNvml(ctx)) ? "csv" : "jit-cdi";
       ctx.log.info(`${JIT_KIND} devices are generated just in time (${generated})`);
       await applyGenerated(spec, req, ctx, generated);
+      await takeHookSteps(spec, ctx);
       return generated;
     }
     case "jit-cdi":
     case "csv":
       await applyGenerated(spec, req, ctx, choice.mode);
+      await takeHookSteps(spec, ctx);
       break;
   }
   return choice.mode;

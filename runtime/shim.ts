@@ -134,6 +134,8 @@ export async function runShim(args: string[], env: Record<string, string>): Prom
             config,
             log,
             selfDir: self ? dirname(self) : undefined,
+            bundle,
+            id: argv.id,
           });
           saveSpec(loaded);
           log.debug(

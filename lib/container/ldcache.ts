@@ -45,20 +45,34 @@ function globToRegExp(glob: string): RegExp {
   return new RegExp(glob.startsWith(".") ? `^${re}$` : `^(?!\\.)${re}$`);
 }
 
+/** Options for {@link configuredLibDirs}. */
+export interface ConfOverlay {
+  /** Config files read from here instead of the root (files about to be written), by container path. */
+  files?: Map<string, string>;
+  /** Filled with every config file visited, in order. */
+  visited?: string[];
+}
+
 /**
  * The folders the container's linker config already lists (ld.so.conf and its includes). Files of the tree
  * that cannot be read as regular files (a FIFO, a device node, a socket, a directory, a link out of reach)
  * are added to `problems` when given: ldconfig would open them too.
  */
-export function configuredLibDirs(root: Root, conf = "/etc/ld.so.conf", problems?: string[]): string[] {
+export function configuredLibDirs(
+  root: Root,
+  conf = "/etc/ld.so.conf",
+  problems?: string[],
+  opts: ConfOverlay = {},
+): string[] {
   const out: string[] = [];
   const seen = new Set<string>();
   const visit = (file: string, depth: number) => {
     if (depth > 8 || seen.has(file)) return;
     seen.add(file);
+    opts.visited?.push(file);
     let text: string | undefined;
     try {
-      text = readTextIn(root, file);
+      text = opts.files?.get(file) ?? readTextIn(root, file);
     } catch (err) {
       problems?.push((err as Error).message);
       return;
@@ -72,7 +86,11 @@ export function configuredLibDirs(root: Root, conf = "/etc/ld.so.conf", problems
           const abs = pattern.startsWith("/") ? pattern : posix.join(posix.dirname(file), pattern);
           const dir = posix.dirname(abs);
           const re = globToRegExp(posix.basename(abs));
-          for (const name of listDirIn(root, dir)) if (re.test(name)) visit(posix.join(dir, name), depth + 1);
+          const names = new Set(listDirIn(root, dir));
+          for (const f of opts.files?.keys() ?? []) {
+            if (posix.dirname(f) === dir) names.add(posix.basename(f));
+          }
+          for (const name of [...names].sort()) if (re.test(name)) visit(posix.join(dir, name), depth + 1);
         }
         continue;
       }

@@ -195,6 +195,11 @@ export interface HookEntry {
   [k: string]: unknown;
 }
 
+/** Whether the entry runs an xpu-cdi-hook step command (a single step or `setup`) and nothing else. */
+export function isToolkitStepHook(h: HookEntry): boolean {
+  return mergeable(h);
+}
+
 /** Whether the entry runs an xpu-cdi-hook step command and nothing the merge would drop. */
 function mergeable(h: HookEntry): boolean {
   const base = h.path.split("/").pop();

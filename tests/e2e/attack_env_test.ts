@@ -250,8 +250,9 @@ Deno.test("the hooks the toolkit writes carry a timeout and the minimal environm
       }
       const spec = JSON.parse(readFileSync(b.config, "utf8"));
       // The legacy hook is a createContainer hook too when the container has no user namespace.
-      const hooks = spec.hooks.createContainer;
-      assertTrue(hooks.length > 0, `${mode}: ${JSON.stringify(spec.hooks)}`);
+      // In cdi and jit-cdi the runtime takes the toolkit hook's steps at create on this image: no hook is left.
+      const hooks = spec.hooks?.createContainer ?? [];
+      assertEquals(hooks.length > 0, mode === "legacy", `${mode}: ${JSON.stringify(spec.hooks)}`);
       for (const h of hooks) {
         assertEquals([h.timeout, h.env], [HOOK_TIMEOUT, MINIMAL_ENV], `${mode}: ${JSON.stringify(h)}`);
       }

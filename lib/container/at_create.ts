@@ -1,0 +1,508 @@
+/**
+ * The toolkit's container steps taken by the runtime at create, on the bundle's rootfs, instead of by a
+ * createContainer hook: the links, the compat folder's config line, and a linker cache written by the toolkit
+ * (the image's cache entries with the injected libraries merged in, in ld.so's order) where ldconfig would
+ * produce the same cache. Every change is made through lib/sys/rootfs.ts (RESOLVE_IN_ROOT): the rootfs is the
+ * image's and hostile. Where the result could differ from ldconfig's (a stale or unreadable image cache, a
+ * folder with libraries the cache does not list, a SONAME the image already has, a user namespace, another
+ * ldconfig configured), the plan says why and the hook stays.
+ */
+import * as posix from "../sys/path.ts";
+import { exists } from "../sys/path.ts";
+import { errorMessage } from "../sys/errors.ts";
+import * as sys from "../sys/syscalls.ts";
+import {
+  cleanPath,
+  closeRoot,
+  isErrno,
+  lstatIn,
+  openIn,
+  openRoot,
+  readFileIn,
+  readTextIn,
+  removeIn,
+  type Root,
+  writeFileIn,
+} from "../sys/rootfs.ts";
+import { type LdCacheEntry, type LdCacheFile, parseLdCacheFile } from "../discover/ldcache.ts";
+import { readSoname } from "../discover/_elf.ts";
+import { COMPAT_CONF, COMPAT_DIR, compatDriverVersion, sanitizeParams } from "./compat.ts";
+import { confFileFor, configuredLibDirs, listDirIn } from "./ldcache.ts";
+import { libcmp, nativeFlags, sortEntries, TOOLKIT_GENERATOR, writeLdCache } from "./ldcache_write.ts";
+import { createSymlinks, type LinkRequest } from "./links.ts";
+import { addStep, type HookEntry, isToolkitStepHook, noSteps, type Steps } from "./steps.ts";
+
+/** The folders ldconfig always scans after the configured ones (glibc's SLIBDIR and LIBDIR on Debian). */
+export const SYSTEM_LIB_DIRS = ["/lib", "/usr/lib"];
+/** The host's driver params, which disable-device-node-modification hides ModifyDeviceFiles from. */
+export const HOST_PARAMS = "/proc/driver/nvidia/params";
+/** The ldconfig settings that name the host's own ldconfig (whose cache this module reproduces). */
+const HOST_LDCONFIG = new Set([
+  "@/sbin/ldconfig",
+  "/sbin/ldconfig",
+  "@/sbin/ldconfig.real",
+  "/sbin/ldconfig.real",
+]);
+/** Subfolder names ldconfig descends into (glibc-hwcaps, and the legacy hwcap and platform names). */
+const HWCAP_SUBDIRS = new Set([
+  "glibc-hwcaps",
+  "tls",
+  "x86_64",
+  "haswell",
+  "xeon_phi",
+  "avx512_1",
+  "i386",
+  "i486",
+  "i586",
+  "i686",
+  "aarch64",
+]);
+
+/** glibc's `_dl_is_dso`: the file names ldconfig looks at. */
+export function isDsoName(name: string): boolean {
+  return ((name.startsWith("lib") || name.startsWith("ld-")) && name.includes(".so")) ||
+    name.startsWith("ld.so.") || name.startsWith("ld64.so.");
+}
+
+/** A bind mount of the spec as the plan needs it. */
+export interface SpecMount {
+  destination: string;
+  source?: string;
+  type?: string;
+  options?: string[];
+}
+
+/** What {@link planAtCreate} works from. */
+export interface AtCreateInput {
+  root: Root;
+  steps: Steps;
+  /** The spec's mounts, in order (the injected libraries among them). */
+  mounts: SpecMount[];
+  /** The container id (names the linker config drop-in). */
+  id?: string;
+  /** The machine (default this one's): decides the cache flags and byte order of names. */
+  arch?: string;
+  /** Whether the host has the ldconfig the hook would run (default: /sbin/ldconfig or .real exists). */
+  hostLdconfig?: boolean;
+}
+
+/** The changes to make in the rootfs, all decided before any is made. */
+export interface AtCreatePlan {
+  links: LinkRequest[];
+  /** Write the compat folder's config line. */
+  compat: boolean;
+  /** Files to write, in order (linker config, then the cache last). */
+  writes: { path: string; data: Uint8Array | string }[];
+  /** Remove a leftover of ldconfig's temporary cache name. */
+  removeCacheTemp: boolean;
+  /** The injected cache entries (for logs and tests). */
+  injected: LdCacheEntry[];
+}
+
+/** Why the steps stay in the hook: the result could differ from what the hook would do. */
+export class KeepHook extends Error {}
+
+const no = (why: string): never => {
+  throw new KeepHook(why);
+};
+
+/** Where a container path lands inside the root: the resolved container path, and whether it exists now. */
+interface Resolved {
+  path: string;
+  exists: boolean;
+}
+
+function resolver(root: Root) {
+  let base = root.path;
+  try {
+    base = Deno.realPathSync(root.path);
+  } catch { /* the handle's link then names it */ }
+  const memo = new Map<string, Resolved>();
+  const resolve = (p: string): Resolved => {
+    const c = cleanPath(p);
+    const hit = memo.get(c);
+    if (hit) return hit;
+    let out: Resolved;
+    if (c === "/") {
+      out = { path: "/", exists: true };
+    } else {
+      let fd: number | undefined;
+      try {
+        fd = openIn(root, c, sys.O.PATH);
+      } catch (err) {
+        if (!isErrno(err, "ENOENT")) no(`${c} cannot be resolved: ${errorMessage(err)}`);
+      }
+      if (fd !== undefined) {
+        try {
+          const real = Deno.readLinkSync(`/proc/self/fd/${fd}`);
+          if (real !== base && !real.startsWith(base + "/")) no(`${c} resolves outside the root`);
+          out = { path: real.slice(base.length) || "/", exists: true };
+        } finally {
+          sys.close(fd);
+        }
+      } else {
+        // A dangling link would be followed by whatever creates the path: leave that to the hook.
+        if (lstatIn(root, c) !== undefined) no(`${c} is a link to nothing in the image`);
+        const parent = resolve(posix.dirname(c));
+        out = { path: posix.join(parent.path, posix.basename(c)), exists: false };
+      }
+    }
+    memo.set(c, out);
+    return out;
+  };
+  return resolve;
+}
+
+function mtimeIn(root: Root, path: string): number | undefined {
+  let fd: number;
+  try {
+    fd = openIn(root, path, sys.O.PATH);
+  } catch {
+    return undefined;
+  }
+  try {
+    return Deno.statSync(`/proc/self/fd/${fd}`).mtime?.getTime();
+  } finally {
+    sys.close(fd);
+  }
+}
+
+function isBind(m: SpecMount): boolean {
+  return m.type === "bind" || (m.options ?? []).some((o) => o === "bind" || o === "rbind");
+}
+
+/** One library folder's injected names: files (their SONAME) and links (their target). */
+type Injected = Map<string, { file: string } | { link: string }>;
+
+/**
+ * The cache entries ldconfig would add for one folder's injected files and links, by its rules: a link whose
+ * name is its library's SONAME, or a `.so` name that begins it (the link for the linker), is an entry of its
+ * own name; other links count as the library they lead to; a file wins over a link, and of two files with one
+ * SONAME the newer name. A file whose SONAME link is not among the injected links would need ldconfig to make
+ * that link: the hook does it.
+ */
+function folderEntries(dir: string, names: Injected): { key: string; isLink: boolean }[] {
+  const dlibs = new Map<string, { name: string; isLink: boolean }>();
+  const add = (soname: string, name: string, isLink: boolean) => {
+    const d = dlibs.get(soname);
+    if (!d) return void dlibs.set(soname, { name, isLink });
+    if ((!isLink && d.isLink) || (isLink === d.isLink && libcmp(d.name, name) < 0)) {
+      d.name = name;
+      d.isLink = isLink;
+    }
+  };
+  const sonameOf = (start: string): string => {
+    let t = start;
+    for (let hops = 0; hops < 16; hops++) {
+      if (t.includes("/")) no(`the link target ${t} in ${dir} is not a name in the same folder`);
+      const x = names.get(t);
+      if (!x) no(`the link target ${dir}/${t} is not one of the injected files`);
+      if ("file" in x!) return x.file;
+      t = x!.link;
+    }
+    return no(`the links in ${dir} loop`);
+  };
+  for (const [name, x] of names) {
+    if ("file" in x) {
+      add(x.file, name, false);
+      continue;
+    }
+    const soname = sonameOf(x.link);
+    let isLink = true;
+    if (name !== soname && !(name.endsWith(".so") && soname.startsWith(name))) isLink = false;
+    add(isLink ? name : soname, name, isLink);
+  }
+  const out: { key: string; isLink: boolean }[] = [];
+  for (const [soname, d] of dlibs) {
+    if (!d.isLink && soname !== d.name) {
+      const l = names.get(soname);
+      if (!l || !("link" in l) || sonameOf(l.link) !== soname) {
+        no(`ldconfig would make the link ${dir}/${soname} to ${d.name}`);
+      }
+    }
+    out.push({ key: soname, isLink: d.isLink });
+  }
+  return out;
+}
+
+/**
+ * Decides every change the steps make, reading the rootfs only; throws {@link KeepHook} when the result could
+ * differ from the hook's (or ldconfig's), and the rootfs errors the hook would also meet.
+ */
+export function planAtCreate(input: AtCreateInput): AtCreatePlan {
+  const { root, steps: s } = input;
+  const arch = input.arch ?? Deno.build.arch;
+  const plan: AtCreatePlan = {
+    links: s.links,
+    compat: false,
+    writes: [],
+    removeCacheTemp: false,
+    injected: [],
+  };
+  if (s.hostDriverVersion !== undefined) {
+    const compat = compatDriverVersion(root);
+    const major = (v: string) => parseInt(v.split(".")[0], 10);
+    plan.compat = compat !== undefined && major(compat) > major(s.hostDriverVersion);
+  }
+  if (!s.ldcache) return plan;
+  if (s.ldconfigPath !== undefined && !HOST_LDCONFIG.has(s.ldconfigPath)) {
+    no(`the configured ldconfig ${s.ldconfigPath} is not the host's own`);
+  }
+  if (!(input.hostLdconfig ?? (exists("/sbin/ldconfig") || exists("/sbin/ldconfig.real")))) {
+    no("the host has no /sbin/ldconfig (the hook then only warns)");
+  }
+  // The compat folder joins the scan ahead of the injected ones, with its own libcuda.
+  if (plan.compat) no(`the image's ${COMPAT_DIR} is newer than the host driver`);
+  const flags = nativeFlags(arch) ?? no(`no cache flags known for ${arch}`);
+  const resolve = resolver(root);
+
+  // The linker config as the hook leaves it: ld.so.conf made when missing, the drop-in listing new folders.
+  const files = new Map<string, string>();
+  if (lstatIn(root, "/etc/ld.so.conf") === undefined) {
+    files.set("/etc/ld.so.conf", "include /etc/ld.so.conf.d/*.conf\n");
+  }
+  const conf = confFileFor(input.id);
+  const existing = (readTextIn(root, conf) ?? "").split("\n").map((l) => l.trim())
+    .filter((l) => l && !l.startsWith("#"));
+  const problems: string[] = [];
+  const visitedBefore: string[] = [];
+  const imageDirs = configuredLibDirs(root, "/etc/ld.so.conf", problems, { files, visited: visitedBefore });
+  if (problems.length) no(`the image's linker config cannot be read: ${problems.join("; ")}`);
+  const configured = new Set([...imageDirs, ...existing.map(cleanPath)]);
+  const added = [...new Set(s.folders.map(cleanPath))].filter((d) => !configured.has(d));
+  if (added.length) files.set(conf, [...existing, ...added].join("\n") + "\n");
+  const scan = [...configuredLibDirs(root, "/etc/ld.so.conf", undefined, { files }), ...SYSTEM_LIB_DIRS];
+  for (const f of files.keys()) plan.writes.push({ path: f, data: files.get(f)! });
+
+  // The folders as ldconfig takes them: those that exist when it runs, the first name of each one kept.
+  const made = new Set<string>();
+  const parents = (p: string) => {
+    for (let d = posix.dirname(p); d !== "/"; d = posix.dirname(d)) made.add(d);
+  };
+  const lexicalScan = scan.map(cleanPath);
+  const near = (p: string, list: string[]) =>
+    list.some((d) => p === d || d.startsWith(p + "/") || posix.dirname(p) === d);
+  const mountDests: { m: SpecMount; r: Resolved }[] = [];
+  for (const m of input.mounts) {
+    const dest = cleanPath(m.destination);
+    try {
+      mountDests.push({ m, r: resolve(dest) });
+    } catch (err) {
+      // A mount through a dangling link matters only where ldconfig or the steps look.
+      if (near(dest, [...lexicalScan, "/etc/ld.so.conf.d", COMPAT_DIR])) throw err;
+    }
+  }
+  for (const { r } of mountDests) parents(r.path);
+  const linkDests = s.links.map((l) => ({ l, r: resolve(l.link) }));
+  for (const { r } of linkDests) parents(r.path);
+  // What the steps write or read must not be covered by a mount: the hook would see the mount, this the image.
+  const watched = [
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    conf,
+    COMPAT_DIR,
+    ...linkDests.map(({ r }) => r.path),
+  ].map((p) => resolve(p).path);
+  for (const { m, r } of mountDests) {
+    if (watched.some((w) => w === r.path || w.startsWith(r.path + "/"))) {
+      no(`the mount at ${m.destination} covers a path the steps use`);
+    }
+  }
+  const resolvedScan = scan.map((d) => ({ d, r: resolve(d) }))
+    .filter(({ r }) => r.exists || made.has(r.path));
+  const addedSet = new Set(added);
+  const imageReal = new Set(
+    resolvedScan.filter(({ d, r }) => r.exists && !addedSet.has(d)).map(({ r }) => r.path),
+  );
+  const nameOf = new Map<string, string>();
+  for (const { d, r } of resolvedScan) {
+    if (addedSet.has(d) && imageReal.has(r.path)) no(`${d} is also ${r.path}, a folder the image lists`);
+    if (!nameOf.has(r.path)) nameOf.set(r.path, d);
+    if (addedSet.has(d) && r.exists) {
+      // A folder new to the config: whatever libraries the image has there, ldconfig would add.
+      const found = listDirIn(root, d).find((n) => isDsoName(n) || HWCAP_SUBDIRS.has(n));
+      if (found) no(`the image has ${d}/${found}, which its cache does not cover`);
+    }
+  }
+  for (const real of nameOf.keys()) {
+    for (const { m, r } of mountDests) {
+      if (r.path === real || real.startsWith(r.path + "/")) no(`a mount at ${m.destination} covers ${real}`);
+    }
+  }
+
+  // The image's cache, when ldconfig would rebuild the same one.
+  let image: LdCacheFile = { entries: [], hwcaps: [], strings: [] };
+  const cache = lstatIn(root, "/etc/ld.so.cache");
+  if (cache && cache.type !== "file") no(`the image's /etc/ld.so.cache is a ${cache.type}`);
+  if (cache) {
+    try {
+      image = parseLdCacheFile(readFileIn(root, "/etc/ld.so.cache") ?? new Uint8Array(), "/etc/ld.so.cache");
+    } catch (err) {
+      no(errorMessage(err));
+    }
+    const at = mtimeIn(root, "/etc/ld.so.cache") ?? 0;
+    const newer = (p: string) => {
+      const t = mtimeIn(root, p);
+      if (t !== undefined && t > at) no(`${p} changed after the image's linker cache was built`);
+    };
+    for (const f of visitedBefore) newer(f);
+    for (const real of imageReal) {
+      newer(real);
+      for (const n of listDirIn(root, real)) {
+        if (!HWCAP_SUBDIRS.has(n)) continue;
+        newer(posix.join(real, n));
+        if (n === "glibc-hwcaps") {
+          for (const h of listDirIn(root, posix.join(real, n))) newer(`${real}/${n}/${h}`);
+        }
+      }
+    }
+  } else {
+    for (const real of imageReal) {
+      const found = listDirIn(root, real).find((n) => isDsoName(n) || HWCAP_SUBDIRS.has(n));
+      if (found) no(`the image has ${real}/${found} but no linker cache`);
+    }
+  }
+  if (lstatIn(root, "/etc/ld.so.cache~") !== undefined) plan.removeCacheTemp = true;
+
+  // The injected files and links in the scanned folders.
+  const byDir = new Map<string, Injected>();
+  const put = (r: Resolved, v: { file: string } | { link: string }, what: string) => {
+    const dir = posix.dirname(r.path);
+    const name = posix.basename(r.path);
+    if (!nameOf.has(dir) || !isDsoName(name)) return;
+    const names = byDir.get(dir) ?? new Map();
+    byDir.set(dir, names);
+    if (names.has(name)) no(`${what} and another mount or link share ${r.path}`);
+    names.set(name, v);
+  };
+  for (const { m, r } of mountDests) {
+    if (!nameOf.has(posix.dirname(r.path)) || !isDsoName(posix.basename(r.path))) continue;
+    if (!isBind(m) || !m.source) no(`${m.destination} is not a bind mount of a host file`);
+    const soname = readSoname(m.source!, arch) ?? no(`${m.source} has no SONAME ldconfig would read here`);
+    // A SONAME names a file beside the library: one that names another folder is left to the confined ldconfig.
+    if (soname.includes("/") || soname === "." || soname === ".." || soname.includes("\0")) {
+      no(`${m.source} has the SONAME ${JSON.stringify(soname)}, which is not a file name`);
+    }
+    put(r, { file: soname }, m.destination);
+  }
+  for (const { l, r } of linkDests) put(r, { link: l.target }, l.link);
+
+  const imageKeys = new Set(image.entries.map((e) => `${e.flags}:${e.key}`));
+  const imagePaths = new Set(image.entries.map((e) => e.path));
+  for (const [dir, names] of byDir) {
+    const prefix = nameOf.get(dir)!;
+    for (const name of names.keys()) {
+      if (imagePaths.has(`${prefix}/${name}`)) no(`the image's cache already lists ${prefix}/${name}`);
+    }
+    for (const e of folderEntries(dir, names)) {
+      if (imageKeys.has(`${flags}:${e.key}`)) no(`the image's cache already has a library ${e.key}`);
+      imageKeys.add(`${flags}:${e.key}`);
+      plan.injected.push({ key: e.key, path: `${prefix}/${e.key}`, flags, hwcap: 0n });
+    }
+  }
+  const entries = sortEntries([...image.entries, ...plan.injected], image.hwcaps, arch);
+  plan.writes.push({
+    path: "/etc/ld.so.cache",
+    data: writeLdCache({
+      entries,
+      hwcaps: image.hwcaps,
+      extraStrings: image.strings,
+      generator: TOOLKIT_GENERATOR,
+    }),
+  });
+  return plan;
+}
+
+/** Makes the planned changes: links, the compat line, then the linker config and the cache. */
+export function applyAtCreate(root: Root, plan: AtCreatePlan): void {
+  if (plan.links.length) createSymlinks(root, plan.links);
+  if (plan.compat) writeFileIn(root, COMPAT_CONF, COMPAT_DIR + "\n");
+  if (plan.removeCacheTemp) removeIn(root, "/etc/ld.so.cache~");
+  for (const w of plan.writes) writeFileIn(root, w.path, w.data, 0o644);
+}
+
+/** What {@link takeStepsAtCreate} did. */
+export interface AtCreateResult {
+  /** The createContainer hooks left (without the toolkit's entry when its steps were taken). */
+  hooks: HookEntry[];
+  /** What was done, or why the hook stays. */
+  note: string;
+  taken: boolean;
+}
+
+/** Options for {@link takeStepsAtCreate}. */
+export interface TakeStepsOptions {
+  /** The rootfs on the host. */
+  rootPath: string;
+  /** The container id. */
+  id?: string;
+  /** The spec's mounts. */
+  mounts: SpecMount[];
+  /** Whether the container has its own user namespace. */
+  userNamespace: boolean;
+  /** The host's driver params text, or undefined when there is none (default: read {@link HOST_PARAMS}). */
+  hostParams?: () => string | undefined;
+}
+
+function readHostParams(): string | undefined {
+  try {
+    return Deno.readTextFileSync(HOST_PARAMS);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Takes the steps of the spec's toolkit createContainer hook at create when that gives the container exactly
+ * what the hook would: the entry is then dropped (or cut down to disable-device-node-modification, which must
+ * mount over the container's /proc and so stays a hook when the host's params need hiding). The hook stays as
+ * it is when the spec has other createContainer hooks, the container has a user namespace, or
+ * {@link planAtCreate} finds a difference.
+ */
+export function takeStepsAtCreate(hooks: HookEntry[], opts: TakeStepsOptions): AtCreateResult {
+  const keep = (note: string): AtCreateResult => ({ hooks, note, taken: false });
+  if (hooks.length === 0) return keep("no hooks");
+  if (hooks.length > 1 || !isToolkitStepHook(hooks[0])) {
+    return keep("the spec has createContainer hooks besides the toolkit's, which keep their order");
+  }
+  if (opts.userNamespace) return keep("the container has a user namespace");
+  const h = hooks[0];
+  let steps: Steps;
+  try {
+    steps = addStep(noSteps(), h.args![1], h.args!.slice(2));
+  } catch (err) {
+    return keep(`its arguments are refused: ${errorMessage(err)}`);
+  }
+  let rest: HookEntry[] = [];
+  if (steps.hideModifyDeviceFiles) {
+    const params = (opts.hostParams ?? readHostParams)();
+    if (params !== undefined && sanitizeParams(params) !== params) {
+      rest = [{ ...h, args: [h.args![0], "disable-device-node-modification"] }];
+    }
+  }
+  let root: Root;
+  try {
+    root = openRoot(opts.rootPath);
+  } catch (err) {
+    return keep(errorMessage(err));
+  }
+  try {
+    const plan = planAtCreate({ root, steps, mounts: opts.mounts, id: opts.id });
+    applyAtCreate(root, plan);
+    const what = [
+      plan.links.length ? `${plan.links.length} links` : "",
+      plan.compat ? "the compat folder" : "",
+      steps.ldcache ? `a linker cache with ${plan.injected.length} injected entries` : "",
+    ].filter(Boolean).join(", ");
+    return {
+      hooks: rest,
+      note: `took the hook's steps at create (${what || "nothing to change"})` +
+        (rest.length ? "; disable-device-node-modification stays a hook" : ""),
+      taken: true,
+    };
+  } catch (err) {
+    return keep(err instanceof KeepHook ? err.message : `cannot take them here: ${errorMessage(err)}`);
+  } finally {
+    closeRoot(root);
+  }
+}

@@ -1,0 +1,227 @@
+/**
+ * The runtime takes the toolkit hook's steps at create and writes the linker cache itself, and ldconfig stays
+ * the reference: for each image below, the same GPU container (jit-cdi, GPU 0) runs once as the runtime leaves
+ * it and once with the toolkit hook kept (a second createContainer hook keeps it), and the two must see the same
+ * `ldconfig -p`, linker config, links and dlopen results, with caches equal byte for byte but for the generator.
+ * Images where the cache could differ keep the hook, and the test checks that they do.
+ */
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  symlinkSync,
+  utimesSync,
+} from "node:fs";
+import { join } from "node:path";
+import { assertEquals, assertIncludes, assertTrue } from "../_assert.ts";
+import { containerId, tempDir } from "../_helpers.ts";
+import { makeSpec } from "../../fixtures/spec.ts";
+import { parseLdCacheFile } from "../../lib/discover/ldcache.ts";
+import { TOOLKIT_GENERATOR, writeLdCache } from "../../lib/container/ldcache_write.ts";
+import { driverSandbox } from "./_driver_sandbox.ts";
+import { bundle, shim, teardown } from "./_shim.ts";
+import { ldconfig, putLibrary, putLink } from "../lib/container/_libs.ts";
+
+const ML = "/usr/lib/x86_64-linux-gnu";
+const PROBE_NAMES = [
+  "libcuda.so.1",
+  "libcuda.so",
+  "libnvidia-ml.so.1",
+  "libxa.so.1",
+  "libxd.so.0",
+  "libnosuch.so.1",
+];
+
+let probe: string | undefined;
+/** A dynamic program that dlopens each argument and prints the file ld.so chose. */
+function probeProgram(): string {
+  if (probe) return probe;
+  const dir = tempDir("xpu-probe-");
+  const src = join(dir, "probe.c");
+  Deno.writeTextFileSync(
+    src,
+    `#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <link.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    void *h = dlopen(argv[i], RTLD_NOW);
+    struct link_map *m = 0;
+    if (!h || dlinfo(h, RTLD_DI_LINKMAP, &m) != 0) { printf("%s: not found\\n", argv[i]); continue; }
+    printf("%s: %s\\n", argv[i], m->l_name);
+  }
+  return 0;
+}
+`,
+  );
+  const r = new Deno.Command("cc", { args: ["-o", join(dir, "probe"), src] }).outputSync();
+  if (!r.success) throw new Error(new TextDecoder().decode(r.stderr));
+  return probe = join(dir, "probe");
+}
+
+/** A Debian-like image with glibc, the probe and a few libraries of its own (one in glibc-hwcaps). */
+function withLibc(rootfs: string, libDir = "/lib/x86_64-linux-gnu"): void {
+  mkdirSync(join(rootfs, libDir), { recursive: true });
+  mkdirSync(join(rootfs, "lib64"), { recursive: true });
+  copyFileSync("/lib/x86_64-linux-gnu/libc.so.6", join(rootfs, libDir, "libc.so.6"));
+  copyFileSync("/lib64/ld-linux-x86-64.so.2", join(rootfs, "lib64/ld-linux-x86-64.so.2"));
+  copyFileSync(probeProgram(), join(rootfs, "probe"));
+  chmodSync(join(rootfs, "probe"), 0o755);
+  Deno.writeTextFileSync(
+    join(rootfs, "etc/ld.so.conf.d/x86_64-linux-gnu.conf"),
+    `/usr/local/lib/x86_64-linux-gnu\n/lib/x86_64-linux-gnu\n${ML}\n`,
+  );
+  putLibrary(rootfs, `${ML}/libxa.so.1.2`, "libxa.so.1");
+  putLink(rootfs, `${ML}/libxa.so.1`, "libxa.so.1.2");
+  putLibrary(rootfs, `${ML}/glibc-hwcaps/x86-64-v2/libxa.so.1.2`, "libxa.so.1", 2);
+  putLibrary(rootfs, "/lib/libxd.so.0", "libxd.so.0");
+}
+
+interface Case {
+  name: string;
+  prepare: (rootfs: string) => void;
+  /** Whether the runtime takes the steps (false: the hook must stay). */
+  taken: boolean;
+  /** Whether the image can run the dlopen probe. */
+  dlopen: boolean;
+  /** Where the image's /etc is in the rootfs (default etc). */
+  etc?: string;
+}
+
+const CASES: Case[] = [
+  { name: "the bare fixture image (no libraries, no cache)", prepare: () => {}, taken: true, dlopen: false },
+  {
+    name: "an image with glibc, libraries in /lib, /usr/lib/x86_64-linux-gnu and glibc-hwcaps, and its cache",
+    prepare: (r) => {
+      withLibc(r);
+      ldconfig(r);
+    },
+    taken: true,
+    dlopen: true,
+  },
+  {
+    name: "the same image with /etc a link to /private/etc",
+    prepare: (r) => {
+      withLibc(r);
+      mkdirSync(join(r, "private"));
+      renameSync(join(r, "etc"), join(r, "private/etc"));
+      symlinkSync("/private/etc", join(r, "etc"));
+      ldconfig(r);
+    },
+    taken: true,
+    dlopen: true,
+    etc: "private/etc",
+  },
+  {
+    name:
+      "a merged-/usr image (/lib a link to usr/lib): ldconfig names the folder by its first configured path",
+    prepare: (r) => {
+      Deno.removeSync(join(r, "lib"), { recursive: true });
+      symlinkSync("usr/lib", join(r, "lib"));
+      withLibc(r, ML);
+      ldconfig(r);
+    },
+    taken: true,
+    dlopen: true,
+  },
+  {
+    name: "an image with libraries but no cache (ldconfig would add them): the hook stays",
+    prepare: (r) => withLibc(r),
+    taken: false,
+    dlopen: true,
+  },
+  {
+    name: "an image whose cache is older than a library folder: the hook stays",
+    prepare: (r) => {
+      withLibc(r);
+      ldconfig(r);
+      const old = new Date(Date.now() - 3600_000);
+      utimesSync(join(r, "etc/ld.so.cache"), old, old);
+    },
+    taken: false,
+    dlopen: true,
+  },
+  {
+    name: "an image whose cache already has a libcuda.so.1: the hook stays",
+    prepare: (r) => {
+      withLibc(r);
+      putLibrary(r, "/usr/local/cuda/lib64/libcuda.so.1", "libcuda.so.1", 7);
+      Deno.writeTextFileSync(join(r, "etc/ld.so.conf.d/cuda.conf"), "/usr/local/cuda/lib64\n");
+      ldconfig(r);
+    },
+    taken: false,
+    dlopen: true,
+  },
+];
+
+const SCRIPT = [
+  "ldconfig -p",
+  "echo; cat /etc/ld.so.conf",
+  'for f in /etc/ld.so.conf.d/*; do echo "$f: $(cat "$f" | tr "\\n" " ")"; done',
+  `for f in ${ML}/* /lib/*; do [ -L "$f" ] && echo "$f -> $(readlink "$f")"; done`,
+  `[ -x /probe ] && /probe ${PROBE_NAMES.join(" ")}`,
+  "true",
+].join("; ");
+
+Deno.test("the runtime's own linker cache against ldconfig's, image by image", async (t) => {
+  const { sb, root, log } = driverSandbox("jit-cdi", { gpus: 1 });
+  try {
+    for (const c of CASES) {
+      await t.step(c.name, async () => {
+        const id = containerId("ldown");
+        const once = async (keepHook: boolean) => {
+          const spec = makeSpec({
+            args: ["sh", "-c", `(${SCRIPT}) > /out.txt 2>&1`],
+            env: ["NVIDIA_VISIBLE_DEVICES=0"],
+          });
+          if (keepHook) {
+            spec.hooks = { createContainer: [{ path: "/bin/sh", args: ["sh", "-c", "cat >/dev/null"] }] };
+          }
+          const b = bundle(sb, { spec });
+          c.prepare(b.rootfs);
+          Deno.writeTextFileSync(log, "");
+          const r = await shim(sb, ["run", "--bundle", b.dir, id], root.env);
+          await shim(sb, ["delete", "--force", id]);
+          assertEquals(r.code, 0, r.stderr);
+          const config = JSON.parse(readFileSync(b.config, "utf8"));
+          const hooks = (config.hooks?.createContainer ?? []) as { args?: string[] }[];
+          return {
+            out: readFileSync(join(b.rootfs, "out.txt"), "utf8"),
+            cache: new Uint8Array(readFileSync(join(b.rootfs, c.etc ?? "etc", "ld.so.cache"))),
+            toolkitHook: hooks.some((h) => h.args?.[0] === "xpu-cdi-hook"),
+            log: readFileSync(log, "utf8"),
+          };
+        };
+        const own = await once(false);
+        const ref = await once(true);
+        assertTrue(ref.toolkitHook, "the reference run lost its hook");
+        assertEquals(own.toolkitHook, !c.taken, own.log);
+        if (c.taken) assertIncludes(own.log, "took the hook's steps at create");
+        else assertIncludes(own.log, "The toolkit's createContainer hook stays:");
+        const lines = (s: string) => s.split("\n").filter((l) => !l.startsWith("Cache generated by:"));
+        assertEquals(lines(own.out), lines(ref.out));
+        assertIncludes(ref.out, "libcuda.so.1 (libc6,x86-64) =>");
+        assertIncludes(ref.out, "libnvidia-ml.so.1 (libc6,x86-64) =>");
+        if (c.dlopen) {
+          assertIncludes(own.out, "libcuda.so.1: /");
+          assertIncludes(own.out, "libxa.so.1: /");
+          assertIncludes(own.out, "libnosuch.so.1: not found");
+        }
+        if (c.taken) {
+          assertIncludes(own.out, `Cache generated by: ${TOOLKIT_GENERATOR}`);
+          // Byte for byte but for the generator: the own cache rewritten with ldconfig's generator is ldconfig's.
+          const a = parseLdCacheFile(own.cache);
+          const b = parseLdCacheFile(ref.cache);
+          assertEquals(a.entries, b.entries);
+          const again = writeLdCache({ ...a, generator: b.generator, extraStrings: a.strings });
+          assertEquals(Array.from(again), Array.from(ref.cache));
+        }
+      });
+    }
+  } finally {
+    await teardown(sb);
+  }
+});

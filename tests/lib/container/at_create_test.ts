@@ -1,0 +1,149 @@
+/**
+ * planAtCreate on hostile and unusual images, without runc: what it refuses to take over from the hook (and
+ * never opens), and that a plan it makes writes only inside the root.
+ */
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { assertEquals, assertIncludes, assertTrue } from "../../_assert.ts";
+import { cleanup, tempDir } from "../../_helpers.ts";
+import {
+  applyAtCreate,
+  KeepHook,
+  planAtCreate,
+  takeStepsAtCreate,
+} from "../../../lib/container/at_create.ts";
+import { closeRoot, openRoot } from "../../../lib/sys/rootfs.ts";
+import { noSteps, type Steps } from "../../../lib/container/steps.ts";
+import { parseLdCacheFile } from "../../../lib/discover/ldcache.ts";
+import { library } from "./_libs.ts";
+
+const ML = "/usr/lib/x86_64-linux-gnu";
+
+function image(): string {
+  const r = tempDir("xpu-atc-");
+  mkdirSync(join(r, "etc/ld.so.conf.d"), { recursive: true });
+  mkdirSync(join(r, "lib"), { recursive: true });
+  writeFileSync(join(r, "etc/ld.so.conf"), "include /etc/ld.so.conf.d/*.conf\n");
+  return r;
+}
+
+function steps(): Steps {
+  return {
+    ...noSteps(),
+    ldcache: true,
+    folders: [ML],
+    links: [{ target: "libxq.so.1.0", link: `${ML}/libxq.so.1` }],
+  };
+}
+
+function mount(source: string, destination: string) {
+  return { source, destination, type: "bind", options: ["rbind", "ro"] };
+}
+
+function plan(dir: string, s: Steps, mounts: ReturnType<typeof mount>[]) {
+  const root = openRoot(dir);
+  try {
+    return planAtCreate({ root, steps: s, mounts, id: "c1", hostLdconfig: true, arch: "x86_64" });
+  } finally {
+    closeRoot(root);
+  }
+}
+
+function refused(fn: () => unknown, part: string): void {
+  try {
+    fn();
+  } catch (err) {
+    assertTrue(err instanceof KeepHook, String(err));
+    assertIncludes((err as Error).message, part);
+    return;
+  }
+  throw new Error(`not refused (${part})`);
+}
+
+function mkfifo(p: string): void {
+  const r = new Deno.Command("mkfifo", { args: [p] }).outputSync();
+  if (!r.success) throw new Error("mkfifo failed");
+}
+
+Deno.test("a plain image: the plan writes the drop-in and a cache with the injected library, inside the root", () => {
+  const dir = image();
+  try {
+    const p = plan(dir, steps(), [mount(library("libxq.so.1"), `${ML}/libxq.so.1.0`)]);
+    assertEquals(p.injected.map((e) => `${e.key} ${e.path} ${e.flags}`), [`libxq.so.1 ${ML}/libxq.so.1 771`]);
+    const root = openRoot(dir);
+    try {
+      applyAtCreate(root, p);
+    } finally {
+      closeRoot(root);
+    }
+    assertEquals(readFileSync(join(dir, "etc/ld.so.conf.d/00-xpu-c1.conf"), "utf8"), `${ML}\n`);
+    const cache = parseLdCacheFile(new Uint8Array(readFileSync(join(dir, "etc/ld.so.cache"))));
+    assertEquals(cache.entries.map((e) => e.key), ["libxq.so.1"]);
+    assertEquals(Deno.lstatSync(join(dir, "etc/ld.so.cache")).mode! & 0o777, 0o644);
+  } finally {
+    cleanup(dir);
+  }
+});
+
+Deno.test("a FIFO or a link at /etc/ld.so.cache, or a FIFO in ld.so.conf.d, keeps the hook without being opened", () => {
+  for (
+    const [what, make, part] of [
+      ["cache FIFO", (d: string) => mkfifo(join(d, "etc/ld.so.cache")), "/etc/ld.so.cache is a other"],
+      ["cache link", (d: string) => symlinkSync("ld.so.conf", join(d, "etc/ld.so.cache")), "is a symlink"],
+      ["conf FIFO", (d: string) => mkfifo(join(d, "etc/ld.so.conf.d/zz.conf")), "zz.conf"],
+    ] as const
+  ) {
+    const dir = image();
+    try {
+      make(dir);
+      const t0 = performance.now();
+      refused(() => plan(dir, steps(), [mount(library("libxq.so.1"), `${ML}/libxq.so.1.0`)]), part);
+      assertTrue(performance.now() - t0 < 2000, `${what}: blocked`);
+    } finally {
+      cleanup(dir);
+    }
+  }
+});
+
+Deno.test("a SONAME that names another folder, a library without one, and a custom ldconfig keep the hook", () => {
+  const dir = image();
+  try {
+    refused(
+      () => plan(dir, steps(), [mount(library("../../etc/x.so.1"), `${ML}/libxq.so.1.0`)]),
+      "which is not a file name",
+    );
+    const s = steps();
+    s.ldconfigPath = "/opt/my-ldconfig";
+    refused(() => plan(dir, s, []), "is not the host's own");
+    // A library whose SONAME link the hook's ldconfig would have to make.
+    refused(
+      () => plan(dir, { ...steps(), links: [] }, [mount(library("libxq.so.1"), `${ML}/libxq.so.1.0`)]),
+      "would make the link",
+    );
+  } finally {
+    cleanup(dir);
+  }
+});
+
+Deno.test("takeStepsAtCreate keeps every hook when another createContainer hook or a user namespace is there", () => {
+  const dir = image();
+  try {
+    const h = {
+      path: "/usr/bin/xpu-cdi-hook",
+      args: ["xpu-cdi-hook", "setup", "--folder", ML, "--disable-device-node-modification"],
+    };
+    const other = { path: "/bin/true", args: ["true"] };
+    const base = { rootPath: dir, mounts: [], hostParams: () => undefined };
+    let r = takeStepsAtCreate([h, other], { ...base, userNamespace: false });
+    assertEquals([r.taken, r.hooks.length], [false, 2]);
+    r = takeStepsAtCreate([h], { ...base, userNamespace: true });
+    assertEquals([r.taken, r.hooks.length], [false, 1]);
+    r = takeStepsAtCreate([h], { ...base, userNamespace: false });
+    assertEquals([r.taken, r.hooks], [true, []]);
+    // Params whose ModifyDeviceFiles is on must be hidden by a mount over the container's /proc: that stays.
+    r = takeStepsAtCreate([h], { ...base, userNamespace: false, hostParams: () => "ModifyDeviceFiles: 1\n" });
+    assertEquals(r.hooks.map((x) => x.args), [["xpu-cdi-hook", "disable-device-node-modification"]]);
+  } finally {
+    cleanup(dir);
+  }
+});
