@@ -7,7 +7,6 @@
  * the new inode while the first still runs. The folder is the one inode every writer of the file shares, and
  * locking it leaves no lock file behind. Files edited through a symbolic link are locked at the link's target.
  */
-import { openFlags } from "./arch.ts";
 import { ToolkitError } from "./errors.ts";
 import { dirname } from "./path.ts";
 import { makeDirs, resolveWriteTarget } from "./files.ts";
@@ -15,45 +14,6 @@ import { type AtomicWriteOptions, writeFileAtomic } from "../oci/mod.ts";
 
 /** A lock that could not be taken in time, or at all. */
 export class LockError extends ToolkitError {}
-
-const LOCK_EX = 2;
-const LOCK_NB = 4;
-const LOCK_UN = 8;
-const EINTR = 4;
-const EWOULDBLOCK = 11;
-
-const AT_FDCWD = -100;
-
-// Bound on their own (not through syscalls.ts): four trampolines instead of twenty on `cdi generate`'s path.
-const SYMBOLS = {
-  openat: { parameters: ["i32", "buffer", "i32", "u32"], result: "i32" },
-  flock: { parameters: ["i32", "i32"], result: "i32" },
-  close: { parameters: ["i32"], result: "i32" },
-  __errno_location: { parameters: [], result: "pointer" },
-  strerror: { parameters: ["i32"], result: "pointer" },
-} as const;
-
-let lib: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
-
-function libc(): Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] {
-  lib ??= Deno.dlopen("libc.so.6", SYMBOLS);
-  return lib.symbols;
-}
-
-function errno(): number {
-  const p = libc().__errno_location();
-  return p ? new Deno.UnsafePointerView(p).getInt32() : -1;
-}
-
-function strerror(n: number): string {
-  const s = libc().strerror(n);
-  return s ? Deno.UnsafePointerView.getCString(s) : `errno ${n}`;
-}
-
-/** flock(2): 0 on success, else the errno. */
-function flock(fd: number, op: number): number {
-  return libc().flock(fd, op) === 0 ? 0 : errno();
-}
 
 const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
 
@@ -67,24 +27,36 @@ export interface LockOptions {
   timeoutMs?: number;
 }
 
-/** Runs `fn` holding an exclusive lock on folder `dir` (shared by every toolkit process that edits files in it). */
+/**
+ * Runs `fn` holding an exclusive lock on folder `dir` (shared by every toolkit process that edits files in it).
+ * Deno's file locks are flock(2) locks, so processes of other toolkit versions that flock the folder exclude
+ * them too; taking one costs no FFI library load on `cdi generate`'s path.
+ */
 export function withDirLock<T>(dir: string, fn: () => T, opts: LockOptions = {}): T {
-  const { RDONLY, DIRECTORY, CLOEXEC } = openFlags(Deno.build.arch);
-  const fd = libc().openat(AT_FDCWD, new TextEncoder().encode(dir + "\0"), RDONLY | DIRECTORY | CLOEXEC, 0);
-  if (fd < 0) {
+  let folder: Deno.FsFile;
+  try {
+    folder = Deno.openSync(dir, { read: true });
+  } catch (err) {
     throw new LockError(
-      `Cannot lock the folder ${dir} for writing: ${strerror(errno())}; check that it exists and is readable`,
+      `Cannot lock the folder ${dir} for writing: ${
+        (err as Error).message
+      }; check that it exists and is readable`,
+      { cause: err },
     );
   }
   try {
     const timeout = opts.timeoutMs ?? 60_000;
     const start = Date.now();
     for (let wait = 2;; wait = Math.min(wait * 2, 50)) {
-      const e = flock(fd, LOCK_EX | LOCK_NB);
-      if (e === 0) break;
-      if (e !== EWOULDBLOCK && e !== EINTR) {
-        throw new LockError(`Cannot lock the folder ${dir} for writing: ${strerror(e)}`);
+      let locked: boolean;
+      try {
+        locked = folder.tryLockSync(true);
+      } catch (err) {
+        throw new LockError(`Cannot lock the folder ${dir} for writing: ${(err as Error).message}`, {
+          cause: err,
+        });
       }
+      if (locked) break;
       if (Date.now() - start >= timeout) {
         throw new LockError(
           `Timed out after ${
@@ -97,8 +69,8 @@ export function withDirLock<T>(dir: string, fn: () => T, opts: LockOptions = {})
     }
     return fn();
   } finally {
-    flock(fd, LOCK_UN);
-    libc().close(fd);
+    // Closing the descriptor releases the lock.
+    folder.close();
   }
 }
 
