@@ -36,9 +36,19 @@ export function findImexChannels(devRoot: string, procRoot: string): ImexChannel
   return major === undefined ? { channels } : { major, channels };
 }
 
-/** The char nodes of a folder whose names start with `prefix` (or equal it), in numeric order. */
-function nodesLike(devRoot: string, dir: string, prefix: string): DeviceNode[] {
-  const names = (readDirNames(inRoot(devRoot, dir)) ?? []).filter((n) => n.startsWith(prefix)).sort(byNumber);
+/**
+ * The char nodes of a folder whose names start with `prefix` (or equal it), in numeric order. `listed` keeps
+ * each folder's names for the other patterns of the same run (/dev is read once, not once per device kind).
+ */
+function nodesLike(
+  devRoot: string,
+  dir: string,
+  prefix: string,
+  listed: Map<string, string[]>,
+): DeviceNode[] {
+  let all = listed.get(dir);
+  if (!all) listed.set(dir, all = readDirNames(inRoot(devRoot, dir)) ?? []);
+  const names = all.filter((n) => n.startsWith(prefix)).sort(byNumber);
   const out: DeviceNode[] = [];
   for (const name of names) {
     const n = statNode(devRoot, join(dir, name));
@@ -68,12 +78,13 @@ export function findOptionalDevices(
   memo?: ResolveMemo,
 ): Partial<Record<OptionalDevice, OptionalDeviceFiles>> {
   const out: Partial<Record<OptionalDevice, OptionalDeviceFiles>> = {};
+  const listed = new Map<string, string[]>();
   for (
     const [kind, patterns] of Object.entries(OPTIONAL_DEVICE_NODES) as [OptionalDevice, [string, string][]][]
   ) {
     const nodes: DeviceNode[] = [];
     for (const [dir, prefix] of patterns) {
-      for (const n of nodesLike(devRoot, dir, prefix)) {
+      for (const n of nodesLike(devRoot, dir, prefix, listed)) {
         if (!nodes.some((x) => x.path === n.path)) nodes.push(n);
       }
     }

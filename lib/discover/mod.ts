@@ -84,8 +84,14 @@ export function discoverSync(opts: DiscoverOptions = {}): MountPlan {
       ...(opts.gpuIndexes ? { indexes: opts.gpuIndexes } : {}),
     });
   const version = nvml.driverVersion;
-  const ctx: NodeContext = { devRoot, procRoot, sysRoot: opts.sysRoot };
   const memo: ResolveMemo = new Map();
+  // The dev root's own path facts (the memo is per root); the same map when it is the driver root.
+  const ctx: NodeContext = {
+    devRoot,
+    procRoot,
+    sysRoot: opts.sysRoot,
+    memo: devRoot === driverRoot ? memo : new Map(),
+  };
   const libs = findDriverLibraries({
     driverRoot,
     driverVersion: version,

@@ -1,7 +1,7 @@
 /** Device nodes: the control nodes, each GPU's /dev/nvidiaN and DRM nodes, and MIG capability nodes. */
 import { ToolkitError } from "../sys/errors.ts";
 import type { ControlNode, DeviceNode } from "./plan.ts";
-import { inRoot, resolveInRoot, statNode } from "./_root.ts";
+import { inRoot, resolveInRoot, type ResolveMemo, statNode } from "./_root.ts";
 import { join, readDirNames, readText } from "./_fs.ts";
 
 /** A device node or MIG capability that cannot be found. */
@@ -51,6 +51,8 @@ export interface NodeContext {
   majors?: Map<string, number>;
   /** Lazily read mig-minors. */
   migMinors?: Map<string, number>;
+  /** Path facts inside the dev root, shared by the lookups of one discovery run (each GPU's DRM links). */
+  memo?: ResolveMemo;
 }
 
 function majors(ctx: NodeContext): Map<string, number> {
@@ -90,7 +92,7 @@ export function gpuNodes(ctx: NodeContext, minor: number, busId: string): Device
   const out = [node(ctx, `/dev/nvidia${minor}`, NVIDIA_MAJOR, minor)!];
   for (const kind of ["card", "render"]) {
     const link = `/dev/dri/by-path/pci-${busId}-${kind}`;
-    const real = resolveInRoot(ctx.devRoot, link);
+    const real = resolveInRoot(ctx.devRoot, link, ctx.memo);
     if (!real) continue;
     const n = statNode(ctx.devRoot, real);
     if (n) out.push(n);
