@@ -167,6 +167,25 @@ function mtimeIn(root: Root, path: string): number | undefined {
   }
 }
 
+/**
+ * The SONAME of a mount's host file, read only when it is a regular file: the path is opened O_PATH (no side
+ * effect whatever it names) and the file read through that handle.
+ */
+function hostSoname(path: string, arch: string): string | undefined {
+  let fd: number;
+  try {
+    fd = sys.openat(sys.AT.FDCWD, path, sys.O.PATH | sys.O.CLOEXEC);
+  } catch {
+    return undefined;
+  }
+  try {
+    if ((sys.fstatat(fd, "", sys.AT.EMPTY_PATH).mode & sys.S.IFMT) !== sys.S.IFREG) return undefined;
+    return readSoname(`/proc/self/fd/${fd}`, arch);
+  } finally {
+    sys.close(fd);
+  }
+}
+
 function isBind(m: SpecMount): boolean {
   return m.type === "bind" || (m.options ?? []).some((o) => o === "bind" || o === "rbind");
 }
@@ -378,7 +397,7 @@ export function planAtCreate(input: AtCreateInput): AtCreatePlan {
   for (const { m, r } of mountDests) {
     if (!nameOf.has(posix.dirname(r.path)) || !isDsoName(posix.basename(r.path))) continue;
     if (!isBind(m) || !m.source) no(`${m.destination} is not a bind mount of a host file`);
-    const soname = readSoname(m.source!, arch) ?? no(`${m.source} has no SONAME ldconfig would read here`);
+    const soname = hostSoname(m.source!, arch) ?? no(`${m.source} has no SONAME ldconfig would read here`);
     // A SONAME names a file beside the library: one that names another folder is left to the confined ldconfig.
     if (soname.includes("/") || soname === "." || soname === ".." || soname.includes("\0")) {
       no(`${m.source} has the SONAME ${JSON.stringify(soname)}, which is not a file name`);

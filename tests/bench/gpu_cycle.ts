@@ -9,6 +9,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildDriverRoot, type DriverRoot, removeDriverRoot } from "../../fixtures/driver_root.ts";
 import { bin, cleanup, containerId, makeBundle, run, tempDir } from "../_helpers.ts";
+import { copyRootfs } from "../../fixtures/rootfs.ts";
 import { median, ms, printTable, timeCommand } from "./_stats.ts";
 
 type Mode = "cdi" | "jit-cdi" | "legacy";
@@ -26,7 +27,16 @@ async function silent(cmd: string[], env: Record<string, string>): Promise<numbe
   return await timeCommand(["/bin/sh", "-c", 'exec "$@" </dev/null >/dev/null 2>&1', "sh", ...cmd], env);
 }
 
+/** A fresh copy of the fixture rootfs, as an engine gives each container its own (not timed). */
+function freshRootfs(bundle: string): void {
+  const rootfs = join(bundle, "rootfs");
+  Deno.removeSync(rootfs, { recursive: true });
+  Deno.mkdirSync(rootfs);
+  copyRootfs(rootfs);
+}
+
 async function cycle(runtime: string, root: string, bundle: string, env: Record<string, string>) {
+  freshRootfs(bundle);
   const id = containerId("gbench");
   const t0 = performance.now();
   await silent([runtime, "--root", root, "create", "--bundle", bundle, id], env);
@@ -161,9 +171,11 @@ export async function benchGpuCycle(runs: number): Promise<GpuCycleBench> {
     const hasStrace = (await run(["sh", "-c", "command -v strace"])).code === 0;
     if (hasStrace) {
       writeFileSync(gpu.config, original);
+      freshRootfs(plain.dir);
       processes["runc only"] = (await countProcesses(dir, root, plain.dir, envOf("cdi"))) ?? {};
       for (const m of MODES) {
         writeFileSync(gpu.config, original);
+        freshRootfs(gpu.dir);
         processes[m] = (await countProcesses(dir, root, gpu.dir, envOf(m))) ?? {};
       }
     }
