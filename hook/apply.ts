@@ -12,7 +12,17 @@ import {
   findHost,
   updateLdcache,
 } from "../lib/container/mod.ts";
-import { bindIn, lstatIn, mknodIn, tmpfsWithFilesIn, withRoot } from "../lib/sys/rootfs.ts";
+import { type AtCreatePlan, planAtCreate } from "../lib/container/at_create.ts";
+import {
+  bindIn,
+  lstatIn,
+  mknodIn,
+  removeIn,
+  type Root,
+  tmpfsWithFilesIn,
+  withRoot,
+  writeFileIn,
+} from "../lib/sys/rootfs.ts";
 import { ToolkitError } from "../lib/sys/errors.ts";
 import { deviceCgroup, joinCgroup } from "../lib/sys/cgroup.ts";
 import type { Actions } from "./select.ts";
@@ -52,6 +62,8 @@ export async function applyActions(
       const cg = deviceCgroup(containerPid);
       if (cg.version === 1) joinCgroup(cg, Deno.pid);
     }
+    // Decided on the image as it is before anything is mounted into its library folders.
+    const cache = ownCachePlan(root, a);
     for (const m of a.mounts) bindIn(root, m.hostPath, m.path, { readOnly: m.readOnly });
     createSymlinks(root, a.symlinks);
     if (a.procFiles && Object.keys(a.procFiles).length) {
@@ -59,7 +71,10 @@ export async function applyActions(
       if (lstatIn(root, PROC_DRIVER)?.type === "dir") tmpfsWithFilesIn(root, PROC_DRIVER, a.procFiles);
     }
     if (a.cudaCompatHostVersion) enableCudaCompat(root, a.cudaCompatHostVersion);
-    if (a.ldFolders.length) {
+    if (cache) {
+      if (cache.removeCacheTemp) removeIn(root, "/etc/ld.so.cache~");
+      for (const w of cache.writes) writeFileIn(root, w.path, w.data, 0o644);
+    } else if (a.ldFolders.length) {
       await updateLdcache(root, a.ldFolders, {
         confFile: a.ldConf,
         ldconfig: chooseLdconfig(a.ldconfig, a.allowLdconfigFromContainer),
@@ -68,6 +83,34 @@ export async function applyActions(
       });
     }
   });
+}
+
+/**
+ * The linker cache the toolkit writes itself instead of running ldconfig: the image's entries with the injected
+ * libraries merged in, planned by the same rules the runtime uses at create (lib/container/at_create.ts), which
+ * accept only what ldconfig would write identically. Undefined (ldconfig runs, confined) when they do not
+ * accept it, when the container has a user namespace, or when there are no library folders.
+ */
+function ownCachePlan(root: Root, a: Actions): AtCreatePlan | undefined {
+  if (!a.ldFolders.length || a.userNamespace) return undefined;
+  try {
+    return planAtCreate({
+      root,
+      steps: {
+        links: a.symlinks,
+        hostDriverVersion: a.cudaCompatHostVersion,
+        folders: a.ldFolders,
+        ldconfigPath: a.ldconfig.trim() || "@/sbin/ldconfig",
+        ldcache: true,
+        hideModifyDeviceFiles: false,
+      },
+      mounts: a.mounts.map((m) => ({ destination: m.path, source: m.hostPath, type: "bind" })),
+      confFile: a.ldConf,
+    });
+  } catch {
+    // Whatever the rules refuse (or cannot read) is left to ldconfig, which meets the same rootfs.
+    return undefined;
+  }
 }
 
 /** The command line that starts this program again (bundled script run by Deno, or a compiled binary). */

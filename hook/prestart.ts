@@ -130,6 +130,8 @@ export async function prestart(opts: PrestartOptions): Promise<void> {
       allowLdconfigFromContainer: config.features.allowLdconfigFromContainer,
       driverVersion: plan.driverVersion,
       libraryDirs: plan.libraryDirs,
+      userNamespace: ((spec.linux as { namespaces?: { type?: string }[] } | undefined)?.namespaces ?? [])
+        .some((n) => n.type === "user"),
     });
     // Find the cgroup first: a container whose cgroup cannot be found is refused before anything is mounted.
     cg = config.cli.noCgroups ? undefined : deviceCgroup(pid);
@@ -138,7 +140,10 @@ export async function prestart(opts: PrestartOptions): Promise<void> {
     throw err;
   }
   const ldconfig = actions.ldFolders.length
-    ? `ldconfig ${actions.ldconfig} over ${actions.ldFolders.join(", ")}`
+    ? `linker cache over ${
+      actions.ldFolders.join(", ")
+    } (written by the toolkit where ldconfig would write ` +
+      `the same, else by ldconfig ${actions.ldconfig})`
     : "no ldconfig run (no library folders)";
   log.info(
     `Container ${id}: configuring ${actions.rootPath}: ${actions.nodes.length} device nodes, ` +

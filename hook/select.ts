@@ -35,6 +35,8 @@ export interface Actions {
   allowLdconfigFromContainer: boolean;
   /** Put the image's newer CUDA compat libraries first, compared with this host driver version. */
   cudaCompatHostVersion?: string;
+  /** The container has its own user namespace: the linker cache is always left to ldconfig. */
+  userNamespace?: boolean;
 }
 
 /** Where libraries go in a rootfs: Debian layout when it has /etc/debian_version, else lib64. */
@@ -74,6 +76,8 @@ export interface ActionOptions {
   driverVersion?: string;
   /** The plan's library folders (container paths), which the legacy layout replaces by its own. */
   libraryDirs: string[];
+  /** Whether the container has its own user namespace. */
+  userNamespace?: boolean;
 }
 
 /** The actions that apply a grant in the legacy layout. */
@@ -118,5 +122,6 @@ export function planActions(grant: Grant, opts: ActionOptions): Actions {
     ldconfig: opts.ldconfig,
     allowLdconfigFromContainer: opts.allowLdconfigFromContainer,
     ...(compat && opts.driverVersion && ldFolders.size ? { cudaCompatHostVersion: opts.driverVersion } : {}),
+    ...(opts.userNamespace ? { userNamespace: true } : {}),
   };
 }

@@ -80,6 +80,8 @@ export interface AtCreateInput {
   mounts: SpecMount[];
   /** The container id (names the linker config drop-in). */
   id?: string;
+  /** The linker config drop-in, when not the one {@link confFileFor} names for `id`. */
+  confFile?: string;
   /** The machine (default this one's): decides the cache flags and byte order of names. */
   arch?: string;
   /** Whether the host has the ldconfig the hook would run (default: /sbin/ldconfig or .real exists). */
@@ -280,7 +282,7 @@ export function planAtCreate(input: AtCreateInput): AtCreatePlan {
   if (lstatIn(root, "/etc/ld.so.conf") === undefined) {
     files.set("/etc/ld.so.conf", "include /etc/ld.so.conf.d/*.conf\n");
   }
-  const conf = confFileFor(input.id);
+  const conf = input.confFile ?? confFileFor(input.id);
   const existing = (readTextIn(root, conf) ?? "").split("\n").map((l) => l.trim())
     .filter((l) => l && !l.startsWith("#"));
   const problems: string[] = [];
