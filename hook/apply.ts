@@ -24,7 +24,6 @@ import {
   writeFileIn,
 } from "../lib/sys/rootfs.ts";
 import { ToolkitError } from "../lib/sys/errors.ts";
-import { deviceCgroup, joinCgroup } from "../lib/sys/cgroup.ts";
 import type { Actions } from "./select.ts";
 
 /** The name of the hidden helper command. */
@@ -37,10 +36,11 @@ export const PROC_DRIVER = "/proc/driver/nvidia";
 export const HELPER_TIMEOUT_MS = 30_000;
 
 /**
- * Does every action inside the root; must run in the container's mount namespace. With `containerPid`, once
- * the device nodes are made, the rest runs inside the container's device cgroup (cgroup v1: this process
- * joins it; v2, whose cgroup also holds the container's memory limit: ldconfig alone joins), so that an image
- * file that names a device the container may not use cannot be opened by what the helper runs.
+ * Does every action inside the root; must run in the container's mount namespace. With `containerPid`,
+ * ldconfig, when it runs, joins the container's device cgroup before it starts (cgroup v1 and v2), so that an
+ * image file that names a device the container may not use cannot be opened by it. This process opens image
+ * paths O_PATH first (lib/sys/rootfs.ts) and reads or writes only regular files and folders, so it stays in
+ * its own cgroup: moving a multithreaded process between cgroup v1 hierarchies waits for an RCU grace period.
  */
 export async function applyActions(
   a: Actions,
@@ -57,10 +57,6 @@ export async function applyActions(
         uid: n.uid,
         gid: n.gid,
       });
-    }
-    if (containerPid !== undefined) {
-      const cg = deviceCgroup(containerPid);
-      if (cg.version === 1) joinCgroup(cg, Deno.pid);
     }
     // Decided on the image as it is before anything is mounted into its library folders.
     const cache = ownCachePlan(root, a);
