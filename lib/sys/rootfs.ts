@@ -81,6 +81,10 @@ function splitParent(path: string): [string, string] {
  * root) is an error.
  */
 export function mkdirAllIn(root: Root, path: string, mode = 0o755): number {
+  // Most folders exist already: one lookup inside the root opens the same folder the walk below would reach.
+  try {
+    return openIn(root, path, sys.O.PATH | sys.O.DIRECTORY);
+  } catch { /* a part is missing or not a folder: the walk makes it, or names the part at fault */ }
   const parts = cleanPath(path).split("/").filter(Boolean);
   let fd = openIn(root, "/", sys.O.PATH | sys.O.DIRECTORY);
   for (let i = 0; i < parts.length; i++) {
