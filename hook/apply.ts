@@ -24,6 +24,7 @@ import {
   writeFileIn,
 } from "../lib/sys/rootfs.ts";
 import { ToolkitError } from "../lib/sys/errors.ts";
+import { deviceCgroup, joinCgroup as joinDeviceCgroup } from "../lib/sys/cgroup.ts";
 import type { Actions } from "./select.ts";
 
 /** The name of the hidden helper command. */
@@ -39,13 +40,16 @@ export const HELPER_TIMEOUT_MS = 30_000;
  * Does every action inside the root; must run in the container's mount namespace. With `containerPid`,
  * ldconfig, when it runs, joins the container's device cgroup before it starts (cgroup v1 and v2), so that an
  * image file that names a device the container may not use cannot be opened by it. This process opens image
- * paths O_PATH first (lib/sys/rootfs.ts) and reads or writes only regular files and folders, so it stays in
- * its own cgroup: moving a multithreaded process between cgroup v1 hierarchies waits for an RCU grace period.
+ * paths O_PATH first (lib/sys/rootfs.ts) and reads or writes only regular files and folders. As the
+ * createContainer hook it already runs in the container's cgroup (a child of runc init); as the prestart
+ * hook's helper (`joinCgroup`), started from outside, it joins the container's device cgroup on cgroup v1 once
+ * the nodes are made (v2, whose cgroup also holds the container's memory limit, leaves that to ldconfig).
  */
 export async function applyActions(
   a: Actions,
   warn: (msg: string) => void = () => {},
   containerPid?: number,
+  joinCgroup = false,
 ): Promise<void> {
   await withRoot(a.rootPath, async (root) => {
     for (const n of a.nodes) {
@@ -57,6 +61,10 @@ export async function applyActions(
         uid: n.uid,
         gid: n.gid,
       });
+    }
+    if (joinCgroup && containerPid !== undefined) {
+      const cg = deviceCgroup(containerPid);
+      if (cg.version === 1) joinDeviceCgroup(cg, Deno.pid);
     }
     // Decided on the image as it is before anything is mounted into its library folders.
     const cache = ownCachePlan(root, a);

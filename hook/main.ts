@@ -72,7 +72,7 @@ export async function main(argv: string[]): Promise<number> {
     log.stderrLevel = "warning";
     try {
       const pid = rest[0] === undefined ? undefined : Number(rest[0]);
-      await applyActions(JSON.parse(await readStdin()), (m) => log.warn(m), pid);
+      await applyActions(JSON.parse(await readStdin()), (m) => log.warn(m), pid, true);
       return 0;
     } catch (err) {
       log.error(errorMessage(err));
