@@ -162,7 +162,7 @@ Deno.test("a refused create names the shim once on stderr and logs the error", a
   }
 });
 
-Deno.test("the legacy hook logs the mode, devices, node/mount/link counts and ldconfig at info to its log", async () => {
+Deno.test("the legacy hook logs the mode, devices, node/mount/link counts and the linker cache at info to its log", async () => {
   const dir = tempDir("xpu-hooklog-");
   const driver = buildDriverRoot(join(dir, "driver"), { gpus: 2 });
   const config = join(dir, "config.toml");
@@ -190,7 +190,9 @@ Deno.test("the legacy hook logs the mode, devices, node/mount/link counts and ld
       lines.join("\n"),
     );
     assertTrue(
-      info.some((l) => / 4 device nodes, [1-9]\d* mounts, \d+ links; ldconfig /.test(l)),
+      info.some((l) =>
+        / 4 device nodes, [1-9]\d* mounts, \d+ links; linker cache over \/\S+ \(written by /.test(l)
+      ),
       lines.join("\n"),
     );
     assertTrue(
