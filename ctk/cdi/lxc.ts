@@ -255,7 +255,9 @@ export async function lxcMain(args: string[]): Promise<number> {
   const text = [header, ...result.lines].join("\n") + "\n";
   for (const s of result.skipped) console.error(`note: LXC mode does not run ${s}`);
   if (values["hooks-file"]) {
-    writeFileLocked(values["hooks-file"], JSON.stringify(result.hooks, null, 2) + "\n", { mkdirParent: true });
+    writeFileLocked(values["hooks-file"], JSON.stringify(result.hooks, null, 2) + "\n", {
+      mkdirParent: true,
+    });
   } else if (result.hooks.symlinks.length || result.hooks.ld_cache_updates.length) {
     console.error("note: without --hooks-file the symlinks and linker cache update are left out");
   }
