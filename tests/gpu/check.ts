@@ -224,10 +224,10 @@ async function main(): Promise<number> {
     check(!/\/dev\/nvidia[1-9]/.test(one.output), "no other /dev/nvidiaN");
     check((one.output.match(/^GPU \d+:/gm) ?? []).length === 1, "nvidia-smi -L lists one GPU");
     check(
-      /libcuda\.so\.1 .*=>/.test(one.output),
-      "the container's linker cache has libcuda.so.1 (update-ldcache hook)",
+      /libnvidia-ml\.so\.1 .*=>/.test(one.output),
+      "the container's linker cache has libnvidia-ml.so.1 (utility)",
     );
-    check(/libnvidia-ml\.so\.1 .*=>/.test(one.output), "and libnvidia-ml.so.1");
+    check(!/libcuda\.so\.1 .*=>/.test(one.output), "and not libcuda.so.1 (compute was not asked for)");
 
     if (failures) {
       step(`Runtime log (${log})`);
