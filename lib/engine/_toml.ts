@@ -3,8 +3,11 @@
  * keeping number types, and edit operators' files one line at a time (through lib/sys/toml_edit.ts).
  */
 import { parse, stringify, TomlError } from "smol-toml";
-import { formatValue, scanToml, setKey, TomlEditError } from "../sys/toml_edit.ts";
+import { formatValue, quoteKey, scanToml, setKey, TomlEditError } from "../sys/toml_edit.ts";
 import { EngineConfigError } from "./_error.ts";
+
+/** Quotes a TOML key part when it needs it (the line editor's own quoting). */
+export { quoteKey };
 
 /** A parsed TOML or JSON document. */
 export type Table = Record<string, unknown>;
@@ -83,11 +86,6 @@ export function tableAt(doc: Table, path: string[], file: string, base: string[]
 /** A value as a user would write it, for messages (TOML integers are bigints). */
 export function show(v: unknown): string {
   return JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? Number(x) : x)) ?? String(v);
-}
-
-/** Quotes a TOML key part when it needs it. */
-export function quoteKey(k: string): string {
-  return /^[A-Za-z0-9_-]+$/.test(k) ? k : JSON.stringify(k);
 }
 
 /**
