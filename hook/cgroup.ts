@@ -3,14 +3,6 @@ import * as posix from "../lib/sys/path.ts";
 import { CgroupError, type DeviceCgroup } from "../lib/sys/cgroup.ts";
 import type { DeviceNode } from "../lib/discover/plan.ts";
 import { allowDevicesBpf } from "../lib/sys/bpf.ts";
-export {
-  CgroupError,
-  type DeviceCgroup,
-  deviceCgroup,
-  type MountInfo,
-  parseMountinfo,
-  parseProcCgroup,
-} from "../lib/sys/cgroup.ts";
 
 /** The cgroup v1 rule for a node: `c 195:0 rw`. */
 export function ruleFor(n: DeviceNode): string {

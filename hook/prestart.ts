@@ -11,7 +11,8 @@ import { ToolkitError } from "../lib/sys/errors.ts";
 import type { Logger } from "../lib/sys/log.ts";
 import { lstatIn, withRoot } from "../lib/sys/rootfs.ts";
 import { applyActions, startHelper } from "./apply.ts";
-import { allowDevices, type DeviceCgroup, deviceCgroup } from "./cgroup.ts";
+import { type DeviceCgroup, deviceCgroup } from "../lib/sys/cgroup.ts";
+import { allowDevices } from "./cgroup.ts";
 import { type Actions, planActions } from "./select.ts";
 
 /** The refusal when the hook runs for a container the runtime would not configure in legacy mode. */

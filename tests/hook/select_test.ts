@@ -3,7 +3,8 @@ import type { MountPlan } from "../../lib/discover/plan.ts";
 import type { Request } from "../../lib/request/mod.ts";
 import { layoutFor, planActions, selectDevices, SelectError, wanted } from "../../hook/select.ts";
 import { decide, factsForRequest, factsFromPlan } from "../../lib/policy/mod.ts";
-import { allowDevices, CgroupError, parseMountinfo, parseProcCgroup, ruleFor } from "../../hook/cgroup.ts";
+import { allowDevices, ruleFor } from "../../hook/cgroup.ts";
+import { CgroupError, parseMountinfo, parseProcCgroup } from "../../lib/sys/cgroup.ts";
 import { assertEquals, assertIncludes, assertThrows, assertTrue } from "../_assert.ts";
 
 function node(path: string, major: number, minor: number) {
