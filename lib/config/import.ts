@@ -3,7 +3,7 @@
  * either mapped to a key here or reported with the reason it is not.
  */
 import { keyLine, scanToml, type TomlEntry } from "../sys/toml_edit.ts";
-import { parseConfig, parseTomlText } from "./mod.ts";
+import { checkValue, parseTomlText } from "./mod.ts";
 import { ESTABLISHED_TABLES, keySpec, UNSUPPORTED, type Value } from "./schema.ts";
 import { documentedConfigToml } from "./documented.ts";
 
@@ -42,20 +42,6 @@ function flatten(table: Record<string, unknown>, prefix: string[], out: [string[
     } else {
       out.push([path, v]);
     }
-  }
-}
-
-/** Checks one value the way the loader would, alone in a file; returns the loader's message when it objects. */
-function objection(key: string, value: unknown): { error?: string; warning?: string } {
-  const parts = key.split(".");
-  const table = parts.slice(0, -1).map((p) => JSON.stringify(p)).join(".");
-  const line = `${JSON.stringify(parts[parts.length - 1])} = ${JSON.stringify(value)}`;
-  try {
-    const c = parseConfig(table ? `[${table}]\n${line}\n` : `${line}\n`, "value");
-    const w = c.warnings[0];
-    return w ? { warning: w.replace(/^value(:\d+)?: /, "") } : {};
-  } catch (err) {
-    return { error: (err as Error).message.replace(/^value(:\d+)?: /, "") };
   }
 }
 
@@ -101,7 +87,7 @@ export function importEstablished(text: string, file: string): ImportResult {
       });
       continue;
     }
-    const problem = objection(to, value);
+    const problem = checkValue(spec, value) ?? {};
     if (problem.error) {
       skip(problem.error);
       continue;

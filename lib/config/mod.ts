@@ -146,14 +146,14 @@ export function nearest(word: string, candidates: Iterable<string>): string | un
 
 const LOG_LEVELS = [...LEVELS, "warn"];
 
-/** A value the toolkit cannot run with: the message, without the file and line. */
-interface Problem {
+/** A value the toolkit cannot run with (error) or reads differently (warning): the message, without file and line. */
+export interface Problem {
   error?: string;
   warning?: string;
 }
 
-/** Checks one value against its key's type and allowed values. */
-function checkValue(spec: KeySpec, v: unknown): Problem | undefined {
+/** Checks one value against its key's type and allowed values, as the loader does. */
+export function checkValue(spec: KeySpec, v: unknown): Problem | undefined {
   const ok = spec.type === "string"
     ? typeof v === "string"
     : spec.type === "boolean"
