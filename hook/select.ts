@@ -9,8 +9,6 @@ import type { DeviceNode, FileMount } from "../lib/discover/plan.ts";
 import { type LinkRequest, sanitizeParams } from "../lib/container/mod.ts";
 import { type Grant, is32 } from "../lib/policy/mod.ts";
 
-export { selectDevices, type Selected, SelectError, wanted } from "../lib/policy/mod.ts";
-
 /** A bind mount of a host file onto a container path. */
 export interface BindAction {
   hostPath: string;

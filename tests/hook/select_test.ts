@@ -1,8 +1,15 @@
 /** hook/select.ts and hook/cgroup.ts: the policy's grant in the legacy layout, and finding device cgroups. */
 import type { MountPlan } from "../../lib/discover/plan.ts";
 import type { Request } from "../../lib/request/mod.ts";
-import { layoutFor, planActions, selectDevices, SelectError, wanted } from "../../hook/select.ts";
-import { decide, factsForRequest, factsFromPlan } from "../../lib/policy/mod.ts";
+import { layoutFor, planActions } from "../../hook/select.ts";
+import {
+  decide,
+  factsForRequest,
+  factsFromPlan,
+  selectDevices,
+  SelectError,
+  wanted,
+} from "../../lib/policy/mod.ts";
 import { allowDevices, ruleFor } from "../../hook/cgroup.ts";
 import { CgroupError, parseMountinfo, parseProcCgroup } from "../../lib/sys/cgroup.ts";
 import { assertEquals, assertIncludes, assertThrows, assertTrue } from "../_assert.ts";
