@@ -8,6 +8,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assertEquals, assertIncludes, assertTrue } from "../_assert.ts";
 import { bin, cleanup, run, tempDir } from "../_helpers.ts";
+import { gpuSpecDir, writeRecordingRunc } from "./_world.ts";
 import { makeSpec } from "../../fixtures/spec.ts";
 import { documentedConfigToml } from "../../lib/config/documented.ts";
 import { renderLauncherFacts } from "../../runtime/launcher_facts.ts";
@@ -26,28 +27,13 @@ interface World {
 
 function makeWorld(): World {
   const dir = tempDir("xpu-launcher-");
-  const script = '#!/bin/sh\nprintf "%s\\n" "$0" "$@" >"$XPU_TEST_RECORD"\n';
   const fake = join(dir, "fake-runc");
-  writeFileSync(fake, script);
-  chmodSync(fake, 0o755);
+  writeRecordingRunc(fake);
   // For configs that keep the default runtimes list: docker-runc, found first in PATH.
   const pathBin = join(dir, "bin");
   mkdirSync(pathBin);
-  writeFileSync(join(pathBin, "docker-runc"), script);
-  chmodSync(join(pathBin, "docker-runc"), 0o755);
-  const cdi = join(dir, "cdi");
-  mkdirSync(cdi);
-  const node = join(dir, "gpu0");
-  const mk = new Deno.Command("mknod", { args: [node, "c", "1", "3"] }).outputSync();
-  assertTrue(mk.success, "mknod");
-  writeFileSync(
-    join(cdi, "gpu.json"),
-    JSON.stringify({
-      cdiVersion: "0.5.0",
-      kind: "nvidia.com/gpu",
-      devices: [{ name: "0", containerEdits: { deviceNodes: [{ path: "/dev/xpu-gpu0", hostPath: node }] } }],
-    }),
-  );
+  writeRecordingRunc(join(pathBin, "docker-runc"));
+  const cdi = gpuSpecDir(dir);
   const cache = join(dir, "cache");
   return { dir, fake, pathBin, cdi, cache };
 }

@@ -3,10 +3,11 @@
  * through the built launchers (fast path included), and a create that asks for nothing is forwarded the same
  * way under every name.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assertEquals, assertIncludes, assertTrue } from "../_assert.ts";
 import { bin, cleanup, run, tempDir } from "../_helpers.ts";
+import { gpuSpecDir, writeRecordingRunc } from "./_world.ts";
 import { makeSpec } from "../../fixtures/spec.ts";
 import { loadConfig } from "../../lib/config/mod.ts";
 import { pinnedMode, runtimeName, withPinnedMode } from "../../runtime/pinned_mode.ts";
@@ -67,21 +68,8 @@ interface World {
 function makeWorld(): World {
   const dir = tempDir("xpu-pinned-");
   const fake = join(dir, "fake-runc");
-  writeFileSync(fake, '#!/bin/sh\nprintf "%s\\n" "$0" "$@" >"$XPU_TEST_RECORD"\n');
-  chmodSync(fake, 0o755);
-  const cdi = join(dir, "cdi");
-  mkdirSync(cdi);
-  const node = join(dir, "gpu0");
-  const mk = new Deno.Command("mknod", { args: [node, "c", "1", "3"] }).outputSync();
-  assertTrue(mk.success, "mknod");
-  writeFileSync(
-    join(cdi, "gpu.json"),
-    JSON.stringify({
-      cdiVersion: "0.5.0",
-      kind: "nvidia.com/gpu",
-      devices: [{ name: "0", containerEdits: { deviceNodes: [{ path: "/dev/xpu-gpu0", hostPath: node }] } }],
-    }),
-  );
+  writeRecordingRunc(fake);
+  const cdi = gpuSpecDir(dir);
   return { dir, fake, cdi, cache: join(dir, "cache"), hook: bin("xpu-container-runtime-hook") };
 }
 
