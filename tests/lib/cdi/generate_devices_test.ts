@@ -1,14 +1,11 @@
 /** lib/cdi/generate_devices.ts and WSL2 plans in generateCdiSpec: specs for the devices beside the GPUs. */
-import type { DeviceNode, MountPlan } from "../../../lib/discover/plan.ts";
+import type { MountPlan } from "../../../lib/discover/plan.ts";
 import { generateImexSpec, generateOptionalSpec } from "../../../lib/cdi/generate_devices.ts";
 import { generateCdiSpec, GenerateError } from "../../../lib/cdi/generate.ts";
 import { cdiSpecProblems } from "../../../lib/cdi/validate.ts";
 import { ImexError } from "../../../lib/policy/mod.ts";
 import { assertEquals, assertThrows } from "../../_assert.ts";
-
-function node(path: string, major: number, minor: number): DeviceNode {
-  return { path, hostPath: `/drv${path}`, type: "c", major, minor };
-}
+import { driverNode } from "../_plan.ts";
 
 function plan(over: Partial<MountPlan> = {}): MountPlan {
   return {
@@ -24,13 +21,13 @@ function plan(over: Partial<MountPlan> = {}): MountPlan {
     imex: {
       major: 234,
       channels: [
-        node("/dev/nvidia-caps-imex-channels/channel0", 234, 0),
-        node("/dev/nvidia-caps-imex-channels/channel5", 234, 5),
+        driverNode("/dev/nvidia-caps-imex-channels/channel0", 234, 0),
+        driverNode("/dev/nvidia-caps-imex-channels/channel5", 234, 5),
       ],
     },
     optional: {
       gds: {
-        nodes: [node("/dev/nvidia-fs0", 241, 0)],
+        nodes: [driverNode("/dev/nvidia-fs0", 241, 0)],
         mounts: [{
           hostPath: "/drv/etc/cufile.json",
           containerPath: "/etc/cufile.json",
@@ -139,7 +136,7 @@ Deno.test("generate: an optional device spec is an all device with its nodes and
 Deno.test("generate: a WSL2 plan gives /dev/dxg to an all device only, the files to the common edits", () => {
   const wsl = plan({
     source: "wsl",
-    controlNodes: [{ ...node("/dev/dxg", 10, 63), capabilities: "all" }],
+    controlNodes: [{ ...driverNode("/dev/dxg", 10, 63), capabilities: "all" }],
     mounts: [{
       hostPath: "/drv/usr/lib/wsl/lib/libdxcore.so",
       containerPath: "/usr/lib/wsl/lib/libdxcore.so",

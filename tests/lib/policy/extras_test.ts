@@ -1,5 +1,5 @@
 /** lib/policy/extras.ts through decide/decideFor: IMEX channels and optional devices from plain-data plans. */
-import type { DeviceNode, MountPlan } from "../../../lib/discover/plan.ts";
+import type { MountPlan } from "../../../lib/discover/plan.ts";
 import { defaultConfig } from "../../../lib/config/mod.ts";
 import { readRequest } from "../../../lib/request/mod.ts";
 import {
@@ -12,10 +12,7 @@ import {
 } from "../../../lib/policy/mod.ts";
 import { makeSpec } from "../../../fixtures/spec.ts";
 import { assertEquals, assertThrows } from "../../_assert.ts";
-
-function node(path: string, major: number, minor: number): DeviceNode {
-  return { path, hostPath: `/drv${path}`, type: "c", major, minor };
-}
+import { driverNode } from "../_plan.ts";
 
 function plan(over: Partial<MountPlan> = {}): MountPlan {
   return {
@@ -23,7 +20,7 @@ function plan(over: Partial<MountPlan> = {}): MountPlan {
     cudaVersion: "12.4",
     driverRoot: "/drv",
     devRoot: "/drv",
-    controlNodes: [{ ...node("/dev/nvidiactl", 195, 255), capabilities: "all" }],
+    controlNodes: [{ ...driverNode("/dev/nvidiactl", 195, 255), capabilities: "all" }],
     mounts: [],
     symlinks: [],
     libraryDirs: [],
@@ -31,13 +28,13 @@ function plan(over: Partial<MountPlan> = {}): MountPlan {
     imex: {
       major: 234,
       channels: [
-        node("/dev/nvidia-caps-imex-channels/channel0", 234, 0),
-        node("/dev/nvidia-caps-imex-channels/channel7", 234, 7),
+        driverNode("/dev/nvidia-caps-imex-channels/channel0", 234, 0),
+        driverNode("/dev/nvidia-caps-imex-channels/channel7", 234, 7),
       ],
     },
     optional: {
       gds: {
-        nodes: [node("/dev/nvidia-fs0", 241, 0)],
+        nodes: [driverNode("/dev/nvidia-fs0", 241, 0)],
         mounts: [{
           hostPath: "/drv/etc/cufile.json",
           containerPath: "/etc/cufile.json",
@@ -46,7 +43,7 @@ function plan(over: Partial<MountPlan> = {}): MountPlan {
           readOnly: true,
         }],
       },
-      gdrcopy: { nodes: [node("/dev/gdrdrv", 243, 0)], mounts: [] },
+      gdrcopy: { nodes: [driverNode("/dev/gdrdrv", 243, 0)], mounts: [] },
     },
     ...over,
   };
@@ -140,7 +137,10 @@ Deno.test("policy: decideFor takes IMEX channels and optional devices from the r
 });
 
 Deno.test("policy: a WSL2 plan gives /dev/dxg for all and refuses a GPU index naming the fix", () => {
-  const wsl = plan({ source: "wsl", controlNodes: [{ ...node("/dev/dxg", 10, 63), capabilities: "all" }] });
+  const wsl = plan({
+    source: "wsl",
+    controlNodes: [{ ...driverNode("/dev/dxg", 10, 63), capabilities: "all" }],
+  });
   assertEquals(selectDevices(wsl, { all: true, none: false, devices: [] }), []);
   assertEquals(paths(decide(wsl, [], { capabilities: ["utility"], ownerOf: noOwner }).nodes), ["/dev/dxg"]);
   assertThrows(

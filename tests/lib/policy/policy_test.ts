@@ -17,10 +17,7 @@ import { siblingCandidates } from "../../../lib/policy/tools.ts";
 import { generateCdiSpec } from "../../../lib/cdi/generate.ts";
 import { hookBinaryProblems } from "../../../lib/cdi/validate.ts";
 import { assertEquals, assertIncludes, assertThrows, assertTrue } from "../../_assert.ts";
-
-function node(path: string, major: number, minor: number) {
-  return { path, hostPath: `/drv${path}`, type: "c" as const, major, minor };
-}
+import { driverNode } from "../_plan.ts";
 
 function lib(name: string, caps: Request["capabilities"]) {
   return {
@@ -38,9 +35,9 @@ const PLAN: MountPlan = {
   driverRoot: "/drv",
   devRoot: "/drv",
   controlNodes: [
-    { ...node("/dev/nvidiactl", 195, 255), capabilities: "all" },
-    { ...node("/dev/nvidia-uvm", 510, 0), capabilities: ["compute", "video"] },
-    { ...node("/dev/nvidia-modeset", 195, 254), capabilities: ["display", "graphics"] },
+    { ...driverNode("/dev/nvidiactl", 195, 255), capabilities: "all" },
+    { ...driverNode("/dev/nvidia-uvm", 510, 0), capabilities: ["compute", "video"] },
+    { ...driverNode("/dev/nvidia-modeset", 195, 254), capabilities: ["display", "graphics"] },
   ],
   mounts: [
     lib("libnvidia-ml.so.550.54.15", ["utility"]),
@@ -59,10 +56,10 @@ const PLAN: MountPlan = {
     computeCapability: i === 0 ? "9.0" : "8.0",
     memoryTotal: 1,
     migEnabled: false,
-    nodes: [node(`/dev/nvidia${i}`, 195, i), node(`/dev/dri/card${i + 1}`, 226, i + 1)],
+    nodes: [driverNode(`/dev/nvidia${i}`, 195, i), driverNode(`/dev/dri/card${i + 1}`, 226, i + 1)],
     mig: [],
   })),
-  migControlNodes: { config: node("/dev/nvidia-caps/nvidia-cap1", 508, 1) },
+  migControlNodes: { config: driverNode("/dev/nvidia-caps/nvidia-cap1", 508, 1) },
 };
 
 function req(extra: Partial<Request> = {}): Request {
@@ -126,10 +123,10 @@ Deno.test("nodes carry the host node's owner, group and mode; a group-restricted
   assertEquals(g.additionalGids, [44]);
   assertEquals(decideFor(PLAN, req({ devices: ["1"] }), { ownerOf: OWNERS }).additionalGids, []);
   assertEquals(decideFor(PLAN, req(), { ownerOf: OWNERS, noAdditionalGids: true }).additionalGids, []);
-  assertEquals(groupNeeded({ ...node("/dev/x", 1, 1), gid: 44, fileMode: 0o666 }), undefined);
-  assertEquals(groupNeeded({ ...node("/dev/x", 1, 1), gid: 0, fileMode: 0o660 }), undefined);
-  assertEquals(groupNeeded({ ...node("/dev/x", 1, 1), gid: 44, fileMode: 0o600 }), undefined);
-  assertEquals(groupNeeded({ ...node("/dev/x", 1, 1), gid: 44, fileMode: 0o640 }), 44);
+  assertEquals(groupNeeded({ ...driverNode("/dev/x", 1, 1), gid: 44, fileMode: 0o666 }), undefined);
+  assertEquals(groupNeeded({ ...driverNode("/dev/x", 1, 1), gid: 0, fileMode: 0o660 }), undefined);
+  assertEquals(groupNeeded({ ...driverNode("/dev/x", 1, 1), gid: 44, fileMode: 0o600 }), undefined);
+  assertEquals(groupNeeded({ ...driverNode("/dev/x", 1, 1), gid: 44, fileMode: 0o640 }), 44);
   assertTrue(additionalGidsDisabled({ raw: { features: { "no-additional-gids-for-device-nodes": true } } }));
   assertTrue(!additionalGidsDisabled({ raw: {} }));
 });
