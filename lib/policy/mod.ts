@@ -8,7 +8,7 @@
  */
 import type { Capability, DeviceNode, FileMount, GpuDevice, MountPlan, Symlink } from "../discover/plan.ts";
 import { ALL_CAPABILITIES } from "../discover/plan.ts";
-import type { Request } from "../request/mod.ts";
+import { featureEnabled, type Request } from "../request/mod.ts";
 import { ToolkitError } from "../sys/errors.ts";
 
 export * from "./facts.ts";
@@ -349,7 +349,5 @@ export function decideFor(
  * read from the file as written.
  */
 export function additionalGidsDisabled(config: { raw: Record<string, unknown> }): boolean {
-  const features = config.raw?.features;
-  return typeof features === "object" && features !== null &&
-    (features as Record<string, unknown>)["no-additional-gids-for-device-nodes"] === true;
+  return featureEnabled(config, "no-additional-gids-for-device-nodes");
 }
