@@ -86,7 +86,8 @@ export function mountOptions(readOnly: boolean): string[] {
   return readOnly ? ["ro", "nosuid", "nodev", "bind"] : ["nosuid", "nodev", "bind"];
 }
 
-function cdiNode(n: DeviceNode): CdiDeviceNode {
+/** A device node as a CDI spec writes it (hostPath only when it differs from path). */
+export function cdiNode(n: DeviceNode): CdiDeviceNode {
   const out: CdiDeviceNode = { path: n.path };
   if (n.hostPath !== n.path) out.hostPath = n.hostPath;
   out.type = n.type;
@@ -103,7 +104,8 @@ function dedupeNodes(nodes: DeviceNode[]): DeviceNode[] {
   return nodes.filter((n) => !seen.has(n.path) && !!seen.add(n.path));
 }
 
-function gids(nodes: DeviceNode[]): number[] {
+/** The supplementary groups a set of nodes needs (see groupNeeded), each once, in node order. */
+export function gids(nodes: DeviceNode[]): number[] {
   const out: number[] = [];
   for (const n of nodes) {
     const g = groupNeeded(n);

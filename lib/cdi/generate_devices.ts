@@ -6,11 +6,11 @@
 import type { DeviceNode, MountPlan, OptionalDevice } from "../discover/plan.ts";
 import { IMEX_CHANNEL_DIR } from "../discover/devices.ts";
 import { inRoot } from "../discover/_root.ts";
-import { groupNeeded, imexChannelNumber, type OwnerOf, statOwner, withOwner } from "../policy/mod.ts";
+import { imexChannelNumber, type OwnerOf, statOwner, withOwner } from "../policy/mod.ts";
 import { compareVersions } from "../request/require.ts";
 import { CDI_VERSIONS, type CdiDevice, type CdiSpec, type ContainerEdits } from "./spec.ts";
 import { minimumCdiVersion } from "./validate.ts";
-import { ADDITIONAL_GIDS_VERSION, GenerateError, mountOptions } from "./generate.ts";
+import { ADDITIONAL_GIDS_VERSION, cdiNode, GenerateError, gids, mountOptions } from "./generate.ts";
 
 /** The CDI class of the IMEX channel spec, as the established generator names it. */
 export const IMEX_CLASS = "imex-channel";
@@ -35,19 +35,10 @@ function nodeEdits(nodes: DeviceNode[], opts: DeviceSpecOptions): ContainerEdits
   const withGids = !opts.noAdditionalGids && opts.cdiVersion !== undefined &&
     compareVersions(opts.cdiVersion, ADDITIONAL_GIDS_VERSION) >= 0;
   const owned = nodes.map((n) => withOwner(n, opts.ownerOf ?? statOwner));
-  const gids = [...new Set(owned.map(groupNeeded).filter((g): g is number => g !== undefined))];
+  const groups = gids(owned);
   return {
-    deviceNodes: owned.map((n) => ({
-      path: n.path,
-      ...(n.hostPath !== n.path ? { hostPath: n.hostPath } : {}),
-      type: n.type,
-      major: n.major,
-      minor: n.minor,
-      ...(n.fileMode !== undefined ? { fileMode: n.fileMode } : {}),
-      ...(n.uid !== undefined ? { uid: n.uid } : {}),
-      ...(n.gid !== undefined ? { gid: n.gid } : {}),
-    })),
-    ...(withGids && gids.length ? { additionalGids: gids } : {}),
+    deviceNodes: owned.map(cdiNode),
+    ...(withGids && groups.length ? { additionalGids: groups } : {}),
   };
 }
 
