@@ -4,6 +4,7 @@
  */
 import { join, readDirNames } from "./_fs.ts";
 import { inRoot, resolveInRoot, type ResolveMemo, statNode } from "./_root.ts";
+import { fileMount } from "./files.ts";
 import { readProcDevices } from "./nodes.ts";
 import type { DeviceNode, FileMount, ImexChannels, OptionalDevice, OptionalDeviceFiles } from "./plan.ts";
 import { ALL_CAPABILITIES } from "./plan.ts";
@@ -94,13 +95,7 @@ export function findOptionalDevices(
       for (const [p, fileKind] of GDS_FILES) {
         const real = resolveInRoot(driverRoot, p, memo);
         if (!real) continue;
-        mounts.push({
-          hostPath: inRoot(driverRoot, real),
-          containerPath: p,
-          kind: fileKind,
-          capabilities: [...ALL_CAPABILITIES],
-          readOnly: true,
-        });
+        mounts.push(fileMount(driverRoot, p, real, fileKind, ALL_CAPABILITIES));
       }
     }
     out[kind] = { nodes, mounts };

@@ -37,20 +37,21 @@ export const CONFIG_FILES: ReadonlyArray<readonly [string, Capability[]]> = [
 
 const GSP_DIRS = ["/lib/firmware/nvidia", "/usr/lib/firmware/nvidia"];
 
-function mount(
+/** A driver file `real` (inside `root`) mounted at `containerPath`: read-only, except IPC sockets and folders. */
+export function fileMount(
   root: string,
   containerPath: string,
   real: string,
   kind: FileMount["kind"],
-  caps: Capability[],
-) {
+  caps: readonly Capability[],
+): FileMount {
   return {
     hostPath: inRoot(root, real),
     containerPath,
     kind,
     capabilities: [...caps],
     readOnly: kind !== "ipc",
-  } satisfies FileMount;
+  };
 }
 
 /** The driver binaries found in the root's bin folders (first folder wins). */
@@ -61,7 +62,7 @@ export function findBinaries(root: string, extraDirs: string[] = [], memo?: Reso
       const p = join(dir, name);
       const real = resolveInRoot(root, p, memo);
       if (!real) continue;
-      out.push(mount(root, p, real, "binary", caps));
+      out.push(fileMount(root, p, real, "binary", caps));
       break;
     }
   }
@@ -80,7 +81,7 @@ export function findFirmware(root: string, version: string, memo?: ResolveMemo):
       const real = resolveInRoot(root, join(dir, n), memo);
       if (!real || seen.has(real)) continue;
       seen.add(real);
-      out.push(mount(root, join(dir, n), real, "firmware", ["compute", "utility"]));
+      out.push(fileMount(root, join(dir, n), real, "firmware", ["compute", "utility"]));
     }
   }
   return out;
@@ -91,7 +92,7 @@ export function findIpc(root: string, memo?: ResolveMemo): FileMount[] {
   const out: FileMount[] = [];
   for (const [p, caps] of IPC_PATHS) {
     const real = resolveInRoot(root, p, memo);
-    if (real) out.push(mount(root, p, real, "ipc", caps));
+    if (real) out.push(fileMount(root, p, real, "ipc", caps));
   }
   return out;
 }
@@ -102,7 +103,7 @@ export function findConfigFiles(root: string, version: string, memo?: ResolveMem
   for (const [p0, caps] of CONFIG_FILES) {
     const p = p0.replace("VER", version);
     const real = resolveInRoot(root, p, memo);
-    if (real) out.push(mount(root, p, real, "config", caps));
+    if (real) out.push(fileMount(root, p, real, "config", caps));
   }
   return out;
 }

@@ -9,6 +9,7 @@
 import { basename, dirname, join, readDirNames } from "./_fs.ts";
 import { inRoot, resolveInRoot, type ResolveMemo } from "./_root.ts";
 import { readSoname } from "./_elf.ts";
+import { fileMount } from "./files.ts";
 import type { Capability, FileMount, Symlink } from "./plan.ts";
 
 const GRAPHICS: Capability[] = ["graphics", "display"];
@@ -40,16 +41,6 @@ export const EGL_PLATFORM_LIBRARIES = [
 
 /** Where X.Org modules live; the first folder with a module wins for it ("MODULES" = modules, modules/updates). */
 export const XORG_MODULE_DIRS = ["/usr/lib/xorg", "/usr/lib64/xorg", "/usr/X11R6/lib", "/usr/X11R6/lib64"];
-
-function fileMount(
-  root: string,
-  path: string,
-  real: string,
-  kind: FileMount["kind"],
-  caps: Capability[],
-): FileMount {
-  return { hostPath: inRoot(root, real), containerPath: path, kind, capabilities: [...caps], readOnly: true };
-}
 
 /** What graphics discovery found. */
 export interface GraphicsFiles {

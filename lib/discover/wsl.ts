@@ -5,6 +5,7 @@
  */
 import { basename, join, readDirNames } from "./_fs.ts";
 import { inRoot, resolveInRoot, type ResolveMemo, statNode } from "./_root.ts";
+import { fileMount } from "./files.ts";
 import { DiscoverError } from "./nodes.ts";
 import { ALL_CAPABILITIES, type FileMount, type MountPlan, type Symlink } from "./plan.ts";
 
@@ -84,13 +85,7 @@ export function discoverWslSync(opts: WslOptions): MountPlan {
   const add = (path: string) => {
     const real = resolveInRoot(driverRoot, path, memo);
     if (!real || mounts.some((m) => m.containerPath === path)) return;
-    mounts.push({
-      hostPath: inRoot(driverRoot, real),
-      containerPath: path,
-      kind: kindOf(basename(path)),
-      capabilities: [...caps],
-      readOnly: true,
-    });
+    mounts.push(fileMount(driverRoot, path, real, kindOf(basename(path)), caps));
   };
   add(join(WSL_LIB_DIR, DXCORE_LIBRARY));
   for (const f of WSL_REQUIRED_FILES) add(join(store, f));
