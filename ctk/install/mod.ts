@@ -9,12 +9,12 @@
  * step directly.
  */
 import { parseCommand } from "../_cli.ts";
-import { type Engine, ENGINES, pending, planConfigure } from "../../lib/engine/mod.ts";
+import { DEFAULT_CONFIG, type Engine, ENGINES, pending, planConfigure } from "../../lib/engine/mod.ts";
 import { configPath, loadConfig, parseConfig, parseValue, SCHEMA, type Value } from "../../lib/config/mod.ts";
 import { documentedConfigToml } from "../../lib/config/documented.ts";
 import { editFileLocked, writeFileLocked } from "../../lib/sys/lock.ts";
 import { makeDirs } from "../../lib/sys/files.ts";
-import { dirname, isAbsolute, join, resolve } from "../../lib/sys/path.ts";
+import { dirname, exists, isAbsolute, join, resolve } from "../../lib/sys/path.ts";
 import { VERSION } from "../../lib/version.ts";
 import { modeHandlers } from "../runtime/mod.ts";
 import { hostPathIn, InstallError } from "./paths.ts";
@@ -103,16 +103,7 @@ function say(line: string): void {
   console.log(`xpu-ctk install: ${line}`);
 }
 
-function exists(p: string): boolean {
-  try {
-    Deno.lstatSync(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The engine a host runs, from what `exists` says of its host paths; undefined when none is found. */
+/** The engine a host runs, from what `has` says of its host paths; undefined when none is found. */
 export function detectEngine(has: (hostPath: string) => boolean): Engine | undefined {
   if (has("/etc/containerd/config.toml")) return "containerd";
   if (has("/etc/crio/crio.conf") || has("/etc/crio/crio.conf.d") || has("/usr/bin/crio")) return "crio";
@@ -161,7 +152,7 @@ function readState(path: string): FileState | undefined {
 /** The folders missing on the way to `dir`, outermost first. */
 function missingDirs(dir: string): string[] {
   const out: string[] = [];
-  for (let p = dir; !exists(p); p = dirname(p)) out.unshift(p);
+  for (let p = dir; !exists(p, true); p = dirname(p)) out.unshift(p);
   return out;
 }
 
@@ -275,7 +266,7 @@ async function installHere(o: InstallOptions): Promise<void> {
   let manifest = readManifest(T) ?? emptyManifest(T, VERSION);
   manifest = recordDirs({ ...manifest, version: VERSION }, [...o.createdDirs, ...treeDirs]);
   const cache = Deno.env.get("XPU_RUNTIME_CACHE_DIR") || RUNTIME_CACHE_DIR;
-  manifest.runtimeCache ??= { path: cache, existed: exists(cache) };
+  manifest.runtimeCache ??= { path: cache, existed: exists(cache, true) };
   const rec = new Recorder(manifest);
   try {
     const config = join(T, "etc", "xpu-container-runtime", "config.toml");
@@ -298,7 +289,7 @@ async function installHere(o: InstallOptions): Promise<void> {
       say(rec.write(spec, made.text) ? `wrote the CDI spec ${spec}` : `${spec} is up to date`);
     }
 
-    const engine = o.engine ?? detectEngine(exists);
+    const engine = o.engine ?? detectEngine((p) => exists(p, true));
     if (!engine) {
       throw new InstallError(
         "Found no container engine on the host (no /etc/containerd/config.toml, /etc/crio, /etc/docker or " +
@@ -307,7 +298,7 @@ async function installHere(o: InstallOptions): Promise<void> {
     }
     const runtime = join(T, "bin", "xpu-container-runtime");
     const cfg = loadConfig(configPath());
-    const plan = planConfigure(engine, o.engineConfig ?? defaultEngineConfig(engine), {
+    const plan = planConfigure(engine, o.engineConfig ?? DEFAULT_CONFIG[engine], {
       name: o.runtimeName,
       path: runtime,
       setAsDefault: false,
@@ -340,15 +331,6 @@ async function installHere(o: InstallOptions): Promise<void> {
     }
     throw err;
   }
-}
-
-function defaultEngineConfig(engine: Engine): string {
-  return {
-    containerd: "/etc/containerd/config.toml",
-    crio: "/etc/crio/crio.conf",
-    docker: "/etc/docker/daemon.json",
-    podman: "/etc/containers/containers.conf",
-  }[engine];
 }
 
 function restartOptions(o: InstallOptions, engine: Engine) {
