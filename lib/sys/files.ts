@@ -4,8 +4,6 @@ import { ToolkitError } from "./errors.ts";
 
 /** The mode of every folder the toolkit creates. */
 export const DIR_MODE = 0o755;
-/** The mode of every file the toolkit creates (unless it says otherwise, e.g. executables). */
-export const FILE_MODE = 0o644;
 
 function isDir(path: string): boolean {
   try {
