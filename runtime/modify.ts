@@ -14,7 +14,14 @@ import {
   noFacts,
 } from "../lib/policy/facts.ts";
 import { procDriverVersion, procRootFor } from "../lib/discover/proc_root.ts";
-import { isTegraHost, JIT_KIND, onlyCdiDevices, type Request, resolveMode } from "../lib/request/mod.ts";
+import {
+  deviceName,
+  isTegraHost,
+  JIT_KIND,
+  onlyCdiDevices,
+  type Request,
+  resolveMode,
+} from "../lib/request/mod.ts";
 import { ToolkitError } from "../lib/sys/errors.ts";
 import type { Logger } from "../lib/sys/log.ts";
 import { which } from "../lib/sys/which.ts";
@@ -65,8 +72,7 @@ export function requestedIndexes(req: Request): number[] | undefined {
   if (req.all) return undefined;
   const out: number[] = [];
   for (const d of req.devices) {
-    const id = d.includes("=") ? d.slice(d.indexOf("=") + 1) : d;
-    const m = id.match(/^(\d+)(?::\d+)?$/);
+    const m = deviceName(d).match(/^(\d+)(?::\d+)?$/);
     if (!m) return undefined;
     if (!out.includes(Number(m[1]))) out.push(Number(m[1]));
   }
@@ -374,7 +380,7 @@ export function cdiHookPath(ctx: ModifyContext): string {
 /** The JIT names for a request: every id under the just-in-time kind (a kind given by the image is dropped). */
 export function jitNames(req: Request): string[] {
   if (req.all) return [`${JIT_KIND}=all`];
-  return req.devices.map((id) => `${JIT_KIND}=${id.includes("=") ? id.slice(id.indexOf("=") + 1) : id}`);
+  return req.devices.map((id) => `${JIT_KIND}=${deviceName(id)}`);
 }
 
 /**
@@ -421,7 +427,7 @@ export async function applyGenerated(spec: Spec, req: Request, ctx: ModifyContex
     });
   }
   // Ids may be written as CDI names of any kind: the device name is what selects.
-  const ids = req.devices.map((id) => id.includes("=") ? id.slice(id.indexOf("=") + 1) : id);
+  const ids = req.devices.map(deviceName);
   if (mode === "csv") checkCsvIds(ids);
   let selected: ReturnType<typeof policy.selectDevices> = [];
   if (mode !== "csv") {

@@ -12,7 +12,7 @@ import {
   termHolds,
   unsatisfiedMessage,
 } from "../request/require.ts";
-import type { Request } from "../request/mod.ts";
+import { deviceName, type Request } from "../request/mod.ts";
 
 /** One GPU's facts and the ids that select it (index, UUID, and its MIG devices' ids). */
 export interface GpuFacts {
@@ -67,7 +67,7 @@ export function factsForRequest(facts: HostFacts, req: Pick<Request, "all" | "no
   const out: Facts[] = [];
   for (const raw of req.devices) {
     // A CDI name (vendor/class=name) selects by its device name when that is an index, UUID or MIG id.
-    const id = raw.includes("=") ? raw.slice(raw.indexOf("=") + 1) : raw;
+    const id = deviceName(raw);
     const g = facts.gpus.find((x) => x.ids.some((i) => i.toLowerCase() === id.toLowerCase()));
     if (!g) return facts.gpus.map((x) => x.facts); // unknown names (e.g. `all`, custom): every GPU
     if (!out.includes(g.facts)) out.push(g.facts);

@@ -282,6 +282,11 @@ export function disableRequireValue(v: string | undefined): boolean {
 /** The value of NVIDIA_REQUIRE_JETPACK that gives a csv-mode container every CSV file, not just the base set. */
 export const CSV_MOUNTS_ALL = "csv-mounts=all";
 
+/** The device name an id selects by: what follows `=` in a CDI name (`vendor/class=name`), else the id. */
+export function deviceName(id: string): string {
+  return id.includes("=") ? id.slice(id.indexOf("=") + 1) : id;
+}
+
 /** Whether a device id is `all` (in any case, as the legacy CLI reads it). */
 export function isAll(id: string): boolean {
   return id.toLowerCase() === "all";
