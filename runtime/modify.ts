@@ -377,12 +377,6 @@ export function cdiHookPath(ctx: ModifyContext): string {
   return resolveTool("xpu-cdi-hook", ctx, "xpu-ctk.path");
 }
 
-/** The JIT names for a request: every id under the just-in-time kind (a kind given by the image is dropped). */
-export function jitNames(req: Request): string[] {
-  if (req.all) return [`${JIT_KIND}=all`];
-  return req.devices.map((id) => `${JIT_KIND}=${deviceName(id)}`);
-}
-
 /**
  * jit-cdi and csv modes: discover the driver (NVML, or the CSV files), decide with the container policy what
  * the request gets (its devices, its capabilities) and apply that grant. CSV lists give every listed node to
