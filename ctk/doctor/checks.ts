@@ -250,14 +250,19 @@ export async function checkCdiSpecs(h: Host): Promise<CheckResult> {
   };
 }
 
+/** The `cdi generate` options a spec file records; undefined when it records none or they cannot be read. */
+function recordedArgs(file: string): string[] | undefined {
+  try {
+    return readGeneratorLine(readFileSync(file, "utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
 /** `xpu-ctk cdi refresh` for a spec that records its generate options, else the generate that records them. */
 function refreshFix(h: Host, file: string): string {
   const shown = file.slice(h.root === "/" ? 0 : h.root.length);
-  let args: string[] | undefined;
-  try {
-    args = readGeneratorLine(readFileSync(file, "utf8"));
-  } catch { /* an unreadable line: generate again */ }
-  if (args) return `xpu-ctk cdi refresh --output ${shown}`;
+  if (recordedArgs(file)) return `xpu-ctk cdi refresh --output ${shown}`;
   return `regenerate it: xpu-ctk cdi generate --output ${shown.replace(/\.json$/i, ".yaml")} [its options] ` +
     "(a YAML spec records them, and xpu-ctk cdi refresh then keeps it current)";
 }
@@ -272,10 +277,7 @@ function specGpuChange(file: string, spec: CdiSpec, nvml: NvmlSnapshot): string 
   const live = nvml.devices.map((d) => d.uuid);
   const gone = named.filter((u) => !live.includes(u));
   if (gone.length) return `names GPU ${gone.join(", ")}, which NVML no longer lists`;
-  let args: string[] | undefined;
-  try {
-    args = readGeneratorLine(readFileSync(file, "utf8"));
-  } catch { /* unknown options */ }
+  const args = recordedArgs(file);
   if (!args || args.some((a) => a === "--device-id" || a.startsWith("--device-id="))) return undefined;
   const added = live.filter((u) => !named.includes(u));
   return added.length ? `lacks GPU ${added.join(", ")}, which NVML lists` : undefined;
