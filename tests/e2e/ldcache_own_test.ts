@@ -16,13 +16,13 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { assertEquals, assertIncludes, assertTrue } from "../_assert.ts";
-import { containerId, tempDir } from "../_helpers.ts";
+import { containerId } from "../_helpers.ts";
 import { makeSpec } from "../../fixtures/spec.ts";
 import { parseLdCacheFile } from "../../lib/discover/ldcache.ts";
 import { TOOLKIT_GENERATOR, writeLdCache } from "../../lib/container/ldcache_write.ts";
 import { driverSandbox } from "./_driver_sandbox.ts";
 import { bundle, shim, teardown } from "./_shim.ts";
-import { ldconfig, putLibrary, putLink } from "../lib/container/_libs.ts";
+import { dlopenProbe, ldconfig, putLibrary, putLink } from "../lib/container/_libs.ts";
 
 const ML = "/usr/lib/x86_64-linux-gnu";
 const PROBE_NAMES = [
@@ -34,41 +34,13 @@ const PROBE_NAMES = [
   "libnosuch.so.1",
 ];
 
-let probe: string | undefined;
-/** A dynamic program that dlopens each argument and prints the file ld.so chose. */
-function probeProgram(): string {
-  if (probe) return probe;
-  const dir = tempDir("xpu-probe-");
-  const src = join(dir, "probe.c");
-  Deno.writeTextFileSync(
-    src,
-    `#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <link.h>
-#include <stdio.h>
-int main(int argc, char **argv) {
-  for (int i = 1; i < argc; i++) {
-    void *h = dlopen(argv[i], RTLD_NOW);
-    struct link_map *m = 0;
-    if (!h || dlinfo(h, RTLD_DI_LINKMAP, &m) != 0) { printf("%s: not found\\n", argv[i]); continue; }
-    printf("%s: %s\\n", argv[i], m->l_name);
-  }
-  return 0;
-}
-`,
-  );
-  const r = new Deno.Command("cc", { args: ["-o", join(dir, "probe"), src] }).outputSync();
-  if (!r.success) throw new Error(new TextDecoder().decode(r.stderr));
-  return probe = join(dir, "probe");
-}
-
 /** A Debian-like image with glibc, the probe and a few libraries of its own (one in glibc-hwcaps). */
 function withLibc(rootfs: string, libDir = "/lib/x86_64-linux-gnu"): void {
   mkdirSync(join(rootfs, libDir), { recursive: true });
   mkdirSync(join(rootfs, "lib64"), { recursive: true });
   copyFileSync("/lib/x86_64-linux-gnu/libc.so.6", join(rootfs, libDir, "libc.so.6"));
   copyFileSync("/lib64/ld-linux-x86-64.so.2", join(rootfs, "lib64/ld-linux-x86-64.so.2"));
-  copyFileSync(probeProgram(), join(rootfs, "probe"));
+  copyFileSync(dlopenProbe(), join(rootfs, "probe"));
   chmodSync(join(rootfs, "probe"), 0o755);
   Deno.writeTextFileSync(
     join(rootfs, "etc/ld.so.conf.d/x86_64-linux-gnu.conf"),

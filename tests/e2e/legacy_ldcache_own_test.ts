@@ -15,47 +15,20 @@ import { parseLdCacheFile } from "../../lib/discover/ldcache.ts";
 import { TOOLKIT_GENERATOR, writeLdCache } from "../../lib/container/ldcache_write.ts";
 import { driverSandbox } from "./_driver_sandbox.ts";
 import { bundle, shim, teardown } from "./_shim.ts";
-import { ldconfig, putLibrary, putLink } from "../lib/container/_libs.ts";
+import { dlopenProbe, ldconfig, putLibrary, putLink } from "../lib/container/_libs.ts";
 
 const ML = "/usr/lib/x86_64-linux-gnu";
 const PROBE_NAMES = ["libcuda.so.1", "libcuda.so", "libnvidia-ml.so.1", "libxa.so.1", "libnosuch.so.1"];
 
-let probe: string | undefined;
-/** A dynamic program that dlopens each argument and prints the file ld.so chose. */
-function probeProgram(dir: string): string {
-  if (probe) return probe;
-  const src = join(dir, "probe.c");
-  Deno.writeTextFileSync(
-    src,
-    `#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <link.h>
-#include <stdio.h>
-int main(int argc, char **argv) {
-  for (int i = 1; i < argc; i++) {
-    void *h = dlopen(argv[i], RTLD_NOW);
-    struct link_map *m = 0;
-    if (!h || dlinfo(h, RTLD_DI_LINKMAP, &m) != 0) { printf("%s: not found\\n", argv[i]); continue; }
-    printf("%s: %s\\n", argv[i], m->l_name);
-  }
-  return 0;
-}
-`,
-  );
-  const r = new Deno.Command("cc", { args: ["-o", join(dir, "probe"), src] }).outputSync();
-  if (!r.success) throw new Error(new TextDecoder().decode(r.stderr));
-  return probe = join(dir, "probe");
-}
-
 /** A Debian-like image (the legacy layout puts libraries in its multiarch folder) with glibc and a library. */
-function withLibc(rootfs: string, probeDir: string): void {
+function withLibc(rootfs: string): void {
   mkdirSync(join(rootfs, "lib/x86_64-linux-gnu"), { recursive: true });
   mkdirSync(join(rootfs, ML), { recursive: true });
   mkdirSync(join(rootfs, "lib64"), { recursive: true });
   writeFileSync(join(rootfs, "etc/debian_version"), "12.0\n");
   copyFileSync("/lib/x86_64-linux-gnu/libc.so.6", join(rootfs, "lib/x86_64-linux-gnu/libc.so.6"));
   copyFileSync("/lib64/ld-linux-x86-64.so.2", join(rootfs, "lib64/ld-linux-x86-64.so.2"));
-  copyFileSync(probeProgram(probeDir), join(rootfs, "probe"));
+  copyFileSync(dlopenProbe(), join(rootfs, "probe"));
   chmodSync(join(rootfs, "probe"), 0o755);
   mkdirSync(join(rootfs, "etc/ld.so.conf.d"), { recursive: true });
   writeFileSync(join(rootfs, "etc/ld.so.conf"), "include /etc/ld.so.conf.d/*.conf\n");
@@ -66,7 +39,7 @@ function withLibc(rootfs: string, probeDir: string): void {
 
 interface Case {
   name: string;
-  prepare: (rootfs: string, probeDir: string) => void;
+  prepare: (rootfs: string) => void;
   /** Whether the hook writes the cache itself (false: ldconfig must). */
   own: boolean;
   dlopen: boolean;
@@ -76,8 +49,8 @@ const CASES: Case[] = [
   { name: "the bare fixture image (no libraries, no cache)", prepare: () => {}, own: true, dlopen: false },
   {
     name: "a Debian-like image with glibc, a library of its own and its cache",
-    prepare: (r, d) => {
-      withLibc(r, d);
+    prepare: (r) => {
+      withLibc(r);
       ldconfig(r);
     },
     own: true,
@@ -85,14 +58,14 @@ const CASES: Case[] = [
   },
   {
     name: "the same image without a cache (ldconfig would add its libraries): ldconfig runs",
-    prepare: (r, d) => withLibc(r, d),
+    prepare: (r) => withLibc(r),
     own: false,
     dlopen: true,
   },
   {
     name: "the same image whose cache is older than its library folder: ldconfig runs",
-    prepare: (r, d) => {
-      withLibc(r, d);
+    prepare: (r) => {
+      withLibc(r);
       ldconfig(r);
       const old = new Date(Date.now() - 3600_000);
       utimesSync(join(r, "etc/ld.so.cache"), old, old);
@@ -134,7 +107,7 @@ Deno.test("the legacy hook's own linker cache against ldconfig's, image by image
             env: ["NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_DRIVER_CAPABILITIES=compute,utility"],
           });
           const b = bundle(sb, { spec });
-          c.prepare(b.rootfs, sb.dir);
+          c.prepare(b.rootfs);
           const r = await shim(sb, ["run", "--bundle", b.dir, id], root.env);
           await shim(sb, ["delete", "--force", id]);
           assertEquals(r.code, 0, r.stderr);

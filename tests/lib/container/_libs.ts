@@ -1,6 +1,6 @@
 /**
- * Tiny shared libraries with chosen SONAMEs, compiled once per process with the host's cc, for comparing the
- * toolkit's linker cache with the host's ldconfig.
+ * Tiny shared libraries with chosen SONAMEs and a dlopen probe, compiled once per process with the host's cc,
+ * for comparing the toolkit's linker cache with the host's ldconfig.
  */
 import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -8,6 +8,7 @@ import { tempDir } from "../../_helpers.ts";
 
 const built = new Map<string, string>();
 let dir: string | undefined;
+let probe: string | undefined;
 
 /** A compiled library whose DT_SONAME is `soname` (and whose function `xpu_probe` returns `value`). */
 export function library(soname: string, value = 1): string {
@@ -24,6 +25,33 @@ export function library(soname: string, value = 1): string {
   if (!r.success) throw new Error(`cc failed: ${new TextDecoder().decode(r.stderr)}`);
   built.set(key, out);
   return out;
+}
+
+/** A dynamic program that dlopens each argument and prints the file ld.so chose, or `NAME: not found`. */
+export function dlopenProbe(): string {
+  if (probe) return probe;
+  dir ??= tempDir("xpu-libs-");
+  const src = join(dir, "probe.c");
+  writeFileSync(
+    src,
+    `#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <link.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    void *h = dlopen(argv[i], RTLD_NOW);
+    struct link_map *m = 0;
+    if (!h || dlinfo(h, RTLD_DI_LINKMAP, &m) != 0) { printf("%s: not found\\n", argv[i]); continue; }
+    printf("%s: %s\\n", argv[i], m->l_name);
+  }
+  return 0;
+}
+`,
+  );
+  const r = new Deno.Command("cc", { args: ["-o", join(dir, "probe"), src] }).outputSync();
+  if (!r.success) throw new Error(`cc failed: ${new TextDecoder().decode(r.stderr)}`);
+  return probe = join(dir, "probe");
 }
 
 /** Puts a library with `soname` at `root`/`path` (a copy), its parents made. */
