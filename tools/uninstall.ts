@@ -7,11 +7,12 @@
  * Usage: deno task uninstall [--prefix /usr/local] [--destdir DIR] [--purge]
  */
 import { parseArgs } from "node:util";
-import { existsSync, lstatSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { basename, dirname, join, resolve } from "node:path";
 import { MANIFEST, readManifest } from "./install.ts";
 import { PREFIX_LIBDIR } from "./launcher.ts";
+import { exists } from "../lib/sys/path.ts";
 
 /** What `deno task uninstall --help` prints. */
 export const UNINSTALL_USAGE = `Usage: deno task uninstall [OPTIONS]
@@ -33,15 +34,6 @@ export interface UninstallOptions {
   purge: boolean;
 }
 
-function exists(p: string): boolean {
-  try {
-    lstatSync(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Removes the install under `o.prefix`; returns the lines it reports. */
 export function uninstall(o: UninstallOptions): string[] {
   const staged = (p: string) => o.destdir ? join(o.destdir, p) : p;
@@ -61,7 +53,7 @@ export function uninstall(o: UninstallOptions): string[] {
   const report: string[] = [];
   for (const p of m.paths) {
     if (p === manifestPath) continue;
-    if (!exists(staged(p))) continue;
+    if (!exists(staged(p), true)) continue;
     rmSync(staged(p), { recursive: true, force: true });
     report.push(`removed ${staged(p)}`);
   }
