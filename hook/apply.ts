@@ -13,6 +13,7 @@ import {
   updateLdcache,
 } from "../lib/container/mod.ts";
 import { type AtCreatePlan, planAtCreate } from "../lib/container/at_create.ts";
+import { startChild } from "../lib/container/spawn.ts";
 import {
   bindIn,
   lstatIn,
@@ -133,42 +134,39 @@ export class ApplyError extends ToolkitError {}
 /** A helper started in a container's mount namespace, waiting for its actions on stdin. */
 export interface Helper {
   /** Sends the actions and waits for the helper; returns its warnings. */
-  apply(actions: Actions): Promise<string>;
+  apply(actions: Actions): string;
   /** Stops the helper before it was given anything (it then does nothing). */
-  abort(): Promise<void>;
+  abort(): void;
 }
 
 /**
  * Starts the helper in the mount namespace of process `pid`. It is started early so that its own start-up
- * overlaps with the hook's discovery of the driver; it acts only once {@link Helper.apply} sends the actions.
+ * overlaps with the hook's discovery of the driver; it acts only once {@link Helper.apply} sends the actions,
+ * and is killed when it has not finished {@link HELPER_TIMEOUT_MS} after its start.
  */
 export function startHelper(pid: number): Helper {
-  const child = new Deno.Command(findHost("nsenter"), {
-    args: ["--target", String(pid), "--mount", "--", ...selfCommand(), APPLY_COMMAND, String(pid)],
-    clearEnv: true,
-    env: CHILD_ENV,
-    cwd: "/",
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const output = child.output();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already gone */ }
-  }, HELPER_TIMEOUT_MS);
-  output.finally(() => clearTimeout(timer)).catch(() => {});
+  const start = performance.now();
+  const child = startChild(
+    [
+      findHost("nsenter"),
+      "--target",
+      String(pid),
+      "--mount",
+      "--",
+      ...selfCommand(),
+      APPLY_COMMAND,
+      String(pid),
+    ],
+    CHILD_ENV,
+  );
   return {
-    async apply(actions: Actions): Promise<string> {
-      const w = child.stdin.getWriter();
-      await w.write(new TextEncoder().encode(JSON.stringify(actions)));
-      await w.close();
-      const r = await output;
-      const err = new TextDecoder().decode(r.stderr).trim();
-      if (timedOut) {
+    apply(actions: Actions): string {
+      const r = child.finish({
+        stdin: JSON.stringify(actions),
+        timeoutMs: Math.max(0, HELPER_TIMEOUT_MS - (performance.now() - start)),
+      });
+      const err = r.stderr.trim();
+      if (r.timedOut) {
         throw new ApplyError(
           `Configuring the container in its mount namespace did not finish within ${
             HELPER_TIMEOUT_MS / 1000
@@ -183,19 +181,8 @@ export function startHelper(pid: number): Helper {
       }
       return err;
     },
-    async abort(): Promise<void> {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* already gone */ }
-      try {
-        await child.stdin.close();
-      } catch { /* already closed */ }
-      await output.catch(() => {});
+    abort(): void {
+      child.kill();
     },
   };
-}
-
-/** Runs the helper in the mount namespace of process `pid` with the given actions and waits for it. */
-export function applyInNamespace(pid: number, actions: Actions): Promise<string> {
-  return startHelper(pid).apply(actions);
 }

@@ -137,7 +137,7 @@ export async function prestart(opts: PrestartOptions): Promise<void> {
     // Find the cgroup first: a container whose cgroup cannot be found is refused before anything is mounted.
     cg = config.cli.noCgroups ? undefined : deviceCgroup(pid);
   } catch (err) {
-    await helper?.abort();
+    helper?.abort();
     throw err;
   }
   const ldconfig = actions.ldFolders.length
@@ -151,7 +151,7 @@ export async function prestart(opts: PrestartOptions): Promise<void> {
       `${actions.mounts.length} mounts, ${actions.symlinks.length} links; ${ldconfig}`,
   );
   if (helper) {
-    const warnings = await helper.apply(actions);
+    const warnings = helper.apply(actions);
     if (warnings) log.warn(warnings);
   } else {
     await applyActions(actions, (m) => log.warn(m), pid);

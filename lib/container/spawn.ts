@@ -3,7 +3,8 @@
  * loads its process and web-stream modules on the first Deno.Command (several milliseconds of every hook's
  * start) for what is one program with a line on stdin and its stderr read back. The child gets exactly the
  * given argv and environment, "/" as its working directory, stdin from a pipe, stdout on /dev/null, stderr
- * into a pipe, SIGPIPE at its default and an empty signal mask. Synchronous: a hook has nothing else to do.
+ * into a pipe, SIGPIPE at its default and an empty signal mask. The wait is synchronous: a hook has nothing
+ * else to do then ({@link startChild} lets it work while the child starts).
  */
 import { ToolkitError } from "../sys/errors.ts";
 import { cstr, writeAll } from "../sys/syscalls.ts";
@@ -107,6 +108,23 @@ function pipe(what: string): [number, number] {
  * for what the child gets. Throws SpawnError when it cannot be started.
  */
 export function spawnSync(argv: string[], opts: SpawnOptions): SpawnResult {
+  return startChild(argv, opts.env).finish(opts);
+}
+
+/** A child started by {@link startChild}, waiting for its stdin. */
+export interface Child {
+  /** Writes its stdin and waits for it as {@link spawnSync} does (the timeout counts from here). */
+  finish(opts: Omit<SpawnOptions, "env">): SpawnResult;
+  /** Kills and reaps a child that is not to be given its stdin. */
+  kill(): void;
+}
+
+/**
+ * Starts `argv` (argv[0] an absolute path) with environment `env`, as {@link spawnSync} does, and returns at
+ * once: the child runs, and waits for its stdin, while the caller does other work. Throws SpawnError when it
+ * cannot be started.
+ */
+export function startChild(argv: string[], env: Record<string, string>): Child {
   const what = argv[0];
   const [inR, inW] = pipe(what);
   let errR = -1, errW = -1;
@@ -142,7 +160,7 @@ export function spawnSync(argv: string[], opts: SpawnOptions): SpawnResult {
       what,
     );
     const args = cstrArray(argv);
-    const envp = cstrArray(Object.entries(opts.env).map(([k, v]) => `${k}=${v}`));
+    const envp = cstrArray(Object.entries(env).map(([k, v]) => `${k}=${v}`));
     const path = cstr(argv[0]);
     const pidOut = new Int32Array(1);
     const rc = libc.posix_spawn(pidOut, path, fa, attr, args.array, envp.array);
@@ -158,18 +176,29 @@ export function spawnSync(argv: string[], opts: SpawnOptions): SpawnResult {
       if (errR >= 0) libc.close(errR);
     }
   }
-  try {
-    opts.started?.(pid);
-    writeAll(inW, new TextEncoder().encode(opts.stdin));
-  } catch (err) {
+  const kill = () => {
     libc.kill(pid, SIGKILL);
     reap(pid);
     libc.close(errR);
-    throw err;
-  } finally {
-    libc.close(inW);
-  }
-  return wait(pid, errR, opts.timeoutMs);
+  };
+  return {
+    finish(opts) {
+      try {
+        opts.started?.(pid);
+        writeAll(inW, new TextEncoder().encode(opts.stdin));
+      } catch (err) {
+        kill();
+        throw err;
+      } finally {
+        libc.close(inW);
+      }
+      return wait(pid, errR, opts.timeoutMs);
+    },
+    kill() {
+      libc.close(inW);
+      kill();
+    },
+  };
 }
 
 function reap(pid: number): number {
