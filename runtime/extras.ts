@@ -4,6 +4,7 @@
  * just-in-time modes do, through the same policy (lib/policy/extras.ts).
  */
 import type { Spec } from "../lib/oci/mod.ts";
+import type { MountPlan } from "../lib/discover/plan.ts";
 import type { Request } from "../lib/request/mod.ts";
 import type { Config } from "../lib/config/mod.ts";
 import type { Logger } from "../lib/sys/log.ts";
@@ -29,7 +30,8 @@ export async function applyExtraDevices(
   ]);
   const driverRoot = resolve(ctx.config.cli.root || "/");
   const procRoot = discover.procRootFor(driverRoot);
-  const extras = policy.extraDevices({
+  // The policy decides over a plan holding only the extra devices; the driver's hooks come with the GPUs.
+  const plan: MountPlan = {
     driverVersion: "",
     cudaVersion: "",
     driverRoot,
@@ -41,25 +43,17 @@ export async function applyExtraDevices(
     gpus: [],
     imex: discover.findImexChannels(driverRoot, procRoot),
     optional: discover.findOptionalDevices(driverRoot, driverRoot),
-  }, policy.requestExtras(req));
-  if (extras.missing.length) {
-    ctx.log.warn(`Requested optional devices not on this host: ${extras.missing.join(", ")}`);
+  };
+  const grant = policy.decide(plan, [], {
+    capabilities: [],
+    noAdditionalGids: policy.additionalGidsDisabled(ctx.config),
+    extras: policy.requestExtras(req),
+  });
+  if (grant.missingOptional?.length) {
+    ctx.log.warn(`Requested optional devices not on this host: ${grant.missingOptional.join(", ")}`);
   }
-  if (!extras.nodes.length && !extras.mounts.length) return;
-  const nodes = extras.nodes.map((n) => policy.withOwner(n, policy.statOwner));
-  const edits = grantEdits({
-    selected: [],
-    nodes,
-    mounts: extras.mounts,
-    symlinks: [],
-    libraryDirs: [],
-    procGpus: [],
-    hideModifyDeviceFiles: true,
-    additionalGids: policy.additionalGidsDisabled(ctx.config)
-      ? []
-      : [...new Set(nodes.map(policy.groupNeeded).filter((g): g is number => g !== undefined))],
-    hooks: [],
-  }, { cdiHookPath: "" });
+  if (!grant.nodes.length && !grant.mounts.length) return;
+  const edits = grantEdits({ ...grant, hooks: [] }, { cdiHookPath: "" });
   delete edits.env;
   applyDevices(spec, [{
     qualifiedName: "(IMEX channels and optional devices)",
@@ -70,5 +64,5 @@ export async function applyExtraDevices(
       spec: { cdiVersion: "1.1.0", kind: "nvidia.com/extras", devices: [], containerEdits: edits },
     },
   }]);
-  ctx.log.info(`Applied ${nodes.map((n) => n.path).join(", ")} from the host's device nodes`);
+  ctx.log.info(`Applied ${grant.nodes.map((n) => n.path).join(", ")} from the host's device nodes`);
 }
