@@ -29,10 +29,6 @@ Options:
   -h, --help      print this help
   --version       print the version`;
 
-function readStdin(): Promise<string> {
-  return Promise.resolve(readStdinText());
-}
-
 /** Runs the hook; returns the exit status. */
 export async function main(argv: string[]): Promise<number> {
   Deno.chdir("/");
@@ -72,7 +68,7 @@ export async function main(argv: string[]): Promise<number> {
     log.stderrLevel = "warning";
     try {
       const pid = rest[0] === undefined ? undefined : Number(rest[0]);
-      await applyActions(JSON.parse(await readStdin()), (m) => log.warn(m), pid, true);
+      await applyActions(JSON.parse(readStdinText()), (m) => log.warn(m), pid, true);
       return 0;
     } catch (err) {
       log.error(errorMessage(err));
@@ -102,7 +98,7 @@ export async function main(argv: string[]): Promise<number> {
     for (const w of config.warnings) log.warn(w);
     await prestart({
       config,
-      stateText: await readStdin(),
+      stateText: readStdinText(),
       discover: discoverPlan,
       log,
       pinnedLegacy: pinned,
