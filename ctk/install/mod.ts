@@ -238,6 +238,23 @@ function sourceTree(o: InstallOptions): Tree {
   return t;
 }
 
+/**
+ * Makes `dest` hold the toolkit of `source` and says so (`shown` names `dest` when it is unchanged). Returns the
+ * folders made for it, outermost first (`dest` among them), when it copied a new tree; undefined when `dest`
+ * was there.
+ */
+function copyTree(source: Tree, dest: string, shown: string): string[] | undefined {
+  const made = missingDirs(dest);
+  makeDirs(dirname(dest));
+  const r = installTree(source, dest);
+  say(
+    r.outcome === "unchanged"
+      ? `${shown} already holds this toolkit`
+      : `${r.outcome === "created" ? "copied" : "updated"} the toolkit (${VERSION}) in ${dest}`,
+  );
+  return r.outcome === "created" ? made : undefined;
+}
+
 function realpathOr(p: string): string {
   try {
     return Deno.realPathSync(p);
@@ -250,21 +267,10 @@ function realpathOr(p: string): string {
 async function installHere(o: InstallOptions): Promise<void> {
   const T = o.toolkitDir;
   const source = sourceTree(o);
-  let createdTree = false;
-  let treeDirs: string[] = [];
-  if (realpathOr(source.root) !== realpathOr(T)) {
-    treeDirs = missingDirs(T);
-    makeDirs(dirname(T));
-    const r = installTree(source, T);
-    createdTree = r.outcome === "created";
-    say(
-      r.outcome === "unchanged"
-        ? `${T} already holds this toolkit`
-        : `${r.outcome === "created" ? "copied" : "updated"} the toolkit (${VERSION}) in ${T}`,
-    );
-  }
+  // The folders made for a tree this run copied (T among them): a failed run removes them.
+  const treeDirs = realpathOr(source.root) !== realpathOr(T) ? copyTree(source, T, T) : undefined;
   let manifest = readManifest(T) ?? emptyManifest(T, VERSION);
-  manifest = recordDirs({ ...manifest, version: VERSION }, [...o.createdDirs, ...treeDirs]);
+  manifest = recordDirs({ ...manifest, version: VERSION }, [...o.createdDirs, ...(treeDirs ?? [])]);
   const cache = Deno.env.get("XPU_RUNTIME_CACHE_DIR") || RUNTIME_CACHE_DIR;
   manifest.runtimeCache ??= { path: cache, existed: exists(cache, true) };
   const rec = new Recorder(manifest);
@@ -325,7 +331,7 @@ async function installHere(o: InstallOptions): Promise<void> {
     writeManifest(rec.manifest);
   } catch (err) {
     rec.rollback();
-    if (createdTree) {
+    if (treeDirs) {
       Deno.removeSync(T, { recursive: true });
       removeEmptyDirs(treeDirs, () => {});
     }
@@ -399,15 +405,7 @@ async function fromContainer(o: InstallOptions): Promise<number> {
       return 0;
     }
   } else {
-    created = missingDirs(destIn);
-    makeDirs(dirname(destIn));
-    const r = installTree(sourceTree(o), destIn);
-    if (r.outcome !== "created") created = [];
-    say(
-      r.outcome === "unchanged"
-        ? `${o.toolkitDir} already holds this toolkit`
-        : `${r.outcome === "created" ? "copied" : "updated"} the toolkit (${VERSION}) in ${destIn}`,
-    );
+    created = copyTree(sourceTree(o), destIn, o.toolkitDir) ?? [];
   }
   const args = [
     join(o.toolkitDir, "bin", "xpu-ctk"),
