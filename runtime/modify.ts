@@ -314,19 +314,10 @@ export async function hostFacts(
   let nvmlWhy = "";
   try {
     const snap = await nvmlSnapshot(ctx);
-    return ctx.facts = {
-      source: `libnvidia-ml (NVML, ${snap.library})`,
-      host: { cuda: snap.cudaVersion, driver: snap.driverVersion, arch: "", brand: "" },
-      gpus: snap.devices.map((d) => ({
-        ids: [String(d.index), d.uuid, ...d.mig.flatMap((m) => [`${d.index}:${m.index}`, m.uuid])],
-        facts: {
-          cuda: snap.cudaVersion,
-          driver: snap.driverVersion,
-          arch: d.computeCapability,
-          brand: d.brand,
-        },
-      })),
-    };
+    return ctx.facts = factsFromPlan(
+      { cudaVersion: snap.cudaVersion, driverVersion: snap.driverVersion, gpus: snap.devices },
+      `libnvidia-ml (NVML, ${snap.library})`,
+    );
   } catch (err) {
     nvmlWhy = err instanceof Error ? err.message : String(err);
   }

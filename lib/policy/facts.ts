@@ -3,7 +3,7 @@
  * loads, otherwise the driver version from /proc/driver/nvidia/version or a CDI spec's record. A term whose
  * fact is unknown cannot be decided: the check says so and lets the container start. Pure functions.
  */
-import type { MountPlan } from "../discover/plan.ts";
+import type { GpuDevice, MigDevice } from "../discover/plan.ts";
 import {
   type Expression,
   type Facts,
@@ -29,8 +29,17 @@ export interface HostFacts {
   gpus: GpuFacts[];
 }
 
-/** The facts of a mount plan discovered through NVML. */
-export function factsFromPlan(plan: MountPlan, source = "libnvidia-ml (NVML)"): HostFacts {
+/** What {@link factsFromPlan} reads: a mount plan, or an NVML snapshot's versions with its devices as `gpus`. */
+export interface FactsOrigin {
+  cudaVersion: string;
+  driverVersion: string;
+  gpus: (Pick<GpuDevice, "index" | "uuid" | "computeCapability" | "brand"> & {
+    mig: Pick<MigDevice, "index" | "uuid">[];
+  })[];
+}
+
+/** The facts of a mount plan discovered through NVML (or of an NVML snapshot, as a {@link FactsOrigin}). */
+export function factsFromPlan(plan: FactsOrigin, source = "libnvidia-ml (NVML)"): HostFacts {
   return {
     source,
     host: { cuda: plan.cudaVersion, driver: plan.driverVersion, arch: "", brand: "" },
