@@ -79,16 +79,9 @@ export function imexRequest(spec: Spec, config: Config): ImexRequest | undefined
   const create = !featureEnabled(config, "disable-imex-channel-creation");
   const uniq = (xs: string[]) => [...new Set(xs)];
   if (config.acceptVolumeMounts) {
-    const channels: string[] = [];
-    const seen = new Set<string>();
-    for (const m of spec.mounts ?? []) {
-      if (normalizePath(m.source ?? "") !== "/dev/null") continue;
-      const d = normalizePath(m.destination ?? "");
-      const prefix = `${DEVICE_LIST_MOUNT_ROOT}/imex/`;
-      if (seen.has(d) || !d.startsWith(prefix)) continue;
-      seen.add(d);
-      if (d.length > prefix.length) channels.push(d.slice(prefix.length));
-    }
+    const channels = mountRequests(spec)
+      .filter((r) => r.startsWith("imex/") && r.length > "imex/".length)
+      .map((r) => r.slice("imex/".length));
     if (channels.length) return { channels: uniq(channels), source: "mounts", create };
   }
   if (!isPrivileged(spec) && !config.acceptEnvvarUnprivileged) return undefined;
@@ -170,22 +163,31 @@ export function cdiMountName(rest: string): string | undefined {
  */
 export function mountDevices(spec: Spec, ignored?: (request: string) => void): string[] {
   const out: string[] = [];
-  const seen = new Set<string>();
-  for (const m of spec.mounts ?? []) {
-    if (normalizePath(m.source ?? "") !== "/dev/null") continue;
-    const d = normalizePath(m.destination ?? "");
-    if (seen.has(d)) continue;
-    seen.add(d);
-    if (!d.startsWith(DEVICE_LIST_MOUNT_ROOT + "/")) continue;
-    const rest = d.slice(DEVICE_LIST_MOUNT_ROOT.length + 1);
+  for (const rest of mountRequests(spec)) {
     if (rest === "" || rest.startsWith("imex/")) continue;
     if (rest.startsWith("cdi/")) {
       const name = cdiMountName(rest);
       if (name) out.push(name);
-      else ignored?.(d);
+      else ignored?.(`${DEVICE_LIST_MOUNT_ROOT}/${rest}`);
       continue;
     }
     out.push(rest);
+  }
+  return out;
+}
+
+/**
+ * What the `/dev/null` volume mounts under {@link DEVICE_LIST_MOUNT_ROOT} ask for: each destination (paths
+ * normalised) once, relative to that folder, in mount order.
+ */
+function mountRequests(spec: Spec): string[] {
+  const out: string[] = [];
+  for (const m of spec.mounts ?? []) {
+    if (normalizePath(m.source ?? "") !== "/dev/null") continue;
+    const d = normalizePath(m.destination ?? "");
+    if (!d.startsWith(DEVICE_LIST_MOUNT_ROOT + "/")) continue;
+    const rest = d.slice(DEVICE_LIST_MOUNT_ROOT.length + 1);
+    if (!out.includes(rest)) out.push(rest);
   }
   return out;
 }
