@@ -7,7 +7,7 @@
  * else to do then ({@link startChild} lets it work while the child starts).
  */
 import { ToolkitError } from "../sys/errors.ts";
-import { cstr, writeAll } from "../sys/syscalls.ts";
+import { c, cstr, errno, lazyLibc, writeAll } from "../sys/syscalls.ts";
 
 /** A child that could not be started, or whose pipes failed. */
 export class SpawnError extends ToolkitError {}
@@ -24,24 +24,12 @@ const SYMBOLS = {
   posix_spawnattr_setsigmask: { parameters: ["buffer", "buffer"], result: "i32" },
   pipe2: { parameters: ["buffer", "i32"], result: "i32" },
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
-  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-  close: { parameters: ["i32"], result: "i32" },
   waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   kill: { parameters: ["i32", "i32"], result: "i32" },
-  syscall: { parameters: ["i64", "i64", "i64", "i64", "i64", "i64", "i64"], result: "i64" },
-  __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
-type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
-
-// Each symbol is bound on its first use (Deno compiles a stub per bound symbol).
-const bound: Partial<Record<keyof typeof SYMBOLS, unknown>> = {};
-const libc = {} as Symbols;
-for (const name of Object.keys(SYMBOLS) as (keyof typeof SYMBOLS)[]) {
-  Object.defineProperty(libc, name, {
-    get: () => bound[name] ??= Deno.dlopen("libc.so.6", { [name]: SYMBOLS[name] }).symbols[name],
-  });
-}
+// The spawn calls of libc, each bound on its first use; read, close, syscall and errno are the shared ones.
+const libc = lazyLibc(SYMBOLS);
 
 const O_WRONLY = 1;
 const O_CLOEXEC = 0o2000000;
@@ -54,11 +42,6 @@ const POLLHUP = 0x10;
 const EINTR = 4;
 /** pidfd_open(2): one number on every architecture (added in Linux 5.3). */
 const SYS_PIDFD_OPEN = 434n;
-
-function errno(): number {
-  const p = libc.__errno_location();
-  return p ? new Deno.UnsafePointerView(p).getInt32() : 0;
-}
 
 function cstrArray(items: string[]): { array: BigUint64Array<ArrayBuffer>; keep: Uint8Array[] } {
   const keep = items.map(cstr);
@@ -169,17 +152,17 @@ export function startChild(argv: string[], env: Record<string, string>): Child {
     if (rc !== 0) throw new SpawnError(`Cannot start ${what}: posix_spawn error ${rc}`);
     pid = pidOut[0];
   } finally {
-    libc.close(inR);
-    if (errW >= 0) libc.close(errW);
+    c().close(inR);
+    if (errW >= 0) c().close(errW);
     if (pid < 0) {
-      libc.close(inW);
-      if (errR >= 0) libc.close(errR);
+      c().close(inW);
+      if (errR >= 0) c().close(errR);
     }
   }
   const kill = () => {
     libc.kill(pid, SIGKILL);
     reap(pid);
-    libc.close(errR);
+    c().close(errR);
   };
   return {
     finish(opts) {
@@ -190,12 +173,12 @@ export function startChild(argv: string[], env: Record<string, string>): Child {
         kill();
         throw err;
       } finally {
-        libc.close(inW);
+        c().close(inW);
       }
       return wait(pid, errR, opts.timeoutMs);
     },
     kill() {
-      libc.close(inW);
+      c().close(inW);
       kill();
     },
   };
@@ -213,7 +196,7 @@ function reap(pid: number): number {
 /** Reads the child's stderr until the child ends or the deadline passes; reaps it. */
 function wait(pid: number, errR: number, timeoutMs: number): SpawnResult {
   const deadline = performance.now() + timeoutMs;
-  const pidfd = Number(libc.syscall(SYS_PIDFD_OPEN, BigInt(pid), 0n, 0n, 0n, 0n, 0n));
+  const pidfd = Number(c().syscall(SYS_PIDFD_OPEN, BigInt(pid), 0n, 0n, 0n, 0n, 0n));
   const chunks: Uint8Array[] = [];
   const buf = new Uint8Array(65536);
   let errOpen = true;
@@ -241,7 +224,7 @@ function wait(pid: number, errR: number, timeoutMs: number): SpawnResult {
         throw new SpawnError(`poll failed while waiting for ${pid}: errno ${errno()}`);
       }
       if (errOpen && (view[3] & (POLLIN | POLLHUP))) {
-        const r = Number(libc.read(errR, buf, BigInt(buf.length)));
+        const r = Number(c().read(errR, buf, BigInt(buf.length)));
         if (r > 0) chunks.push(buf.slice(0, r));
         else if (r === 0 || errno() !== EINTR) {
           errOpen = false;
@@ -251,7 +234,7 @@ function wait(pid: number, errR: number, timeoutMs: number): SpawnResult {
       if (pidfd >= 0 && (view[7] & POLLIN)) exited = true;
     }
   } finally {
-    if (pidfd >= 0) libc.close(pidfd);
+    if (pidfd >= 0) c().close(pidfd);
   }
   const status = reap(pid);
   // What the child (or a descendant still holding the pipe) wrote before it ended.
@@ -261,12 +244,12 @@ function wait(pid: number, errR: number, timeoutMs: number): SpawnResult {
     fds[0] = errR;
     view[2] = POLLIN;
     while (libc.poll(fds, 1n, 0) > 0 && (view[3] & (POLLIN | POLLHUP))) {
-      const r = Number(libc.read(errR, buf, BigInt(buf.length)));
+      const r = Number(c().read(errR, buf, BigInt(buf.length)));
       if (r <= 0) break;
       chunks.push(buf.slice(0, r));
     }
   }
-  libc.close(errR);
+  c().close(errR);
   const stderr = new TextDecoder().decode(concat(chunks));
   const signal = status & 0x7f;
   const code = status < 0 ? -1 : signal === 0 ? (status >> 8) & 0xff : 128 + signal;

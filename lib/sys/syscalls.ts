@@ -32,16 +32,24 @@ const SYMBOLS = {
 type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
 /**
- * Each symbol is bound on its first use, on its own: binding all of them at once costs about 0.2 ms a symbol
- * at every start, and a hook uses a handful (libc.so.6 is loaded once whatever the number of bindings).
+ * libc's symbols of `defs`, each bound on its first use, on its own: binding all of them at once costs about
+ * 0.2 ms a symbol at every start, and a hook uses a handful (libc.so.6 is loaded once whatever the number of
+ * bindings).
  */
-const bound: Partial<Record<keyof typeof SYMBOLS, unknown>> = {};
-const symbols = {} as Symbols;
-for (const name of Object.keys(SYMBOLS) as (keyof typeof SYMBOLS)[]) {
-  Object.defineProperty(symbols, name, {
-    get: () => bound[name] ??= Deno.dlopen("libc.so.6", { [name]: SYMBOLS[name] }).symbols[name],
-  });
+export function lazyLibc<const S extends Deno.ForeignLibraryInterface>(
+  defs: S,
+): Deno.DynamicLibrary<S>["symbols"] {
+  const bound: Partial<Record<keyof S, unknown>> = {};
+  const out = {} as Deno.DynamicLibrary<S>["symbols"];
+  for (const name of Object.keys(defs) as (keyof S & string)[]) {
+    Object.defineProperty(out, name, {
+      get: () => bound[name] ??= Deno.dlopen("libc.so.6", { [name]: defs[name] }).symbols[name],
+    });
+  }
+  return out;
 }
+
+const symbols: Symbols = lazyLibc(SYMBOLS);
 
 /** The libc symbols, each bound when first used. */
 export function c(): Symbols {
@@ -97,7 +105,8 @@ const ERRNO_NAMES: Record<number, string> = {
   40: "ELOOP",
 };
 
-function errno(): number {
+/** errno as the last failed libc call on this thread left it. */
+export function errno(): number {
   const p = c().__errno_location();
   return p ? new Deno.UnsafePointerView(p).getInt32() : 0;
 }
