@@ -8,6 +8,7 @@ import { parseCommand } from "../_cli.ts";
 import { ToolkitError } from "../../lib/sys/errors.ts";
 import { editFileLocked } from "../../lib/sys/lock.ts";
 import { extname, resolve } from "../../lib/sys/path.ts";
+import { readRegularText } from "../../lib/sys/files.ts";
 import {
   describeChange,
   describeHost,
@@ -77,8 +78,7 @@ function noLine(file: string): RefreshError {
 
 function readSpecText(file: string): string {
   try {
-    if (!Deno.statSync(file).isFile) throw new Error("not a regular file");
-    return Deno.readTextFileSync(file);
+    return readRegularText(file);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) {
       throw new RefreshError(

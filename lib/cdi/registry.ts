@@ -4,6 +4,7 @@
  * dropped and both files reported); a later dir overrides an earlier one.
  */
 import { extname, join } from "../sys/path.ts";
+import { readRegularText } from "../sys/files.ts";
 import { ToolkitError } from "../sys/errors.ts";
 import { loadYaml } from "../sys/yaml.ts";
 import type { CdiDevice, CdiSpec } from "./spec.ts";
@@ -74,9 +75,7 @@ export async function parseCdiText(text: string, file: string): Promise<unknown>
 export async function readCdiSpec(file: string): Promise<CdiSpec> {
   let text: string;
   try {
-    // A FIFO or device would block or have side effects on open: only regular files are read.
-    if (!Deno.statSync(file).isFile) throw new Error("not a regular file");
-    text = Deno.readTextFileSync(file);
+    text = readRegularText(file);
   } catch (err) {
     throw new CdiError(`Cannot read CDI spec ${file}: ${(err as Error).message}`);
   }
@@ -101,8 +100,7 @@ export function specFiles(dir: string): string[] {
 /** The qualified device names a spec that is not used would define, read as leniently as possible. */
 async function claimedDevices(file: string): Promise<string[]> {
   try {
-    if (!Deno.statSync(file).isFile) return [];
-    const v = await parseCdiText(Deno.readTextFileSync(file), file) as { kind?: unknown; devices?: unknown };
+    const v = await parseCdiText(readRegularText(file), file) as { kind?: unknown; devices?: unknown };
     if (typeof v?.kind !== "string" || !Array.isArray(v.devices)) return [];
     return v.devices.map((d) => (d as { name?: unknown })?.name).filter((n) => typeof n === "string")
       .map((n) => `${v.kind}=${n}`);

@@ -2,6 +2,15 @@
 import { dirname, isAbsolute, join } from "./path.ts";
 import { ToolkitError } from "./errors.ts";
 
+/**
+ * Reads a file that must be a regular file: a FIFO or a device would block or have side effects on open, so
+ * anything else throws "not a regular file" before it is opened (Deno's own errors otherwise, e.g. NotFound).
+ */
+export function readRegularText(path: string): string {
+  if (!Deno.statSync(path).isFile) throw new Error("not a regular file");
+  return Deno.readTextFileSync(path);
+}
+
 /** The mode of every folder the toolkit creates. */
 export const DIR_MODE = 0o755;
 
