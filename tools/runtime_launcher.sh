@@ -14,7 +14,8 @@ xpu_full() {
   while read -r xpu_a xpu_b xpu_c xpu_d xpu_e; do
     [ "$xpu_a $xpu_b $xpu_c" = "Max open files" ] && XPU_LAUNCHER_NOFILE=$xpu_d && break
   done </proc/self/limits
-  XPU_LAUNCHER_SELF=$0
+  # Absolute, so that the full runtime can write the facts for it (a relative $0 names no file for later).
+  case "$0" in /*) XPU_LAUNCHER_SELF=$0 ;; *) XPU_LAUNCHER_SELF=$PWD/$0 ;; esac
   export XPU_LAUNCHER_NOFILE XPU_LAUNCHER_SELF
   exec @EXEC@ "$@"
 }

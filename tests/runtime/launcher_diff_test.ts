@@ -5,7 +5,7 @@
  * start proves it did not.
  */
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { assertEquals, assertIncludes, assertTrue } from "../_assert.ts";
 import { bin, cleanup, run, tempDir } from "../_helpers.ts";
 import { gpuSpecDir, writeRecordingRunc } from "./_world.ts";
@@ -272,6 +272,30 @@ Deno.test("facts go stale when the config, the runtime found or the probed paths
     // A different PATH is a different input.
     const other = await once(w, config, state, makeSpec(), { ...NO_DENO, PATH: `/usr/bin:/bin` });
     assertIncludes(other.stderr, "V8 did not recognize");
+  } finally {
+    cleanup(w.dir);
+  }
+});
+
+Deno.test("a launcher started by a relative path gets its facts written and skips Deno the next time", async () => {
+  const w = makeWorld();
+  try {
+    const config = join(w.dir, "config.toml");
+    writeFileSync(
+      config,
+      `[xpu-container-runtime]\nmode = "cdi"\nruntimes = ["${w.fake}"]\n` +
+        `[xpu-container-runtime.modes.cdi]\nspec-dirs = ["${w.cdi}"]\n`,
+    );
+    const record = join(w.dir, "record");
+    const env = { XPU_CTK_CONFIG_FILE_PATH: config, XPU_RUNTIME_CACHE_DIR: w.cache, XPU_TEST_RECORD: record };
+    // Through sh, so that $0 really is relative (a spawn from here would name the program by its full path).
+    const rel = ["sh", "-c", 'cd "$1" && shift && exec "./$@"', "sh", dirname(SHIM), basename(SHIM)];
+    rel.push("--root", join(w.dir, "root"), "state", "ctr");
+    const first = await run(rel, { env });
+    assertEquals(first.code, 0, first.stderr);
+    const second = await run(rel, { env: { ...env, ...NO_DENO } });
+    assertEquals(second.code, 0, `the second call started Deno: ${second.stderr}`);
+    assertEquals(readFileSync(record, "utf8"), `${w.fake}\n--root\n${join(w.dir, "root")}\nstate\nctr\n`);
   } finally {
     cleanup(w.dir);
   }
