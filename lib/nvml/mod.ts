@@ -3,7 +3,7 @@
  * once into plain data ({@link readNvml}) so that callers never hold FFI handles.
  */
 import { ToolkitError } from "../sys/errors.ts";
-import { candidates, type NvmlLib, SONAME, SYMBOLS } from "./_ffi.ts";
+import { candidates, type NvmlLib, openLazily, SONAME, SYMBOLS } from "./_ffi.ts";
 
 /** NVML return codes the toolkit names. */
 export const NVML = {
@@ -173,18 +173,15 @@ function noDriver(
 }
 
 /**
- * Opens libnvidia-ml with `symbols`, trying the driver root's library folders, then the soname. Deno compiles
- * a call trampoline per bound symbol (about 0.3 ms each), so a probe binds only what it calls.
+ * Opens libnvidia-ml, trying the driver root's library folders, then the soname; its symbols are bound as
+ * they are called ({@link openLazily}).
  */
-function open<S extends Deno.ForeignLibraryInterface = typeof SYMBOLS>(
-  opts: NvmlOptions,
-  symbols: S = SYMBOLS as unknown as S,
-): { lib: Deno.DynamicLibrary<S>; path: string } {
+function open(opts: NvmlOptions): { lib: NvmlLib; path: string } {
   const tried: string[] = [];
   let last: unknown;
   for (const path of candidates(opts.driverRoot ?? "/", opts.libraryPath, opts.searchPaths)) {
     try {
-      return { lib: Deno.dlopen(path, symbols), path };
+      return { lib: openLazily(path, SYMBOLS, "nvmlInit_v2"), path };
     } catch (err) {
       tried.push(path);
       last = err;
@@ -413,7 +410,7 @@ export function readNvml(opts: NvmlOptions = {}): NvmlSnapshot {
 /** True when NVML loads and initialises (a driver is present); never throws. */
 export function nvmlAvailable(opts: NvmlOptions = {}): boolean {
   try {
-    const { lib } = open(opts, PROBE_SYMBOLS);
+    const { lib } = open(opts);
     try {
       const ok = lib.symbols.nvmlInit_v2() === NVML.SUCCESS;
       if (ok) lib.symbols.nvmlShutdown();
@@ -425,6 +422,3 @@ export function nvmlAvailable(opts: NvmlOptions = {}): boolean {
     return false;
   }
 }
-
-/** What {@link nvmlAvailable} binds. */
-const PROBE_SYMBOLS = { nvmlInit_v2: SYMBOLS.nvmlInit_v2, nvmlShutdown: SYMBOLS.nvmlShutdown } as const;

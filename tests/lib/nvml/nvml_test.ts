@@ -160,3 +160,43 @@ Deno.test("a driver root's library folder is tried before the soname", () => {
     cleanup(root);
   }
 });
+
+Deno.test("a driver without a function the read calls: a typed error naming it and the library", () => {
+  // A library with init, shutdown and the system calls, but no per-GPU functions (an older driver's gap).
+  const dir = tempDir("xpu-nvml-old-");
+  try {
+    const src = join(dir, "old.c");
+    Deno.writeTextFileSync(
+      src,
+      `#include <string.h>
+int nvmlInit_v2(void) { return 0; }
+int nvmlShutdown(void) { return 0; }
+const char *nvmlErrorString(int rc) { return "mock error"; }
+int nvmlSystemGetDriverVersion(char *b, unsigned n) { strncpy(b, "470.1", n); return 0; }
+int nvmlSystemGetCudaDriverVersion(int *v) { *v = 11040; return 0; }
+int nvmlDeviceGetCount_v2(unsigned *n) { *n = 1; return 0; }
+`,
+    );
+    const so = join(dir, "libnvidia-ml.so.1");
+    const r = new Deno.Command("cc", { args: ["-shared", "-fPIC", "-o", so, src], stderr: "piped" })
+      .outputSync();
+    assert.ok(r.success, new TextDecoder().decode(r.stderr));
+    assert.equal(nvmlAvailable({ libraryPath: so }), true);
+    assert.throws(() => readNvml({ libraryPath: so }), (err: unknown) => {
+      assert.ok(err instanceof NvmlError);
+      assert.equal(err.code, NVML.ERROR_FUNCTION_NOT_FOUND);
+      assert.equal(err.func, "nvmlDeviceGetHandleByIndex_v2");
+      assert.equal(
+        err.message,
+        `NVML nvmlDeviceGetHandleByIndex_v2 is missing from ${so}; the driver is too old for this toolkit`,
+      );
+      return true;
+    });
+    // Without GPUs the system calls are all a read needs.
+    const none = readNvml({ libraryPath: so, indexes: [] });
+    assert.equal(none.driverVersion, "470.1");
+    assert.equal(none.cudaVersion, "11.4");
+  } finally {
+    cleanup(dir);
+  }
+});
