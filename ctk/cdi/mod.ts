@@ -2,7 +2,8 @@
 import { parseArgs } from "../../lib/sys/flags.ts";
 import { ToolkitError } from "../../lib/sys/errors.ts";
 import { writeFileLocked } from "../../lib/sys/lock.ts";
-import { resolve } from "../../lib/sys/path.ts";
+import { dirname, isAbsolute, join, resolve } from "../../lib/sys/path.ts";
+import type { Config } from "../../lib/config/mod.ts";
 
 const USAGE = `Usage: xpu-ctk cdi COMMAND [OPTIONS]
 
@@ -200,7 +201,18 @@ export async function generateSpec(args: string[]): Promise<GeneratedSpec | numb
     ((xs as string[] | undefined) ?? []).flatMap((x) => x.split(",")).filter(Boolean);
   const strategies = split(v["device-name-strategy"]);
 
-  const discover = await import("../../lib/discover/mod.ts");
+  // Every module generation needs, loaded in one go (each wave of imports costs a round of file reads) and
+  // while discovery runs: the generator's are only awaited after it.
+  const discoverModule = import("../../lib/discover/mod.ts");
+  const generation = Promise.all([
+    import("../../lib/cdi/generate.ts"),
+    import("../../lib/cdi/validate.ts"),
+    import("../../lib/policy/mod.ts"),
+    import("../../lib/policy/tools.ts"),
+    import("../../lib/sys/which.ts"),
+  ]);
+  generation.catch(() => {}); // awaited below; a failed discovery must not leave it unhandled
+  const discover = await discoverModule;
   const roots = {
     driverRoot: v["driver-root"] as string,
     devRoot: v["dev-root"] as string | undefined,
@@ -246,19 +258,14 @@ export async function generateSpec(args: string[]): Promise<GeneratedSpec | numb
     }
   }
 
-  const [
-    { generateCdiSpec },
-    { cdiSpecProblems, hookBinaryProblem },
-    { loadConfig },
-    { additionalGidsDisabled },
-  ] = await Promise.all([
-    import("../../lib/cdi/generate.ts"),
-    import("../../lib/cdi/validate.ts"),
-    import("../../lib/config/mod.ts"),
-    import("../../lib/policy/mod.ts"),
-  ]);
-  const config = loadConfig();
-  const hookPath = await cdiHookPath(v["cdi-hook-path"] as string | undefined, config.ctk.path);
+  const [{ generateCdiSpec }, { cdiSpecProblems, hookBinaryProblem }, { additionalGidsDisabled }] =
+    await generation;
+  // config.toml is read only when an option needs it (its parser is a large part of the program): for
+  // --cdi-version, whose additionalGids a feature flag can turn off, and to find xpu-cdi-hook beside its
+  // xpu-ctk.path when none is installed beside this xpu-ctk.
+  const loadConfig = async () => (await import("../../lib/config/mod.ts")).loadConfig();
+  const hookPath = await cdiHookPath(v["cdi-hook-path"] as string | undefined, loadConfig);
+  const noAdditionalGids = v["cdi-version"] !== undefined && additionalGidsDisabled(await loadConfig());
   // An explicit path may name the hook of another root or machine: say so, but write it.
   const why = hookBinaryProblem(hookPath);
   if (why) {
@@ -274,7 +281,7 @@ export async function generateSpec(args: string[]): Promise<GeneratedSpec | numb
       deviceIds: split(v["device-id"]),
       allDevice: !v["no-all-device"],
       cdiVersion: v["cdi-version"] as string | undefined,
-      noAdditionalGids: additionalGidsDisabled(config),
+      noAdditionalGids,
     })
     : undefined;
   const spec = deviceSpec ?? generateCdiSpec(plan, {
@@ -287,7 +294,7 @@ export async function generateSpec(args: string[]): Promise<GeneratedSpec | numb
     deviceIds: split(v["device-id"]),
     annotateDriverVersion: v["annotate-driver-version"] === true,
     cdiVersion: v["cdi-version"] as string | undefined,
-    noAdditionalGids: additionalGidsDisabled(config),
+    noAdditionalGids,
   });
   const problems = cdiSpecProblems(spec, output ?? "the generated spec");
   if (problems.length) {
@@ -305,15 +312,16 @@ export async function generateSpec(args: string[]): Promise<GeneratedSpec | numb
  * The xpu-cdi-hook generated hooks run: the flag's, else the one installed beside this xpu-ctk, else the one
  * beside the config's xpu-ctk.path, else the one in PATH. Never a fixed path.
  */
-async function cdiHookPath(flag: string | undefined, ctkPath: string): Promise<string> {
+async function cdiHookPath(flag: string | undefined, config: () => Promise<Config>): Promise<string> {
   if (flag) return resolve(flag);
-  const [{ findSibling }, { which }, path] = await Promise.all([
+  const [{ findSibling }, { which }] = await Promise.all([
     import("../../lib/policy/tools.ts"),
     import("../../lib/sys/which.ts"),
-    import("../../lib/sys/path.ts"),
   ]);
-  const found = findSibling("xpu-cdi-hook") ??
-    (path.isAbsolute(ctkPath) ? which(path.join(path.dirname(ctkPath), "xpu-cdi-hook")) : undefined) ??
+  const beside = findSibling("xpu-cdi-hook");
+  if (beside) return resolve(beside);
+  const ctkPath = (await config()).ctk.path;
+  const found = (isAbsolute(ctkPath) ? which(join(dirname(ctkPath), "xpu-cdi-hook")) : undefined) ??
     which("xpu-cdi-hook");
   if (!found) {
     throw new ToolkitError(
