@@ -1,6 +1,6 @@
 /** Paths inside a driver or dev root: symlinks followed without leaving the root, and device node stats. */
 import type { DeviceNode } from "./plan.ts";
-import { lstat, normalize, stat } from "./_fs.ts";
+import { lstat, normalize, readDirNames, stat } from "./_fs.ts";
 import { splitDev } from "../sys/dev.ts";
 
 /** Joins a root and an absolute path inside it ("/" as root gives the path itself). */
@@ -18,6 +18,21 @@ export function inRoot(root: string, path: string): string {
  * null for an absent path. One discovery run shares it; it must not outlive the run.
  */
 export type ResolveMemo = Map<string, string | null>;
+
+/**
+ * Folder listings of one discovery run, by host path (undefined for a folder that cannot be read): the library
+ * folders are listed once for the driver's libraries and again for the graphics files. It must not outlive the
+ * run.
+ */
+export type DirMemo = Map<string, string[] | undefined>;
+
+/** The names in the host folder `hostDir`, read once per {@link DirMemo}. */
+export function listDir(hostDir: string, memo?: DirMemo): string[] | undefined {
+  if (memo?.has(hostDir)) return memo.get(hostDir);
+  const names = readDirNames(hostDir);
+  memo?.set(hostDir, names);
+  return names;
+}
 
 function look(root: string, cur: string, memo?: ResolveMemo): string | null {
   const hit = memo?.get(cur);

@@ -6,8 +6,8 @@
  * libglxserver_nvidia.so link), the X.Org config snippets, the OpenCL ICD and nvoptix.bin. Files are mounted at
  * the paths they have on the host.
  */
-import { basename, dirname, join, readDirNames } from "./_fs.ts";
-import { inRoot, resolveInRoot, type ResolveMemo } from "./_root.ts";
+import { basename, dirname, join } from "./_fs.ts";
+import { type DirMemo, inRoot, listDir, resolveInRoot, type ResolveMemo } from "./_root.ts";
 import { readSoname } from "./_elf.ts";
 import { fileMount } from "./files.ts";
 import type { Capability, FileMount, Symlink } from "./plan.ts";
@@ -39,6 +39,8 @@ export const EGL_PLATFORM_LIBRARIES = [
   "libnvidia-egl-xlib",
 ];
 
+const EGL_FILE = /^(libnvidia-egl-[a-z0-9]+)\.so\.\d+\.\d+(\.\d+)*$/;
+
 /** Where X.Org modules live; the first folder with a module wins for it ("MODULES" = modules, modules/updates). */
 export const XORG_MODULE_DIRS = ["/usr/lib/xorg", "/usr/lib64/xorg", "/usr/X11R6/lib", "/usr/X11R6/lib64"];
 
@@ -61,6 +63,8 @@ export interface GraphicsOptions {
   /** Container paths already mounted (the fixed config list); not mounted twice. */
   taken?: Set<string>;
   memo?: ResolveMemo;
+  /** Folder listings shared with the rest of one discovery run. */
+  dirs?: DirMemo;
 }
 
 /** Finds the graphics and display files of a driver root (see the module comment). */
@@ -87,8 +91,8 @@ export function findGraphicsFiles(opts: GraphicsOptions): GraphicsFiles {
     const realDir = resolveInRoot(root, dir, memo);
     if (!realDir || seenDirs.has(realDir)) continue;
     seenDirs.add(realDir);
-    for (const file of (readDirNames(inRoot(root, realDir)) ?? []).sort()) {
-      const m = file.match(/^(libnvidia-egl-[a-z0-9]+)\.so\.\d+\.\d+(\.\d+)*$/);
+    for (const file of [...listDir(inRoot(root, realDir), opts.dirs) ?? []].sort()) {
+      const m = EGL_FILE.exec(file);
       if (!m || !EGL_PLATFORM_LIBRARIES.includes(m[1]) || found.has(m[1])) continue;
       const real = resolveInRoot(root, join(realDir, file), memo);
       if (!real) continue;

@@ -1,9 +1,9 @@
 /** The driver's libraries: which capability wants which, and finding `lib*.so.<driver version>` in a root. */
-import { basename, dirname, exists, join, readDirNames } from "./_fs.ts";
+import { basename, dirname, exists, join } from "./_fs.ts";
 import type { Capability, FileMount, Symlink } from "./plan.ts";
 import { is32Bit, is64Bit, type LdCacheEntry, readLdCache } from "./ldcache.ts";
 import { readSoname } from "./_elf.ts";
-import { inRoot, resolveInRoot, type ResolveMemo } from "./_root.ts";
+import { type DirMemo, inRoot, listDir, resolveInRoot, type ResolveMemo } from "./_root.ts";
 
 const UTILITY = ["libnvidia-ml", "libnvidia-cfg", "libnvidia-nscq"];
 const COMPUTE = [
@@ -81,6 +81,8 @@ export interface LibraryOptions {
   ldcache?: LdCacheEntry[];
   /** Path facts shared with the rest of one discovery run. */
   memo?: ResolveMemo;
+  /** Folder listings shared with the rest of one discovery run. */
+  dirs?: DirMemo;
 }
 
 /** The driver's libraries with their mounts, SONAME/dev symlinks and the folders that hold them. */
@@ -121,7 +123,7 @@ export function findDriverLibraries(opts: LibraryOptions): DriverLibraries {
     const realDir = resolveInRoot(root, dir, memo);
     if (!realDir || seenDirs.has(realDir)) continue;
     seenDirs.add(realDir);
-    const names = readDirNames(inRoot(root, realDir));
+    const names = listDir(inRoot(root, realDir), opts.dirs);
     if (!names) continue;
     for (const file of names) {
       if (!file.endsWith(suffix)) continue;

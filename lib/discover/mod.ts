@@ -4,7 +4,7 @@
  * applies it.
  */
 import { absolute, join, readDirNames } from "./_fs.ts";
-import type { ResolveMemo } from "./_root.ts";
+import type { DirMemo, ResolveMemo } from "./_root.ts";
 import { type NvmlSnapshot, readNvml } from "../nvml/mod.ts";
 import { discoverCsvFiles } from "./csv.ts";
 import { findBinaries, findConfigFiles, findFirmware, findIpc } from "./files.ts";
@@ -85,6 +85,7 @@ export function discoverSync(opts: DiscoverOptions = {}): MountPlan {
     });
   const version = nvml.driverVersion;
   const memo: ResolveMemo = new Map();
+  const dirs: DirMemo = new Map();
   // The dev root's own path facts (the memo is per root); the same map when it is the driver root.
   const ctx: NodeContext = {
     devRoot,
@@ -97,6 +98,7 @@ export function discoverSync(opts: DiscoverOptions = {}): MountPlan {
     driverVersion: version,
     searchPaths: opts.librarySearchPaths,
     memo,
+    dirs,
   });
   const gpus: GpuDevice[] = nvml.devices.map((d) => ({
     index: d.index,
@@ -129,6 +131,7 @@ export function discoverSync(opts: DiscoverOptions = {}): MountPlan {
     libraries: libs.mounts,
     taken: new Set(configs.map((c) => c.containerPath)),
     memo,
+    dirs,
   });
   return {
     driverVersion: version,
