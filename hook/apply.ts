@@ -71,10 +71,7 @@ export async function applyActions(
     const cache = ownCachePlan(root, a);
     for (const m of a.mounts) bindIn(root, m.hostPath, m.path, { readOnly: m.readOnly });
     createSymlinks(root, a.symlinks);
-    if (a.procFiles && Object.keys(a.procFiles).length) {
-      // The container's procfs has the folder only when the driver is really loaded; it cannot be made.
-      if (lstatIn(root, PROC_DRIVER)?.type === "dir") tmpfsWithFilesIn(root, PROC_DRIVER, a.procFiles);
-    }
+    procDriverIn(root, a.procFiles);
     if (a.cudaCompatHostVersion) enableCudaCompat(root, a.cudaCompatHostVersion);
     if (cache) {
       if (cache.removeCacheTemp) removeIn(root, "/etc/ld.so.cache~");
@@ -88,6 +85,16 @@ export async function applyActions(
       });
     }
   });
+}
+
+/**
+ * Mounts a read-only tmpfs of the copies of the driver's proc files over the container's /proc/driver/nvidia.
+ * The container's procfs has that folder only when the driver is really loaded (it cannot be made): without
+ * it, or without files, nothing is mounted. Must run in the container's mount namespace.
+ */
+export function procDriverIn(root: Root, files: Record<string, string> | undefined): void {
+  if (!files || !Object.keys(files).length) return;
+  if (lstatIn(root, PROC_DRIVER)?.type === "dir") tmpfsWithFilesIn(root, PROC_DRIVER, files);
 }
 
 /**

@@ -10,14 +10,18 @@ import { Logger, parseLevel } from "../lib/sys/log.ts";
 import { APPLY_COMMAND, applyActions } from "./apply.ts";
 import { discoverPlan } from "./plan_source.ts";
 import { prestart } from "./prestart.ts";
+import { PROC_DRIVER_COMMAND, procDriverHook } from "./proc_driver.ts";
 
 const PROGRAM = "xpu-container-runtime-hook";
 
 /** The usage text. */
 export const USAGE = `Usage: ${PROGRAM} [--config FILE] [--mode legacy] [--debug] prestart|poststart|poststop
+       ${PROGRAM} --mode legacy ${PROC_DRIVER_COMMAND} FILES
 
 The legacy-mode OCI hook: runc runs it with the container's state on stdin. prestart gives a container that
 asks for GPUs their device nodes, driver files and linker cache; poststart and poststop do nothing.
+${PROC_DRIVER_COMMAND} (a createContainer hook the runtime adds when it configures the container at create)
+mounts the copies of /proc/driver/nvidia files in FILES, a JSON object of names to text.
 It logs what it did to the config's xpu-container-cli.debug file at xpu-container-runtime.log-level.
 
 Options:
@@ -73,6 +77,17 @@ export async function main(argv: string[]): Promise<number> {
     } catch (err) {
       log.error(errorMessage(err));
       return 1;
+    }
+  }
+  if (command === PROC_DRIVER_COMMAND) {
+    if (rest.length !== 1) {
+      return usageError(PROGRAM, `${PROC_DRIVER_COMMAND} takes one argument, the files as JSON`, USAGE);
+    }
+    try {
+      procDriverHook(readStdinText(), rest[0]);
+      return 0;
+    } catch (err) {
+      return failure(PROGRAM, errorMessage(err));
     }
   }
   if (command === "poststart" || command === "poststop") return 0;

@@ -1,4 +1,4 @@
-/** The host driver for the legacy hook: the shared mount plan from lib/discover, with the matching /proc. */
+/** The host driver for legacy mode: the shared mount plan from lib/discover, with the matching /proc. */
 import type { Config } from "../lib/config/mod.ts";
 import { discoverSync, type MountPlan, procRootFor } from "../lib/discover/mod.ts";
 
@@ -10,15 +10,26 @@ export interface PlanSource {
 
 /**
  * Discovers the driver under the config's driver root (`[xpu-container-cli] root`). The config's
- * `[xpu-container-cli] environment` entries (`KEY=VALUE`) are set for the driver library while it is read;
- * children the hook starts never see them.
+ * `[xpu-container-cli] environment` entries (`KEY=VALUE`) are set for the driver library while it is read and
+ * put back as they were afterwards: children of the hook, and the runtime's low-level runtime, never see them.
  */
 export function discoverPlan(config: Config): PlanSource {
+  const saved = new Map<string, string | undefined>();
   for (const e of config.cli.environment) {
     const i = e.indexOf("=");
-    if (i > 0) Deno.env.set(e.slice(0, i), e.slice(i + 1));
+    if (i <= 0) continue;
+    const key = e.slice(0, i);
+    if (!saved.has(key)) saved.set(key, Deno.env.get(key));
+    Deno.env.set(key, e.slice(i + 1));
   }
-  const driverRoot = config.cli.root || "/";
-  const procRoot = procRootFor(driverRoot);
-  return { plan: discoverSync({ driverRoot, procRoot }), procRoot };
+  try {
+    const driverRoot = config.cli.root || "/";
+    const procRoot = procRootFor(driverRoot);
+    return { plan: discoverSync({ driverRoot, procRoot }), procRoot };
+  } finally {
+    for (const [key, value] of saved) {
+      if (value === undefined) Deno.env.delete(key);
+      else Deno.env.set(key, value);
+    }
+  }
 }

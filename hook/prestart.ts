@@ -4,7 +4,7 @@ import * as posix from "../lib/sys/path.ts";
 import type { Config } from "../lib/config/mod.ts";
 import { confFileFor, hostPid } from "../lib/container/mod.ts";
 import type { MountPlan } from "../lib/discover/plan.ts";
-import { containerRoot, loadSpec, parseState } from "../lib/oci/mod.ts";
+import { containerRoot, loadSpec, parseState, type Spec } from "../lib/oci/mod.ts";
 import { isTegraHost, onlyCdiDevices, readRequest, type Request, resolveMode } from "../lib/request/mod.ts";
 import { additionalGidsDisabled, checkRequest, decideFor, factsFromPlan } from "../lib/policy/mod.ts";
 import { ToolkitError } from "../lib/sys/errors.ts";
@@ -69,6 +69,50 @@ export function inContainerMountNamespace(pid: number): boolean {
   }
 }
 
+/** What {@link legacyActions} decides from: a container's request, its spec and where its rootfs is. */
+export interface LegacyInput {
+  config: Config;
+  req: Request;
+  spec: Spec;
+  /** The container's rootfs as the host sees it. */
+  rootPath: string;
+  /** The container id (names the linker config drop-in). */
+  id?: string;
+  /** Finds the host driver: the shared mount plan and the /proc that goes with it. */
+  discover: (config: Config, req: Request) => { plan: MountPlan; procRoot: string };
+  log: Logger;
+}
+
+/**
+ * What legacy mode does to a container, decided before anything is changed: the driver discovered, the
+ * request's requirements checked (an unsatisfied one throws), the container policy's grant laid out the legacy
+ * way on this rootfs. The hook applies it in the container's mount namespace; the runtime applies the same
+ * actions at create (runtime/legacy.ts).
+ */
+export function legacyActions(input: LegacyInput): Actions {
+  const { config, req, spec, log } = input;
+  const { plan, procRoot } = input.discover(config, req);
+  const checked = checkRequest(req, factsFromPlan(plan));
+  for (const note of checked.undecided) log.warn(`Requirement ${note}`);
+  const grant = decideFor(plan, req, {
+    noAdditionalGids: additionalGidsDisabled(config),
+    cudaCompat: config.runtime.cudaCompatMode === "ldconfig" && !config.features.disableCudaCompatLibHook,
+  });
+  const debian = withRoot(input.rootPath, (root) => lstatIn(root, "/etc/debian_version") !== undefined);
+  return planActions(grant, {
+    rootPath: input.rootPath,
+    debian,
+    procFiles: readProcDriver(procRoot),
+    ldConf: confFileFor(input.id),
+    ldconfig: config.cli.ldconfig,
+    allowLdconfigFromContainer: config.features.allowLdconfigFromContainer,
+    driverVersion: plan.driverVersion,
+    libraryDirs: plan.libraryDirs,
+    userNamespace: ((spec.linux as { namespaces?: { type?: string }[] } | undefined)?.namespaces ?? [])
+      .some((n) => n.type === "user"),
+  });
+}
+
 /** Runs the prestart flow; returns without doing anything for a container that asked for no GPU. */
 export async function prestart(opts: PrestartOptions): Promise<void> {
   const { config, log } = opts;
@@ -113,26 +157,14 @@ export async function prestart(opts: PrestartOptions): Promise<void> {
   let actions: Actions;
   let cg: DeviceCgroup | undefined;
   try {
-    const { plan, procRoot } = opts.discover(config, req);
-    const checked = checkRequest(req, factsFromPlan(plan));
-    for (const note of checked.undecided) log.warn(`Requirement ${note}`);
-    const grant = decideFor(plan, req, {
-      noAdditionalGids: additionalGidsDisabled(config),
-      cudaCompat: config.runtime.cudaCompatMode === "ldconfig" && !config.features.disableCudaCompatLibHook,
-    });
-    const rootPath = containerRoot(state, spec);
-    const debian = withRoot(rootPath, (root) => lstatIn(root, "/etc/debian_version") !== undefined);
-    actions = planActions(grant, {
-      rootPath,
-      debian,
-      procFiles: readProcDriver(procRoot),
-      ldConf: confFileFor(state.id),
-      ldconfig: config.cli.ldconfig,
-      allowLdconfigFromContainer: config.features.allowLdconfigFromContainer,
-      driverVersion: plan.driverVersion,
-      libraryDirs: plan.libraryDirs,
-      userNamespace: ((spec.linux as { namespaces?: { type?: string }[] } | undefined)?.namespaces ?? [])
-        .some((n) => n.type === "user"),
+    actions = legacyActions({
+      config,
+      req,
+      spec,
+      rootPath: containerRoot(state, spec),
+      id: state.id,
+      discover: opts.discover,
+      log,
     });
     // Find the cgroup first: a container whose cgroup cannot be found is refused before anything is mounted.
     cg = config.cli.noCgroups ? undefined : deviceCgroup(pid);

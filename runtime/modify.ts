@@ -136,6 +136,39 @@ export function addLegacyHook(spec: Spec, ctx: ModifyContext): boolean {
 }
 
 /**
+ * Legacy mode without the hook's process: the runtime gives the container at create what the legacy hook would
+ * (runtime/legacy.ts). False, with the reason logged, when the hook must do it: a legacy hook is already in the
+ * spec (docker --gpus), the container has a user namespace, other createContainer hooks would run before the
+ * hook's steps, or the result could differ from the hook's.
+ */
+export async function legacyAtCreate(spec: Spec, req: Request, ctx: ModifyContext): Promise<boolean> {
+  const prestart = (spec.hooks?.prestart ?? []) as Hook[];
+  const create = (spec.hooks?.createContainer ?? []) as Hook[];
+  if (prestart.some(isLegacyHook) || create.some(isLegacyHook)) return false;
+  // Resolved first: a hook that cannot be found is refused whether or not this container needs it.
+  const hookPath = resolveTool(ctx.config.hook.path, ctx, "xpu-container-runtime-hook.path");
+  const why = !ctx.bundle
+    ? "the bundle is not known"
+    : hasUserNamespace(spec)
+    ? "the container has a user namespace"
+    : create.length
+    ? "the spec has createContainer hooks, which run before the legacy hook's steps"
+    : "";
+  if (why) {
+    ctx.log.info(`The legacy hook configures the container: ${why}`);
+    return false;
+  }
+  const legacy = await import("./legacy.ts");
+  return legacy.legacyAtCreate(spec, req, {
+    config: ctx.config,
+    log: ctx.log,
+    bundle: ctx.bundle!,
+    id: ctx.id,
+    hookPath,
+  });
+}
+
+/**
  * Legacy mode: give the container process the groups it needs to open the device nodes the legacy hook will
  * make (their host owner, group and mode), as cdi and jit-cdi do. The groups must be in config.json before
  * runc starts. They are read from the host's nodes and /proc/driver/nvidia; NVML is loaded only when the
@@ -536,8 +569,10 @@ export async function modifySpec(spec: Spec, req: Request, ctx: ModifyContext): 
   ctx.log.info(`Using mode ${choice.mode}: ${choice.reason}`);
   switch (choice.mode) {
     case "legacy":
-      await checkRequirements(req, ctx);
-      addLegacyHook(spec, ctx);
+      if (!(await legacyAtCreate(spec, req, ctx))) {
+        await checkRequirements(req, ctx);
+        addLegacyHook(spec, ctx);
+      }
       await addLegacyGroups(spec, req, ctx);
       break;
     case "cdi": {

@@ -248,11 +248,28 @@ Deno.test("the hooks the toolkit writes carry a timeout and the minimal environm
       } finally {
         await shim(w.sb, ["delete", "--force", id]);
       }
+      // In every mode the runtime takes the toolkit's steps at create on this image: no hook is left.
       const spec = JSON.parse(readFileSync(b.config, "utf8"));
-      // The legacy hook is a createContainer hook too when the container has no user namespace.
-      // In cdi and jit-cdi the runtime takes the toolkit hook's steps at create on this image: no hook is left.
-      const hooks = spec.hooks?.createContainer ?? [];
-      assertEquals(hooks.length > 0, mode === "legacy", `${mode}: ${JSON.stringify(spec.hooks)}`);
+      assertEquals(
+        [spec.hooks?.prestart, spec.hooks?.createContainer],
+        [undefined, undefined],
+        `${mode}: ${JSON.stringify(spec.hooks)}`,
+      );
+      // Behind another tool's createContainer hook the toolkit's hook stays (a createContainer hook in legacy
+      // mode too, the container having no user namespace), and carries them.
+      const other = envBundle(w, ["NVIDIA_VISIBLE_DEVICES=0"], ["true"]);
+      const otherSpec = JSON.parse(readFileSync(other.config, "utf8"));
+      otherSpec.hooks = { createContainer: [{ path: "/bin/true", args: ["true"] }] };
+      writeFileSync(other.config, JSON.stringify(otherSpec));
+      const id2 = containerId("xpuenv");
+      try {
+        const r = await shim(w.sb, ["create", "--bundle", other.dir, id2], w.root.env);
+        assertEquals(r.code, 0, `${mode}: ${r.stderr}`);
+      } finally {
+        await shim(w.sb, ["delete", "--force", id2]);
+      }
+      const hooks = JSON.parse(readFileSync(other.config, "utf8")).hooks.createContainer.slice(1);
+      assertEquals(hooks.length, 1, `${mode}: ${JSON.stringify(hooks)}`);
       for (const h of hooks) {
         assertEquals([h.timeout, h.env], [HOOK_TIMEOUT, MINIMAL_ENV], `${mode}: ${JSON.stringify(h)}`);
       }

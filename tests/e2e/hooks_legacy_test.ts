@@ -99,7 +99,7 @@ Deno.test("NVIDIA_VISIBLE_DEVICES=0 with compute,utility gets its nodes, nvidia-
   }
 });
 
-Deno.test("through the shim in legacy mode: the hook the shim adds gets the config and configures the container", async () => {
+Deno.test("through the shim in legacy mode: the runtime configures the container at create, no hook left", async () => {
   const h = host();
   const before = hostMounts();
   writeFileSync(
@@ -125,15 +125,10 @@ Deno.test("through the shim in legacy mode: the hook the shim adds gets the conf
     assertTrue(!r.stdout.includes("nvidia1"));
     assertIncludes(r.stdout, "GPU 0: /dev/nvidia0");
     assertEquals(r.stdout.trim().split("\n").at(-1), "2");
+    // The driver was read with the config's environment (the mock NVML's config), as the hook reads it.
     const spec = JSON.parse(readFileSync(b.config, "utf8"));
-    assertEquals(spec.hooks.createContainer[0].args, [
-      "xpu-container-runtime-hook",
-      "--config",
-      h.config,
-      "--mode",
-      "legacy",
-      "prestart",
-    ]);
+    assertEquals(spec.hooks, undefined);
+    assertTrue(spec.linux.devices.some((d: { path: string }) => d.path === "/dev/nvidia0"));
     // The requirement check through the shim as well.
     const refused = makeBundle({
       env: ["NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_REQUIRE_CUDA=cuda>=99.0"],
@@ -166,7 +161,7 @@ Deno.test("through the shim in legacy mode: the hook the shim adds gets the conf
   }
 });
 
-Deno.test("xpu-container-runtime.legacy under a config whose mode is cdi or jit-cdi: its hook configures the container", async () => {
+Deno.test("xpu-container-runtime.legacy under a config whose mode is cdi or jit-cdi configures the container in legacy mode", async () => {
   const h = host();
   const b = makeBundle({
     env: ["NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_DRIVER_CAPABILITIES=compute,utility"],
@@ -201,9 +196,16 @@ Deno.test("xpu-container-runtime.legacy under a config whose mode is cdi or jit-
         assertIncludes(r.stdout, "nvidia0\n");
         assertIncludes(r.stdout, "GPU 0: /dev/nvidia0");
         const spec = JSON.parse(readFileSync(b.config, "utf8"));
-        assertEquals(spec.hooks.createContainer.length, 1);
-        assertEquals(spec.hooks.prestart, undefined);
-        assertEquals(spec.hooks.createContainer[0].args.slice(-3), ["--mode", "legacy", "prestart"]);
+        if (mode === "cdi") {
+          // Configured at create: no hook, so none that could resolve the mode from the config again.
+          assertEquals(spec.hooks, undefined);
+        } else {
+          // The same rootfs again: its linker cache now lists the driver's libraries, so the runtime leaves the
+          // container to the hook, which is told the mode the runtime chose.
+          assertEquals(spec.hooks.createContainer.length, 1);
+          assertEquals(spec.hooks.prestart, undefined);
+          assertEquals(spec.hooks.createContainer[0].args.slice(-3), ["--mode", "legacy", "prestart"]);
+        }
       } finally {
         await run(["runc", "--root", runcRoot, "delete", "--force", id]);
       }
@@ -260,12 +262,29 @@ Deno.test("NVIDIA_REQUIRE_CUDA=cuda>=99.0 refuses the container with the documen
 });
 
 // This machine: cgroup v1 devices hierarchy (with an empty v2 mount at /sys/fs/cgroup/unified); runc puts
-// the container in a v1 devices cgroup, so this exercises the hook's devices.allow rules.
-for (const kind of ["prestart", "createContainer"] as const) {
-  Deno.test(`the device cgroup confines (cgroup v1), hook run as ${kind}: the requested GPU opens, an unrequested one is denied`, async () => {
+// the container in a v1 devices cgroup, so this exercises the hook's devices.allow rules, and the rules the
+// runtime writes into the spec when it configures the container at create.
+for (const kind of ["prestart", "createContainer", "at create"] as const) {
+  Deno.test(`the device cgroup confines (cgroup v1), ${kind === "at create" ? "configured by the runtime at create" : `hook run as ${kind}`}: the requested GPU opens, an unrequested one is denied`, async () => {
     // runc gives a createContainer hook the container init's pid in its own pid namespace (1); the hook must
     // still find the container's cgroup, not the host init's.
     const h = host();
+    const config = (cli: string) =>
+      writeFileSync(
+        h.config,
+        `[xpu-container-runtime]\nmode = "legacy"\n[xpu-container-runtime-hook]\npath = "${
+          bin("xpu-container-runtime-hook")
+        }"\n[xpu-container-cli]\nroot = "${h.driver.root}"\n` +
+          `environment = ["MOCK_NVML_CONFIG=${h.driver.nvmlConfig}"]\n${cli}`,
+      );
+    config("");
+    // The runtime, run as runc would be, with this host's config.
+    const shim = join(h.dir, "runtime");
+    writeFileSync(
+      shim,
+      `#!/bin/sh\nXPU_CTK_CONFIG_FILE_PATH=${h.config} exec ${bin("xpu-container-runtime")} "$@"\n`,
+    );
+    Deno.chmodSync(shim, 0o755);
     const probe = 'for n in nvidia0 nvidia1; do head -c0 /dev/$n 2>&1 && echo "$n opened"; done; ' +
       "ldconfig -p | grep -c libcuda.so; true";
     const mounts = [{
@@ -274,17 +293,22 @@ for (const kind of ["prestart", "createContainer"] as const) {
       type: "bind",
       options: ["bind"],
     }];
-    const run = (opts: ContainerOptions) => runContainer({ ...opts, hooks: { [kind]: [prestartHook(h)] } });
+    const run = (opts: ContainerOptions) =>
+      kind === "at create"
+        ? runContainer({ ...opts, runtime: shim })
+        : runContainer({ ...opts, hooks: { [kind]: [prestartHook(h)] } });
     try {
       const r = await run({ env: ["NVIDIA_VISIBLE_DEVICES=0"], args: ["sh", "-c", probe], mounts });
+      const hooks = JSON.parse(readFileSync(r.bundle.config, "utf8")).hooks;
       removeBundle(r.bundle);
       assertEquals(r.code, 0, r.stderr);
+      if (kind === "at create") assertEquals(hooks, undefined, "a hook was left");
       // No driver is loaded here: an allowed open reaches the kernel and gets ENXIO, a denied one gets EPERM.
       assertIncludes(r.stdout, "/dev/nvidia0: No such device or address");
       assertIncludes(r.stdout, "/dev/nvidia1: Operation not permitted");
       assertEquals(r.stdout.trim().split("\n").at(-1), "2");
-      // Control: with no-cgroups the hook adds no rule, and the requested node is denied as well.
-      writeFileSync(h.config, `[xpu-container-cli]\nroot = "${h.driver.root}"\nno-cgroups = true\n`);
+      // Control: with no-cgroups no rule is added, and the requested node is denied as well.
+      config("no-cgroups = true\n");
       const c = await run({ env: ["NVIDIA_VISIBLE_DEVICES=0"], args: ["sh", "-c", probe], mounts });
       removeBundle(c.bundle);
       assertEquals(c.code, 0, c.stderr);

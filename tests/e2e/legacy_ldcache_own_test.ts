@@ -4,12 +4,14 @@
  * ldconfig configured (the hook may write the cache itself) and once with a copy of it configured elsewhere
  * (which the hook always runs), and the two must see the same `ldconfig -p`, linker config, links and dlopen
  * results, with caches equal byte for byte but for the generator. Images where the cache could differ get
- * ldconfig's cache, and the test checks that they do.
+ * ldconfig's cache, and the test checks that they do. The runtime writes the cache at create where it can; a
+ * third run through the legacy hook (already in the spec, so the runtime leaves the container to it) must give
+ * the same container and, where the toolkit writes the cache, the same bytes.
  */
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assertEquals, assertIncludes, assertTrue } from "../_assert.ts";
-import { containerId } from "../_helpers.ts";
+import { bin, containerId } from "../_helpers.ts";
 import { makeSpec } from "../../fixtures/spec.ts";
 import { parseLdCacheFile } from "../../lib/discover/ldcache.ts";
 import { TOOLKIT_GENERATOR, writeLdCache } from "../../lib/container/ldcache_write.ts";
@@ -100,24 +102,42 @@ Deno.test("the legacy hook's own linker cache against ldconfig's, image by image
       await t.step(c.name, async () => {
         // One id for both runs: it names the linker config drop-in.
         const id = containerId("lgown");
-        const once = async (setting: string) => {
+        const once = async (setting: string, viaHook = false) => {
           withLdconfig(setting);
           const spec = makeSpec({
             args: ["sh", "-c", `(${SCRIPT}) > /out.txt 2>&1`],
             env: ["NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_DRIVER_CAPABILITIES=compute,utility"],
           });
+          if (viaHook) {
+            spec.hooks = {
+              createContainer: [{
+                path: bin("xpu-container-runtime-hook"),
+                args: ["xpu-container-runtime-hook", "--config", sb.config, "--mode", "legacy", "prestart"],
+                env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+                timeout: 30,
+              }],
+            };
+          }
           const b = bundle(sb, { spec });
           c.prepare(b.rootfs);
           const r = await shim(sb, ["run", "--bundle", b.dir, id], root.env);
           await shim(sb, ["delete", "--force", id]);
           assertEquals(r.code, 0, r.stderr);
+          const hooks = JSON.parse(readFileSync(b.config, "utf8")).hooks?.createContainer ?? [];
           return {
             out: readFileSync(join(b.rootfs, "out.txt"), "utf8"),
             cache: new Uint8Array(readFileSync(join(b.rootfs, "etc/ld.so.cache"))),
+            hooks: hooks.length,
           };
         };
         const own = await once("@/sbin/ldconfig");
         const ref = await once(`@${copy}`);
+        const hook = await once("@/sbin/ldconfig", true);
+        // At create where the toolkit writes the cache; else the runtime leaves the container to the hook.
+        assertEquals(own.hooks, c.own ? 0 : 1, "legacy hooks left in the spec");
+        assertEquals(hook.hooks, 1);
+        assertEquals(hook.out, own.out, "the legacy hook gave another container than the runtime at create");
+        assertEquals(Array.from(hook.cache), Array.from(own.cache));
         const a = parseLdCacheFile(own.cache);
         const b = parseLdCacheFile(ref.cache);
         assertTrue(b.generator !== TOOLKIT_GENERATOR, "the reference cache was not written by ldconfig");
