@@ -7,7 +7,7 @@
  * else to do then ({@link startChild} lets it work while the child starts).
  */
 import { ToolkitError } from "../sys/errors.ts";
-import { c, cstr, errno, lazyLibc, writeAll } from "../sys/syscalls.ts";
+import { close, cstr, errno, lazyLibc, read, syscall, writeAll } from "../sys/syscalls.ts";
 
 /** A child that could not be started, or whose pipes failed. */
 export class SpawnError extends ToolkitError {}
@@ -152,17 +152,17 @@ export function startChild(argv: string[], env: Record<string, string>): Child {
     if (rc !== 0) throw new SpawnError(`Cannot start ${what}: posix_spawn error ${rc}`);
     pid = pidOut[0];
   } finally {
-    c().close(inR);
-    if (errW >= 0) c().close(errW);
+    close(inR);
+    if (errW >= 0) close(errW);
     if (pid < 0) {
-      c().close(inW);
-      if (errR >= 0) c().close(errR);
+      close(inW);
+      if (errR >= 0) close(errR);
     }
   }
   const kill = () => {
     libc.kill(pid, SIGKILL);
     reap(pid);
-    c().close(errR);
+    close(errR);
   };
   return {
     finish(opts) {
@@ -173,12 +173,12 @@ export function startChild(argv: string[], env: Record<string, string>): Child {
         kill();
         throw err;
       } finally {
-        c().close(inW);
+        close(inW);
       }
       return wait(pid, errR, opts.timeoutMs);
     },
     kill() {
-      c().close(inW);
+      close(inW);
       kill();
     },
   };
@@ -196,7 +196,7 @@ function reap(pid: number): number {
 /** Reads the child's stderr until the child ends or the deadline passes; reaps it. */
 function wait(pid: number, errR: number, timeoutMs: number): SpawnResult {
   const deadline = performance.now() + timeoutMs;
-  const pidfd = Number(c().syscall(SYS_PIDFD_OPEN, BigInt(pid), 0n, 0n, 0n, 0n, 0n));
+  const pidfd = Number(syscall(SYS_PIDFD_OPEN, pid));
   const chunks: Uint8Array[] = [];
   const buf = new Uint8Array(65536);
   let errOpen = true;
@@ -224,7 +224,7 @@ function wait(pid: number, errR: number, timeoutMs: number): SpawnResult {
         throw new SpawnError(`poll failed while waiting for ${pid}: errno ${errno()}`);
       }
       if (errOpen && (view[3] & (POLLIN | POLLHUP))) {
-        const r = Number(c().read(errR, buf, BigInt(buf.length)));
+        const r = read(errR, buf);
         if (r > 0) chunks.push(buf.slice(0, r));
         else if (r === 0 || errno() !== EINTR) {
           errOpen = false;
@@ -234,7 +234,7 @@ function wait(pid: number, errR: number, timeoutMs: number): SpawnResult {
       if (pidfd >= 0 && (view[7] & POLLIN)) exited = true;
     }
   } finally {
-    if (pidfd >= 0) c().close(pidfd);
+    if (pidfd >= 0) close(pidfd);
   }
   const status = reap(pid);
   // What the child (or a descendant still holding the pipe) wrote before it ended.
@@ -244,12 +244,12 @@ function wait(pid: number, errR: number, timeoutMs: number): SpawnResult {
     fds[0] = errR;
     view[2] = POLLIN;
     while (libc.poll(fds, 1n, 0) > 0 && (view[3] & (POLLIN | POLLHUP))) {
-      const r = Number(c().read(errR, buf, BigInt(buf.length)));
+      const r = read(errR, buf);
       if (r <= 0) break;
       chunks.push(buf.slice(0, r));
     }
   }
-  c().close(errR);
+  close(errR);
   const stderr = new TextDecoder().decode(concat(chunks));
   const signal = status & 0x7f;
   const code = status < 0 ? -1 : signal === 0 ? (status >> 8) & 0xff : 128 + signal;

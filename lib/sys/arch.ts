@@ -1,6 +1,7 @@
 /**
- * What the system-call layer needs to know per CPU architecture: the numbers of the calls libc has no wrapper
- * for, and the open(2) flags whose values differ (arm64 moved O_DIRECTORY and O_NOFOLLOW). Struct layouts need no
+ * What the system-call layer needs to know per CPU architecture: the numbers of the calls it makes (every call
+ * goes through libc's one `syscall` entry: Deno compiles a trampoline per bound libc symbol, a few tenths of a
+ * millisecond each at every start), and the open(2) flags whose values differ (arm64 moved O_DIRECTORY and O_NOFOLLOW). Struct layouts need no
  * table: every struct the toolkit passes to the kernel (statx, open_how, mount_attr, bpf_attr, dev_t) is laid
  * out the same on x86_64 and aarch64. Pure tables; nothing here touches the system.
  */
@@ -12,8 +13,25 @@ export class UnsupportedArchError extends ToolkitError {}
 /** The architectures with tables, as `Deno.build.arch` names them. */
 export const SUPPORTED_ARCHES: readonly string[] = ["x86_64", "aarch64"];
 
-/** Numbers of the raw system calls the toolkit makes. */
+/** Numbers of the system calls the toolkit makes. */
 export interface SyscallNumbers {
+  readonly read: bigint;
+  readonly write: bigint;
+  readonly close: bigint;
+  readonly openat: bigint;
+  readonly mkdirat: bigint;
+  readonly mknodat: bigint;
+  readonly unlinkat: bigint;
+  /** aarch64 has no renameat: renameat2 with no flags is the same call. */
+  readonly renameat2: bigint;
+  readonly symlinkat: bigint;
+  readonly readlinkat: bigint;
+  readonly fchmod: bigint;
+  readonly statx: bigint;
+  readonly mount: bigint;
+  readonly prlimit64: bigint;
+  readonly rt_sigaction: bigint;
+  readonly execve: bigint;
   readonly open_tree: bigint;
   readonly move_mount: bigint;
   readonly fsopen: bigint;
@@ -36,8 +54,47 @@ const UNIFIED = {
 } as const;
 
 const SYSCALLS: Record<string, SyscallNumbers> = {
-  x86_64: { ...UNIFIED, bpf: 321n },
-  aarch64: { ...UNIFIED, bpf: 280n },
+  x86_64: {
+    ...UNIFIED,
+    read: 0n,
+    write: 1n,
+    close: 3n,
+    openat: 257n,
+    mkdirat: 258n,
+    mknodat: 259n,
+    unlinkat: 263n,
+    renameat2: 316n,
+    symlinkat: 266n,
+    readlinkat: 267n,
+    fchmod: 91n,
+    statx: 332n,
+    mount: 165n,
+    prlimit64: 302n,
+    rt_sigaction: 13n,
+    execve: 59n,
+    bpf: 321n,
+  },
+  // The generic table (asm-generic/unistd.h).
+  aarch64: {
+    ...UNIFIED,
+    read: 63n,
+    write: 64n,
+    close: 57n,
+    openat: 56n,
+    mkdirat: 34n,
+    mknodat: 33n,
+    unlinkat: 35n,
+    renameat2: 276n,
+    symlinkat: 36n,
+    readlinkat: 78n,
+    fchmod: 52n,
+    statx: 291n,
+    mount: 40n,
+    prlimit64: 261n,
+    rt_sigaction: 134n,
+    execve: 221n,
+    bpf: 280n,
+  },
 };
 
 /** open(2) flags. */

@@ -1,39 +1,16 @@
-/** The few libc calls Deno does not offer, through FFI: execve, rlimits and signal dispositions. */
+/**
+ * The process calls Deno does not offer: execve, rlimits and a signal disposition, made through the shared
+ * system-call entry of syscalls.ts (no libc symbol of their own to bind at start).
+ */
 import { ToolkitError } from "./errors.ts";
-
-// Deno compiles a trampoline per bound symbol (a few tenths of a millisecond each, on the shim's create
-// path), so the calls are bound in two groups: what every exec needs, and what only failures need.
-const SYMBOLS = {
-  execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
-  getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
-  setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
-  signal: { parameters: ["i32", "usize"], result: "usize" },
-} as const;
-const ERROR_SYMBOLS = {
-  __errno_location: { parameters: [], result: "pointer" },
-  strerror: { parameters: ["i32"], result: "pointer" },
-} as const;
-
-let lib: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
-let errLib: Deno.DynamicLibrary<typeof ERROR_SYMBOLS> | undefined;
-
-function libc(): Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] {
-  lib ??= Deno.dlopen("libc.so.6", SYMBOLS);
-  return lib.symbols;
-}
+import { addressOf, cstr, errno, strerror, SYS, syscall } from "./syscalls.ts";
 
 /** RLIMIT_NOFILE on Linux. */
 export const RLIMIT_NOFILE = 7;
 const SIGPIPE = 13;
-const SIG_DFL = 0n;
 
 function lastError(): string {
-  errLib ??= Deno.dlopen("libc.so.6", ERROR_SYMBOLS);
-  const c = errLib.symbols;
-  const p = c.__errno_location();
-  const errno = p ? new Deno.UnsafePointerView(p).getInt32() : 0;
-  const s = c.strerror(errno);
-  return s ? Deno.UnsafePointerView.getCString(s) : `errno ${errno}`;
+  return strerror(errno());
 }
 
 /** A soft/hard resource limit pair. */
@@ -42,27 +19,28 @@ export interface Rlimit {
   hard: bigint;
 }
 
-/** Reads a resource limit. */
+/** Reads a resource limit (prlimit64 of this process). */
 export function getrlimit(resource: number): Rlimit {
   const b = new BigUint64Array(2);
-  if (libc().getrlimit(resource, b) !== 0) throw new ToolkitError(`getrlimit failed: ${lastError()}`);
+  if (syscall(SYS.prlimit64, 0, resource, 0, addressOf(b)) !== 0) {
+    throw new ToolkitError(`getrlimit failed: ${lastError()}`);
+  }
   return { soft: b[0], hard: b[1] };
 }
 
-/** Sets a resource limit. */
+/** Sets a resource limit (prlimit64 of this process). */
 export function setrlimit(resource: number, limit: Rlimit): void {
   const b = new BigUint64Array([limit.soft, limit.hard]);
-  if (libc().setrlimit(resource, b) !== 0) throw new ToolkitError(`setrlimit failed: ${lastError()}`);
+  if (syscall(SYS.prlimit64, 0, resource, addressOf(b), 0) !== 0) {
+    throw new ToolkitError(`setrlimit failed: ${lastError()}`);
+  }
 }
 
-function cstr(s: string): Uint8Array {
-  return new TextEncoder().encode(s + "\0");
-}
-
-function cstrArray(items: string[]): { array: BigUint64Array; keep: Uint8Array[] } {
+/** A NULL-terminated array of C strings (keep `keep` alive while the array is used). */
+function cstrArray(items: string[]): { array: BigUint64Array<ArrayBuffer>; keep: Uint8Array[] } {
   const keep = items.map(cstr);
   const array = new BigUint64Array(keep.length + 1);
-  keep.forEach((b, i) => array[i] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b))));
+  keep.forEach((b, i) => array[i] = addressOf(b));
   return { array, keep };
 }
 
@@ -82,17 +60,20 @@ export function execve(
   env: Record<string, string>,
   opts: ExecOptions = {},
 ): never {
-  const c = libc();
   if (opts.nofileSoft !== undefined) {
     const cur = getrlimit(RLIMIT_NOFILE);
     if (cur.soft !== opts.nofileSoft) setrlimit(RLIMIT_NOFILE, { soft: opts.nofileSoft, hard: cur.hard });
   }
-  c.signal(SIGPIPE, SIG_DFL);
+  // SIG_DFL: a kernel sigaction of zeros (handler, flags, restorer, mask: the layout of x86_64 and aarch64).
+  const dfl = new BigUint64Array(4);
+  if (syscall(SYS.rt_sigaction, SIGPIPE, addressOf(dfl), 0, 8) !== 0) {
+    throw new ToolkitError(`Cannot reset SIGPIPE before executing ${path}: ${lastError()}`);
+  }
   const p = cstr(path);
   const a = cstrArray(argv);
   const e = cstrArray(Object.entries(env).map(([k, v]) => `${k}=${v}`));
-  c.execve(p, a.array, e.array);
+  syscall(SYS.execve, addressOf(p), addressOf(a.array), addressOf(e.array));
   // Keep the buffers alive until here.
-  void a.keep, e.keep;
+  void p, a.keep, e.keep;
   throw new ToolkitError(`Cannot execute ${path}: ${lastError()}`);
 }

@@ -10,26 +10,13 @@ import { ToolkitError } from "./errors.ts";
 export { makedev };
 export { UnsupportedArchError } from "./arch.ts";
 
+// Every call goes through libc's `syscall` entry: Deno compiles a trampoline per bound symbol (about 0.2 ms
+// each, at every start), so three symbols serve every call here, bound on first use.
 const SYMBOLS = {
   syscall: { parameters: ["i64", "i64", "i64", "i64", "i64", "i64", "i64"], result: "i64" },
-  openat: { parameters: ["i32", "buffer", "i32", "u32"], result: "i32" },
-  mkdirat: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-  mknodat: { parameters: ["i32", "buffer", "u32", "u64"], result: "i32" },
-  symlinkat: { parameters: ["buffer", "i32", "buffer"], result: "i32" },
-  renameat: { parameters: ["i32", "buffer", "i32", "buffer"], result: "i32" },
-  unlinkat: { parameters: ["i32", "buffer", "i32"], result: "i32" },
-  readlinkat: { parameters: ["i32", "buffer", "buffer", "usize"], result: "isize" },
-  statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
-  fchmod: { parameters: ["i32", "u32"], result: "i32" },
-  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-  close: { parameters: ["i32"], result: "i32" },
-  mount: { parameters: ["buffer", "buffer", "buffer", "u64", "buffer"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },
 } as const;
-
-type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
 /**
  * libc's symbols of `defs`, each bound on its first use, on its own: binding all of them at once costs about
@@ -49,11 +36,26 @@ export function lazyLibc<const S extends Deno.ForeignLibraryInterface>(
   return out;
 }
 
-const symbols: Symbols = lazyLibc(SYMBOLS);
+const libc = lazyLibc(SYMBOLS);
 
-/** The libc symbols, each bound when first used. */
-export function c(): Symbols {
-  return symbols;
+/** An integer argument of a system call: a number, a flag set, or an address from {@link addressOf}. */
+export type Arg = number | bigint;
+
+/**
+ * syscall(2): system call `nr` (from {@link SYS}) with up to six integer arguments; the raw result, -1 with
+ * errno set on failure (see {@link errno}).
+ */
+export function syscall(
+  nr: bigint,
+  a: Arg = 0,
+  b: Arg = 0,
+  c: Arg = 0,
+  d: Arg = 0,
+  e: Arg = 0,
+  f: Arg = 0,
+): number {
+  const n = (x: Arg) => typeof x === "bigint" ? x : BigInt(x);
+  return Number(libc.syscall(nr, n(a), n(b), n(c), n(d), n(e), n(f)));
 }
 
 /** open(2) flags of this machine's architecture (O_DIRECTORY and O_NOFOLLOW differ on aarch64). */
@@ -77,7 +79,8 @@ export const S = {
   IFSOCK: 0o140000,
 };
 
-const SYS: SyscallNumbers = lazyTable(syscallNumbers("x86_64"), () => syscallNumbers(Deno.build.arch));
+/** The system-call numbers of this machine's architecture. */
+export const SYS: SyscallNumbers = lazyTable(syscallNumbers("x86_64"), () => syscallNumbers(Deno.build.arch));
 
 /** A failed system call, with its errno. */
 export class SysError extends Error {
@@ -105,14 +108,37 @@ const ERRNO_NAMES: Record<number, string> = {
   40: "ELOOP",
 };
 
-/** errno as the last failed libc call on this thread left it. */
+/** glibc's text for the errnos the callers meet most (libc's strerror is bound only for the others). */
+const ERRNO_TEXT: Record<number, string> = {
+  1: "Operation not permitted",
+  2: "No such file or directory",
+  6: "No such device or address",
+  13: "Permission denied",
+  17: "File exists",
+  18: "Invalid cross-device link",
+  20: "Not a directory",
+  21: "Is a directory",
+  22: "Invalid argument",
+  38: "Function not implemented",
+  40: "Too many levels of symbolic links",
+};
+
+let errnoView: Deno.UnsafePointerView | undefined;
+
+/** errno as the last failed libc call on this thread left it (JavaScript runs on one thread). */
 export function errno(): number {
-  const p = c().__errno_location();
-  return p ? new Deno.UnsafePointerView(p).getInt32() : 0;
+  if (!errnoView) {
+    const p = libc.__errno_location();
+    if (!p) return 0;
+    errnoView = new Deno.UnsafePointerView(p);
+  }
+  return errnoView.getInt32();
 }
 
-function strerror(n: number): string {
-  const s = c().strerror(n);
+/** The message of an errno, as libc's strerror gives it. */
+export function strerror(n: number): string {
+  if (Object.hasOwn(ERRNO_TEXT, n)) return ERRNO_TEXT[n];
+  const s = libc.strerror(n);
   return s ? Deno.UnsafePointerView.getCString(s) : `errno ${n}`;
 }
 
@@ -126,8 +152,8 @@ export function addressOf(b: ArrayBufferView<ArrayBuffer>): bigint {
   return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b)));
 }
 
-function ptr(b: Uint8Array<ArrayBuffer> | BigUint64Array<ArrayBuffer> | null): bigint {
-  return b ? BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b))) : 0n;
+function ptr(b: ArrayBufferView<ArrayBuffer> | null): bigint {
+  return b ? addressOf(b) : 0n;
 }
 
 /** Keeps buffers whose addresses were passed as integers alive until after the call. */
@@ -142,45 +168,74 @@ function check(r: number | bigint, call: string, what: string): number {
 export function openat2(dirfd: number, path: string, flags: number, mode: number, resolve: number): number {
   const how = new BigUint64Array([BigInt(flags), BigInt(mode), BigInt(resolve)]);
   const p = cstr(path);
-  const r = c().syscall(SYS.openat2, BigInt(dirfd), ptr(p), ptr(how), 24n, 0n, 0n);
+  const r = syscall(SYS.openat2, dirfd, ptr(p), ptr(how), 24);
   keep(p, how);
   return check(r, "openat2", path);
 }
 
 /** openat(2). */
 export function openat(dirfd: number, path: string, flags: number, mode = 0): number {
-  return check(c().openat(dirfd, cstr(path), flags | O.CLOEXEC, mode), "open", path);
+  const p = cstr(path);
+  const r = syscall(SYS.openat, dirfd, ptr(p), flags | O.CLOEXEC, mode);
+  keep(p);
+  return check(r, "open", path);
 }
 
 /** mkdirat(2). */
 export function mkdirat(dirfd: number, name: string, mode: number): void {
-  check(c().mkdirat(dirfd, cstr(name), mode), "mkdir", name);
+  const p = cstr(name);
+  const r = syscall(SYS.mkdirat, dirfd, ptr(p), mode);
+  keep(p);
+  check(r, "mkdir", name);
 }
 
 /** mknodat(2). */
 export function mknodat(dirfd: number, name: string, mode: number, dev: bigint): void {
-  check(c().mknodat(dirfd, cstr(name), mode, dev), "mknod", name);
+  // The kernel takes a 32-bit dev_t, which glibc's encoding matches for every number that fits (as libc checks).
+  if (dev > 0xffffffffn) throw new SysError("mknod", 22, name);
+  const p = cstr(name);
+  const r = syscall(SYS.mknodat, dirfd, ptr(p), mode, dev);
+  keep(p);
+  check(r, "mknod", name);
 }
 
 /** symlinkat(2). */
 export function symlinkat(target: string, dirfd: number, name: string): void {
-  check(c().symlinkat(cstr(target), dirfd, cstr(name)), "symlink", name);
+  const e = symlinkOrErrno(target, dirfd, name);
+  if (e) throw new SysError("symlink", e, name);
+}
+
+/** {@link symlinkat} without the exception: 0, or the errno of the failure (EEXIST, the common one). */
+export function symlinkOrErrno(target: string, dirfd: number, name: string): number {
+  const t = cstr(target), p = cstr(name);
+  const r = syscall(SYS.symlinkat, ptr(t), dirfd, ptr(p));
+  keep(t, p);
+  return r < 0 ? errno() : 0;
 }
 
 /** renameat(2). */
 export function renameat(olddir: number, oldname: string, newdir: number, newname: string): void {
-  check(c().renameat(olddir, cstr(oldname), newdir, cstr(newname)), "rename", newname);
+  const o = cstr(oldname), n = cstr(newname);
+  const r = syscall(SYS.renameat2, olddir, ptr(o), newdir, ptr(n), 0);
+  keep(o, n);
+  check(r, "rename", newname);
 }
 
 /** unlinkat(2). */
 export function unlinkat(dirfd: number, name: string, flags = 0): void {
-  check(c().unlinkat(dirfd, cstr(name), flags), "unlink", name);
+  const p = cstr(name);
+  const r = syscall(SYS.unlinkat, dirfd, ptr(p), flags);
+  keep(p);
+  check(r, "unlink", name);
 }
 
 /** readlinkat(2). */
 export function readlinkat(dirfd: number, name: string): string {
   const buf = new Uint8Array(4096);
-  const n = check(c().readlinkat(dirfd, cstr(name), buf, BigInt(buf.length)), "readlink", name);
+  const p = cstr(name);
+  const r = syscall(SYS.readlinkat, dirfd, ptr(p), ptr(buf), buf.length);
+  keep(p, buf);
+  const n = check(r, "readlink", name);
   return new TextDecoder().decode(buf.subarray(0, n));
 }
 
@@ -231,15 +286,26 @@ export function parseStatx(buf: Uint8Array, what: string): Stat {
  * is laid out differently on each architecture.)
  */
 export function fstatat(dirfd: number, name: string, flags: number): Stat {
+  const r = statOrErrno(dirfd, name, flags);
+  if (typeof r === "number") throw new SysError("stat", r, name || `fd ${dirfd}`);
+  return r;
+}
+
+/**
+ * {@link fstatat} without the exception: the status, or the errno of the failure (for lookups where a missing
+ * path is the common answer, and an exception's cost would be paid for each).
+ */
+export function statOrErrno(dirfd: number, name: string, flags: number): Stat | number {
   const buf = new Uint8Array(256);
-  const what = name || `fd ${dirfd}`;
-  check(c().statx(dirfd, cstr(name), flags, STATX_WANTED, buf), "stat", what);
-  return parseStatx(buf, what);
+  const p = cstr(name);
+  const r = syscall(SYS.statx, dirfd, ptr(p), flags, STATX_WANTED, ptr(buf));
+  keep(p, buf);
+  return r < 0 ? errno() : parseStatx(buf, name || `fd ${dirfd}`);
 }
 
 /** fchmod(2). */
 export function fchmod(fd: number, mode: number): void {
-  check(c().fchmod(fd, mode), "chmod", `fd ${fd}`);
+  check(syscall(SYS.fchmod, fd, mode), "chmod", `fd ${fd}`);
 }
 
 /** Writes all of `data` to `fd`. */
@@ -247,8 +313,17 @@ export function writeAll(fd: number, data: Uint8Array<ArrayBuffer>): void {
   let off = 0;
   while (off < data.length) {
     const chunk = data.subarray(off);
-    off += check(c().write(fd, chunk, BigInt(chunk.length)), "write", `fd ${fd}`);
+    const r = syscall(SYS.write, fd, ptr(chunk), chunk.length);
+    keep(chunk);
+    off += check(r, "write", `fd ${fd}`);
   }
+}
+
+/** read(2) into `buf`: the byte count, or -1 with errno set. */
+export function read(fd: number, buf: Uint8Array<ArrayBuffer>): number {
+  const r = syscall(SYS.read, fd, ptr(buf), buf.length);
+  keep(buf);
+  return r;
 }
 
 /** Reads `fd` to its end. */
@@ -257,7 +332,7 @@ export function readAll(fd: number): Uint8Array {
   let total = 0;
   for (;;) {
     const buf = new Uint8Array(65536);
-    const n = check(c().read(fd, buf, BigInt(buf.length)), "read", `fd ${fd}`);
+    const n = check(read(fd, buf), "read", `fd ${fd}`);
     if (n === 0) break;
     parts.push(buf.subarray(0, n));
     total += n;
@@ -273,16 +348,15 @@ export function readAll(fd: number): Uint8Array {
 
 /** close(2), ignoring errors. */
 export function close(fd: number): void {
-  c().close(fd);
+  syscall(SYS.close, fd);
 }
 
 /** mount(2). */
 export function mount(source: string, target: string, fstype: string | null, flags: bigint, data = ""): void {
-  check(
-    c().mount(cstr(source), cstr(target), fstype === null ? null : cstr(fstype), flags, cstr(data)),
-    "mount",
-    target,
-  );
+  const s = cstr(source), t = cstr(target), f = fstype === null ? null : cstr(fstype), d = cstr(data);
+  const r = syscall(SYS.mount, ptr(s), ptr(t), ptr(f), flags, ptr(d));
+  keep(s, t, f, d);
+  check(r, "mount", target);
 }
 
 /** Mount flags for mount(2). */
@@ -296,7 +370,7 @@ export function openTreeClone(path: string, recursive = false, dirfd: number = A
   const OPEN_TREE_CLONE = 1n, AT_RECURSIVE = 0x8000n;
   const p = cstr(path);
   const flags = OPEN_TREE_CLONE | BigInt(O.CLOEXEC) | (recursive ? AT_RECURSIVE : 0n);
-  const r = c().syscall(SYS.open_tree, BigInt(dirfd), ptr(p), flags, 0n, 0n, 0n);
+  const r = syscall(SYS.open_tree, dirfd, ptr(p), flags);
   keep(p);
   return check(r, "open_tree", path);
 }
@@ -305,7 +379,7 @@ export function openTreeClone(path: string, recursive = false, dirfd: number = A
 export function mountSetattr(fd: number, set: bigint, what: string): void {
   const attr = new BigUint64Array([set, 0n, 0n, 0n]);
   const empty = cstr("");
-  const r = c().syscall(SYS.mount_setattr, BigInt(fd), ptr(empty), BigInt(AT.EMPTY_PATH), ptr(attr), 32n, 0n);
+  const r = syscall(SYS.mount_setattr, fd, ptr(empty), AT.EMPTY_PATH, ptr(attr), 32);
   keep(empty, attr);
   check(r, "mount_setattr", what);
 }
@@ -314,15 +388,7 @@ export function mountSetattr(fd: number, set: bigint, what: string): void {
 export function moveMount(fromFd: number, toFd: number, what: string): void {
   const F_EMPTY_PATH = 4n, T_EMPTY_PATH = 0x40n;
   const empty = cstr("");
-  const r = c().syscall(
-    SYS.move_mount,
-    BigInt(fromFd),
-    ptr(empty),
-    BigInt(toFd),
-    ptr(empty),
-    F_EMPTY_PATH | T_EMPTY_PATH,
-    0n,
-  );
+  const r = syscall(SYS.move_mount, fromFd, ptr(empty), toFd, ptr(empty), F_EMPTY_PATH | T_EMPTY_PATH);
   keep(empty);
   check(r, "move_mount", what);
 }
@@ -331,16 +397,16 @@ export function moveMount(fromFd: number, toFd: number, what: string): void {
 export function detachedTmpfs(attrs: bigint, mode = "0755"): number {
   const FSCONFIG_SET_STRING = 1n, FSCONFIG_CMD_CREATE = 6n, FSMOUNT_CLOEXEC = 1n;
   const name = cstr("tmpfs");
-  const fs = check(c().syscall(SYS.fsopen, ptr(name), 1n, 0n, 0n, 0n, 0n), "fsopen", "tmpfs");
+  const fs = check(syscall(SYS.fsopen, ptr(name), 1), "fsopen", "tmpfs");
   keep(name);
   try {
     const key = cstr("mode"), val = cstr(mode);
-    const r = c().syscall(SYS.fsconfig, BigInt(fs), FSCONFIG_SET_STRING, ptr(key), ptr(val), 0n, 0n);
+    const r = syscall(SYS.fsconfig, fs, FSCONFIG_SET_STRING, ptr(key), ptr(val));
     keep(key, val);
     check(r, "fsconfig", "mode");
-    check(c().syscall(SYS.fsconfig, BigInt(fs), FSCONFIG_CMD_CREATE, 0n, 0n, 0n, 0n), "fsconfig", "create");
+    check(syscall(SYS.fsconfig, fs, FSCONFIG_CMD_CREATE), "fsconfig", "create");
     return check(
-      c().syscall(SYS.fsmount, BigInt(fs), FSMOUNT_CLOEXEC, attrs, 0n, 0n, 0n),
+      syscall(SYS.fsmount, fs, FSMOUNT_CLOEXEC, attrs),
       "fsmount",
       "tmpfs",
     );
@@ -351,7 +417,7 @@ export function detachedTmpfs(attrs: bigint, mode = "0755"): number {
 
 /** bpf(2) with an attribute buffer; returns the call's result (an fd, or 0). */
 export function bpf(cmd: number, attr: Uint8Array<ArrayBuffer>, what: string): number {
-  const r = c().syscall(SYS.bpf, BigInt(cmd), ptr(attr), BigInt(attr.length), 0n, 0n, 0n);
+  const r = syscall(SYS.bpf, cmd, ptr(attr), attr.length);
   keep(attr);
   return check(r, "bpf", what);
 }
