@@ -108,51 +108,94 @@ const no = (why: string): never => {
   throw new KeepHook(why);
 };
 
+const ENOENT = 2;
+
 /** Where a container path lands inside the root: the resolved container path, and whether it exists now. */
 interface Resolved {
   path: string;
   exists: boolean;
 }
 
+/**
+ * Resolves container paths inside the root as the kernel would when something is made there. Each folder on
+ * the way is opened once (O_PATH, through its parent's handle, never following a link), and the last component
+ * is looked at with one stat in its folder; only a path through a symlink is resolved whole (openat2
+ * RESOLVE_IN_ROOT, its real path read back). Call `close` when done.
+ */
 function resolver(root: Root) {
   let base = root.path;
   try {
     base = Deno.realPathSync(root.path);
   } catch { /* the handle's link then names it */ }
-  const memo = new Map<string, Resolved>();
-  const resolve = (p: string): Resolved => {
+  const memo = new Map<string, Resolved & { fd?: number }>();
+  const opened: number[] = [];
+  const keepDir = (fd: number, path: string): Resolved & { fd?: number } => {
+    if ((sys.fstatat(fd, "", sys.AT.EMPTY_PATH).mode & sys.S.IFMT) !== sys.S.IFDIR) {
+      sys.close(fd);
+      return { path, exists: true };
+    }
+    opened.push(fd);
+    return { path, exists: true, fd };
+  };
+  // A symlink: resolved whole inside the root, its real path read back from the handle.
+  const followLink = (c: string): Resolved & { fd?: number } => {
+    let fd: number;
+    try {
+      fd = openIn(root, c, sys.O.PATH);
+    } catch (err) {
+      // A dangling link would be followed by whatever creates the path: leave that to the hook.
+      if (isErrno(err, "ENOENT")) no(`${c} is a link to nothing in the image`);
+      return no(`${c} cannot be resolved: ${errorMessage(err)}`);
+    }
+    let real: string;
+    try {
+      real = Deno.readLinkSync(`/proc/self/fd/${fd}`);
+    } catch (err) {
+      sys.close(fd);
+      return no(`${c} cannot be resolved: ${errorMessage(err)}`);
+    }
+    if (real !== base && !real.startsWith(base + "/")) {
+      sys.close(fd);
+      no(`${c} resolves outside the root`);
+    }
+    return keepDir(fd, real.slice(base.length) || "/");
+  };
+  const resolve = (p: string): Resolved & { fd?: number } => {
     const c = cleanPath(p);
     const hit = memo.get(c);
     if (hit) return hit;
-    let out: Resolved;
+    let out: Resolved & { fd?: number };
     if (c === "/") {
-      out = { path: "/", exists: true };
+      out = { path: "/", exists: true, fd: root.fd };
     } else {
-      let fd: number | undefined;
-      try {
-        fd = openIn(root, c, sys.O.PATH);
-      } catch (err) {
-        if (!isErrno(err, "ENOENT")) no(`${c} cannot be resolved: ${errorMessage(err)}`);
-      }
-      if (fd !== undefined) {
-        try {
-          const real = Deno.readLinkSync(`/proc/self/fd/${fd}`);
-          if (real !== base && !real.startsWith(base + "/")) no(`${c} resolves outside the root`);
-          out = { path: real.slice(base.length) || "/", exists: true };
-        } finally {
-          sys.close(fd);
-        }
+      const parent = resolve(posix.dirname(c));
+      const name = posix.basename(c);
+      const path = posix.join(parent.path, name);
+      if (!parent.exists) {
+        out = { path, exists: false };
+      } else if (parent.fd === undefined) {
+        out = no(`${c} cannot be resolved: ${parent.path} is not a directory`);
       } else {
-        // A dangling link would be followed by whatever creates the path: leave that to the hook.
-        if (lstatIn(root, c) !== undefined) no(`${c} is a link to nothing in the image`);
-        const parent = resolve(posix.dirname(c));
-        out = { path: posix.join(parent.path, posix.basename(c)), exists: false };
+        const st = sys.statOrErrno(parent.fd, name, sys.AT.SYMLINK_NOFOLLOW);
+        if (typeof st === "number") {
+          if (st !== ENOENT) no(`${c} cannot be resolved: ${sys.strerror(st)}`);
+          out = { path, exists: false };
+        } else if ((st.mode & sys.S.IFMT) === sys.S.IFLNK) {
+          out = followLink(c);
+        } else if ((st.mode & sys.S.IFMT) === sys.S.IFDIR) {
+          out = keepDir(sys.openat(parent.fd, name, sys.O.PATH | sys.O.DIRECTORY | sys.O.NOFOLLOW), path);
+        } else {
+          out = { path, exists: true };
+        }
       }
     }
     memo.set(c, out);
     return out;
   };
-  return resolve;
+  const close = () => {
+    for (const fd of opened.splice(0)) sys.close(fd);
+  };
+  return { resolve, close };
 }
 
 function mtimeIn(root: Root, path: string): number | undefined {
@@ -275,7 +318,22 @@ export function planAtCreate(input: AtCreateInput): AtCreatePlan {
   // The compat folder joins the scan ahead of the injected ones, with its own libcuda.
   if (plan.compat) no(`the image's ${COMPAT_DIR} is newer than the host driver`);
   const flags = nativeFlags(arch) ?? no(`no cache flags known for ${arch}`);
-  const resolve = resolver(root);
+  const paths = resolver(root);
+  try {
+    return planWith(input, plan, flags, paths.resolve);
+  } finally {
+    paths.close();
+  }
+}
+
+function planWith(
+  input: AtCreateInput,
+  plan: AtCreatePlan,
+  flags: number,
+  resolve: (p: string) => Resolved,
+): AtCreatePlan {
+  const { root, steps: s } = input;
+  const arch = input.arch ?? Deno.build.arch;
 
   // The linker config as the hook leaves it: ld.so.conf made when missing, the drop-in listing new folders.
   const files = new Map<string, string>();

@@ -1,6 +1,6 @@
 /** Symlinks inside a container root, and the `TARGET::LINK` form hooks take them in. */
 import { ToolkitError } from "../sys/errors.ts";
-import { cleanPath, type Root, symlinkIn } from "../sys/rootfs.ts";
+import { type Root, symlinksIn } from "../sys/rootfs.ts";
 
 /** A malformed link request. */
 export class LinkError extends ToolkitError {}
@@ -30,9 +30,5 @@ export function parseLink(value: string): LinkRequest {
 
 /** Creates each link inside the root (parents made inside it); returns the container paths that changed. */
 export function createSymlinks(root: Root, links: LinkRequest[]): string[] {
-  const changed: string[] = [];
-  for (const l of links) {
-    if (symlinkIn(root, l.target, l.link)) changed.push(cleanPath(l.link));
-  }
-  return changed;
+  return symlinksIn(root, links);
 }

@@ -294,23 +294,61 @@ export function readLinkIn(root: Root, path: string): string | undefined {
  * resolved later by the container's own kernel view.
  */
 export function symlinkIn(root: Root, target: string, link: string): boolean {
-  return inParent(root, link, (dirfd, name) => {
-    try {
-      if (sys.readlinkat(dirfd, name) === target) return false;
-    } catch { /* missing or not a link */ }
-    const tmp = tmpName(name);
-    try {
-      sys.symlinkat(target, dirfd, tmp);
-      sys.renameat(dirfd, tmp, dirfd, name);
-    } catch (err) {
-      try {
-        sys.unlinkat(dirfd, tmp);
-      } catch { /* never made */ }
-      fail(root, link, "create symlink", err);
-    }
-    return true;
-  });
+  return symlinksIn(root, [{ target, link }]).length === 1;
 }
+
+/**
+ * {@link symlinkIn} for each of `links` in turn, each folder opened (or made) once; returns the cleaned link
+ * paths that changed. A name that does not exist yet is made directly; one that exists is compared and, when it
+ * differs, replaced through a temporary link renamed over it.
+ */
+export function symlinksIn(root: Root, links: { target: string; link: string }[]): string[] {
+  const dirs = new Map<string, number>();
+  const changed: string[] = [];
+  try {
+    for (const { target, link } of links) {
+      const [dir, name] = splitParent(link);
+      let dirfd = dirs.get(dir);
+      if (dirfd === undefined) {
+        dirfd = mkdirAllIn(root, dir);
+        dirs.set(dir, dirfd);
+      }
+      const e = sys.symlinkOrErrno(target, dirfd, name);
+      if (e === 0 || replaceLink(root, dirfd, name, target, link, e)) changed.push(cleanPath(link));
+    }
+  } finally {
+    for (const fd of dirs.values()) sys.close(fd);
+  }
+  return changed;
+}
+
+/** The link could not be made where `name` is (errno `e`): leaves a link already right, else replaces it. */
+function replaceLink(
+  root: Root,
+  dirfd: number,
+  name: string,
+  target: string,
+  link: string,
+  e: number,
+): boolean {
+  if (e !== EEXIST) fail(root, link, "create symlink", new sys.SysError("symlink", e, name));
+  try {
+    if (sys.readlinkat(dirfd, name) === target) return false;
+  } catch { /* not a link */ }
+  const tmp = tmpName(name);
+  try {
+    sys.symlinkat(target, dirfd, tmp);
+    sys.renameat(dirfd, tmp, dirfd, name);
+  } catch (err) {
+    try {
+      sys.unlinkat(dirfd, tmp);
+    } catch { /* never made */ }
+    fail(root, link, "create symlink", err);
+  }
+  return true;
+}
+
+const EEXIST = 17;
 
 /** Removes a file or link inside the root (never following the last component); missing is fine. */
 export function removeIn(root: Root, path: string): void {
