@@ -25,7 +25,7 @@ import {
   writeFileIn,
 } from "../sys/rootfs.ts";
 import { type LdCacheEntry, type LdCacheFile, parseLdCacheFile } from "../discover/ldcache.ts";
-import { readSoname } from "../discover/_elf.ts";
+import { sonameFrom } from "../discover/_elf.ts";
 import { COMPAT_CONF, COMPAT_DIR, compatDriverVersion, sanitizeParams } from "./compat.ts";
 import { confFileFor, configuredLibDirs, listDirIn } from "./ldcache.ts";
 import { libcmp, nativeFlags, sortEntries, TOOLKIT_GENERATOR, writeLdCache } from "./ldcache_write.ts";
@@ -223,10 +223,15 @@ function hostSoname(path: string, arch: string): string | undefined {
   } catch {
     return undefined;
   }
+  let file = -1;
   try {
     if ((sys.fstatat(fd, "", sys.AT.EMPTY_PATH).mode & sys.S.IFMT) !== sys.S.IFREG) return undefined;
-    return readSoname(`/proc/self/fd/${fd}`, arch);
+    file = sys.openat(sys.AT.FDCWD, `/proc/self/fd/${fd}`, sys.O.RDONLY | sys.O.NOCTTY);
+    return sonameFrom((pos, len) => sys.preadAt(file, pos, len), arch);
+  } catch {
+    return undefined;
   } finally {
+    if (file >= 0) sys.close(file);
     sys.close(fd);
   }
 }
@@ -345,12 +350,20 @@ function planWith(
     .filter((l) => l && !l.startsWith("#"));
   const problems: string[] = [];
   const visitedBefore: string[] = [];
-  const imageDirs = configuredLibDirs(root, "/etc/ld.so.conf", problems, { files, visited: visitedBefore });
+  const reads = new Map<string, string | string[] | undefined>();
+  const imageDirs = configuredLibDirs(root, "/etc/ld.so.conf", problems, {
+    files,
+    visited: visitedBefore,
+    reads,
+  });
   if (problems.length) no(`the image's linker config cannot be read: ${problems.join("; ")}`);
   const configured = new Set([...imageDirs, ...existing.map(cleanPath)]);
   const added = [...new Set(s.folders.map(cleanPath))].filter((d) => !configured.has(d));
   if (added.length) files.set(conf, [...existing, ...added].join("\n") + "\n");
-  const scan = [...configuredLibDirs(root, "/etc/ld.so.conf", undefined, { files }), ...SYSTEM_LIB_DIRS];
+  const scan = [
+    ...configuredLibDirs(root, "/etc/ld.so.conf", undefined, { files, reads }),
+    ...SYSTEM_LIB_DIRS,
+  ];
   for (const f of files.keys()) plan.writes.push({ path: f, data: files.get(f)! });
 
   // The folders as ldconfig takes them: those that exist when it runs, the first name of each one kept.

@@ -51,6 +51,8 @@ export interface ConfOverlay {
   files?: Map<string, string>;
   /** Filled with every config file visited, in order. */
   visited?: string[];
+  /** What earlier calls read (file texts and folder listings, by container path), shared between calls. */
+  reads?: Map<string, string | string[] | undefined>;
 }
 
 /**
@@ -66,13 +68,19 @@ export function configuredLibDirs(
 ): string[] {
   const out: string[] = [];
   const seen = new Set<string>();
+  const readOnce = <T extends string | string[] | undefined>(key: string, read: () => T): T => {
+    if (opts.reads?.has(key)) return opts.reads.get(key) as T;
+    const v = read();
+    opts.reads?.set(key, v);
+    return v;
+  };
   const visit = (file: string, depth: number) => {
     if (depth > 8 || seen.has(file)) return;
     seen.add(file);
     opts.visited?.push(file);
     let text: string | undefined;
     try {
-      text = opts.files?.get(file) ?? readTextIn(root, file);
+      text = opts.files?.get(file) ?? readOnce(`f:${file}`, () => readTextIn(root, file));
     } catch (err) {
       problems?.push((err as Error).message);
       return;
@@ -86,7 +94,7 @@ export function configuredLibDirs(
           const abs = pattern.startsWith("/") ? pattern : posix.join(posix.dirname(file), pattern);
           const dir = posix.dirname(abs);
           const re = globToRegExp(posix.basename(abs));
-          const names = new Set(listDirIn(root, dir));
+          const names = new Set(readOnce(`d:${dir}`, () => listDirIn(root, dir)));
           for (const f of opts.files?.keys() ?? []) {
             if (posix.dirname(f) === dir) names.add(posix.basename(f));
           }

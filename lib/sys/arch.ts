@@ -16,6 +16,7 @@ export const SUPPORTED_ARCHES: readonly string[] = ["x86_64", "aarch64"];
 /** Numbers of the system calls the toolkit makes. */
 export interface SyscallNumbers {
   readonly read: bigint;
+  readonly pread64: bigint;
   readonly write: bigint;
   readonly close: bigint;
   readonly openat: bigint;
@@ -57,6 +58,7 @@ const SYSCALLS: Record<string, SyscallNumbers> = {
   x86_64: {
     ...UNIFIED,
     read: 0n,
+    pread64: 17n,
     write: 1n,
     close: 3n,
     openat: 257n,
@@ -78,6 +80,7 @@ const SYSCALLS: Record<string, SyscallNumbers> = {
   aarch64: {
     ...UNIFIED,
     read: 63n,
+    pread64: 67n,
     write: 64n,
     close: 57n,
     openat: 56n,

@@ -142,6 +142,18 @@ export function strerror(n: number): string {
   return s ? Deno.UnsafePointerView.getCString(s) : `errno ${n}`;
 }
 
+let scratchBuf = new Uint8Array(0);
+
+/**
+ * A buffer of at least `size` bytes for one call's output, reused by the next call (JavaScript runs on one
+ * thread here, and every caller copies out what it keeps before returning): a fresh buffer per call costs a
+ * garbage collection every few hundred calls.
+ */
+function scratch(size: number): Uint8Array<ArrayBuffer> {
+  if (scratchBuf.length < size) scratchBuf = new Uint8Array(size);
+  return scratchBuf.subarray(0, size);
+}
+
 /** A NUL-terminated copy of a string. */
 export function cstr(s: string): Uint8Array<ArrayBuffer> {
   return new TextEncoder().encode(s + "\0");
@@ -231,7 +243,7 @@ export function unlinkat(dirfd: number, name: string, flags = 0): void {
 
 /** readlinkat(2). */
 export function readlinkat(dirfd: number, name: string): string {
-  const buf = new Uint8Array(4096);
+  const buf = scratch(4096);
   const p = cstr(name);
   const r = syscall(SYS.readlinkat, dirfd, ptr(p), ptr(buf), buf.length);
   keep(p, buf);
@@ -296,7 +308,7 @@ export function fstatat(dirfd: number, name: string, flags: number): Stat {
  * path is the common answer, and an exception's cost would be paid for each).
  */
 export function statOrErrno(dirfd: number, name: string, flags: number): Stat | number {
-  const buf = new Uint8Array(256);
+  const buf = scratch(256);
   const p = cstr(name);
   const r = syscall(SYS.statx, dirfd, ptr(p), flags, STATX_WANTED, ptr(buf));
   keep(p, buf);
@@ -326,17 +338,35 @@ export function read(fd: number, buf: Uint8Array<ArrayBuffer>): number {
   return r;
 }
 
+/**
+ * pread(2) of up to `len` bytes at `pos`, repeated until that many are read or the file ends; a fresh array
+ * of the bytes read.
+ */
+export function preadAt(fd: number, pos: number, len: number): Uint8Array {
+  const out = new Uint8Array(len);
+  let n = 0;
+  while (n < len) {
+    const part = out.subarray(n);
+    const r = check(syscall(SYS.pread64, fd, ptr(part), part.length, pos + n), "read", `fd ${fd}`);
+    keep(part);
+    if (r === 0) break;
+    n += r;
+  }
+  return out.subarray(0, n);
+}
+
 /** Reads `fd` to its end. */
 export function readAll(fd: number): Uint8Array {
   const parts: Uint8Array[] = [];
   let total = 0;
   for (;;) {
-    const buf = new Uint8Array(65536);
+    const buf = scratch(65536);
     const n = check(read(fd, buf), "read", `fd ${fd}`);
     if (n === 0) break;
-    parts.push(buf.subarray(0, n));
+    parts.push(buf.slice(0, n));
     total += n;
   }
+  if (parts.length === 1) return parts[0];
   const out = new Uint8Array(total);
   let off = 0;
   for (const p of parts) {
