@@ -1,5 +1,5 @@
 /** `xpu-container-runtime-hook prestart`: configure a legacy-mode GPU container before its process starts. */
-import { exists as existsSync } from "../lib/sys/path.ts";
+import { exists as existsSync } from "../lib/sys/syscalls.ts";
 import * as posix from "../lib/sys/path.ts";
 import type { Config } from "../lib/config/mod.ts";
 import { confFileFor, hostPid } from "../lib/container/mod.ts";

@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { basename, dirname, join, resolve } from "node:path";
 import { MANIFEST, readManifest } from "./install.ts";
 import { PREFIX_LIBDIR } from "./launcher.ts";
-import { exists } from "../lib/sys/path.ts";
+import { exists } from "../lib/sys/syscalls.ts";
 
 /** What `deno task uninstall --help` prints. */
 export const UNINSTALL_USAGE = `Usage: deno task uninstall [OPTIONS]

@@ -14,7 +14,8 @@ import { configPath, loadConfig, parseConfig, parseValue, SCHEMA, type Value } f
 import { documentedConfigToml } from "../../lib/config/documented.ts";
 import { editFileLocked, writeFileLocked } from "../../lib/sys/lock.ts";
 import { makeDirs } from "../../lib/sys/files.ts";
-import { dirname, exists, isAbsolute, join, resolve } from "../../lib/sys/path.ts";
+import { dirname, isAbsolute, join, resolve } from "../../lib/sys/path.ts";
+import { exists } from "../../lib/sys/syscalls.ts";
 import { VERSION } from "../../lib/version.ts";
 import { modeHandlers } from "../runtime/mod.ts";
 import { hostPathIn, InstallError } from "./paths.ts";

@@ -8,7 +8,6 @@
  * ldconfig configured), the plan says why and the hook stays.
  */
 import * as posix from "../sys/path.ts";
-import { exists } from "../sys/path.ts";
 import { errorMessage } from "../sys/errors.ts";
 import * as sys from "../sys/syscalls.ts";
 import {
@@ -317,7 +316,7 @@ export function planAtCreate(input: AtCreateInput): AtCreatePlan {
   if (s.ldconfigPath !== undefined && !HOST_LDCONFIG.has(s.ldconfigPath)) {
     no(`the configured ldconfig ${s.ldconfigPath} is not the host's own`);
   }
-  if (!(input.hostLdconfig ?? (exists("/sbin/ldconfig") || exists("/sbin/ldconfig.real")))) {
+  if (!(input.hostLdconfig ?? (sys.exists("/sbin/ldconfig") || sys.exists("/sbin/ldconfig.real")))) {
     no("the host has no /sbin/ldconfig (the hook then only warns)");
   }
   // The compat folder joins the scan ahead of the injected ones, with its own libcuda.
@@ -537,6 +536,8 @@ export interface TakeStepsOptions {
 }
 
 function readHostParams(): string | undefined {
+  // Most hosts without the driver loaded have no such file: look before reading (a failed read throws).
+  if (typeof sys.statOrErrno(sys.AT.FDCWD, HOST_PARAMS, 0) === "number") return undefined;
   try {
     return Deno.readTextFileSync(HOST_PARAMS);
   } catch {

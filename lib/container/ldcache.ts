@@ -1,12 +1,10 @@
 /** The container's linker cache: its ld.so.conf folders, and ldconfig run confined to the container root. */
-import { exists as existsSync } from "../sys/path.ts";
 import * as posix from "../sys/path.ts";
 import { ToolkitError } from "../sys/errors.ts";
 import {
   cleanPath,
-  isErrno,
   lstatIn,
-  openIn,
+  openInOrErrno,
   readTextIn,
   removeIn,
   type Root,
@@ -25,13 +23,9 @@ export const CHILD_ENV: Record<string, string> = { PATH: "/usr/sbin:/usr/bin:/sb
 
 /** Lists the names in a directory inside the root (links followed inside it); [] when missing. */
 export function listDirIn(root: Root, path: string): string[] {
-  let fd: number;
-  try {
-    fd = openIn(root, path, sys.O.RDONLY | sys.O.DIRECTORY);
-  } catch (err) {
-    if (isErrno(err, "ENOENT") || isErrno(err, "ENOTDIR")) return [];
-    throw err;
-  }
+  const fd = openInOrErrno(root, path, sys.O.RDONLY | sys.O.DIRECTORY);
+  if (fd === -2 || fd === -20) return []; // ENOENT, ENOTDIR
+  if (fd < 0) throw new sys.SysError("openat2", -fd, cleanPath(path));
   try {
     return [...Deno.readDirSync(`/proc/self/fd/${fd}`)].map((e) => e.name).sort();
   } finally {
@@ -133,7 +127,7 @@ export function chooseLdconfig(setting: string, allowFromContainer = false): Ldc
   const s = setting.trim() || "@/sbin/ldconfig";
   if (s.startsWith("@")) {
     let host = s.slice(1);
-    if (host === "/sbin/ldconfig" && existsSync("/sbin/ldconfig.real")) host = "/sbin/ldconfig.real";
+    if (host === "/sbin/ldconfig" && sys.exists("/sbin/ldconfig.real")) host = "/sbin/ldconfig.real";
     return { hostPath: host };
   }
   if (!allowFromContainer) {
@@ -279,7 +273,7 @@ export async function runLdconfig(
   const args = ["-f", "/etc/ld.so.conf", "-C", "/etc/ld.so.cache"];
   let cmd: string[];
   if (choice.hostPath) {
-    if (!existsSync(choice.hostPath)) {
+    if (!sys.exists(choice.hostPath)) {
       warn(`No ldconfig at ${choice.hostPath} on the host; the container's linker cache was not updated`);
       return false;
     }
@@ -372,7 +366,7 @@ function containerCgroup(pid: number): DeviceCgroup | undefined {
 export function findHost(name: string): string {
   for (const d of ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]) {
     const p = `${d}/${name}`;
-    if (existsSync(p)) return p;
+    if (sys.exists(p)) return p;
   }
   throw new LdcacheError(
     `${name} is not installed on this host (looked in /usr/sbin, /usr/bin, /sbin, /bin)`,

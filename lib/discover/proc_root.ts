@@ -1,5 +1,6 @@
 /** Which /proc describes a driver root's kernel side, and the driver version it reports (a leaf module). */
-import { exists, join } from "../sys/path.ts";
+import { join } from "../sys/path.ts";
+import { exists } from "../sys/syscalls.ts";
 
 /**
  * The proc root for a driver root: a driver root other than `/` that carries its own proc/devices (a driver

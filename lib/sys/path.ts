@@ -59,17 +59,6 @@ export function resolve(p: string, cwd: string = Deno.cwd()): string {
   return isAbsolute(p) ? normalize(p) : join(cwd, p);
 }
 
-/** Whether a path exists (without following a final symlink when `lstat`). */
-export function exists(p: string, lstat = false): boolean {
-  try {
-    if (lstat) Deno.lstatSync(p);
-    else Deno.statSync(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The error code of a failed Deno file call ("ENOENT", "EACCES", …), or undefined. */
 export function errnoCode(err: unknown): string | undefined {
   if (err instanceof Deno.errors.NotFound) return "ENOENT";

@@ -63,6 +63,16 @@ export function openIn(root: Root, path: string, flags: number, mode = 0): numbe
   return sys.openat2(root.fd, cleanPath(path), flags | sys.O.CLOEXEC, mode, IN_ROOT);
 }
 
+/**
+ * {@link openIn} without the exception, for lookups where a missing path is a common answer: the fd, or the
+ * errno negated.
+ */
+export function openInOrErrno(root: Root, path: string, flags: number): number {
+  return sys.openat2OrErrno(root.fd, cleanPath(path), flags | sys.O.CLOEXEC, 0, IN_ROOT);
+}
+
+const ENOENT = 2, ENOTDIR = 20;
+
 /** Whether `err` is a failed call with the given errno name. */
 export function isErrno(err: unknown, code: string): boolean {
   return err instanceof sys.SysError && err.code === code;
@@ -82,20 +92,18 @@ function splitParent(path: string): [string, string] {
  */
 export function mkdirAllIn(root: Root, path: string, mode = 0o755): number {
   // Most folders exist already: one lookup inside the root opens the same folder the walk below would reach.
-  try {
-    return openIn(root, path, sys.O.PATH | sys.O.DIRECTORY);
-  } catch { /* a part is missing or not a folder: the walk makes it, or names the part at fault */ }
+  // Otherwise a part is missing or not a folder: the walk makes it, or names the part at fault.
+  const found = openInOrErrno(root, path, sys.O.PATH | sys.O.DIRECTORY);
+  if (found >= 0) return found;
   const parts = cleanPath(path).split("/").filter(Boolean);
   let fd = openIn(root, "/", sys.O.PATH | sys.O.DIRECTORY);
   for (let i = 0; i < parts.length; i++) {
     const sub = "/" + parts.slice(0, i + 1).join("/");
-    let next: number;
-    try {
-      next = openIn(root, sub, sys.O.PATH | sys.O.DIRECTORY);
-    } catch (err) {
-      if (!isErrno(err, "ENOENT")) {
+    let next = openInOrErrno(root, sub, sys.O.PATH | sys.O.DIRECTORY);
+    if (next < 0) {
+      if (next !== -ENOENT) {
         sys.close(fd);
-        fail(root, sub, "open directory", err);
+        fail(root, sub, "open directory", new sys.SysError("openat2", -next, sub));
       }
       try {
         sys.mkdirat(fd, parts[i], mode);
@@ -188,8 +196,15 @@ function typeName(mode: number): string {
  * effects whatever it names (a FIFO, a device node, a socket); only a regular file is then opened for
  * reading, through that same handle, so nothing can be swapped in between.
  */
-export function openRegularIn(root: Root, path: string): number {
-  const pathFd = openIn(root, path, sys.O.PATH);
+export function openRegularIn(root: Root, path: string): number;
+/** With `missingOk`: -1 when the path does not exist (or a part of it is not a folder), without an exception. */
+export function openRegularIn(root: Root, path: string, missingOk: boolean): number;
+export function openRegularIn(root: Root, path: string, missingOk = false): number {
+  const pathFd = openInOrErrno(root, path, sys.O.PATH);
+  if (pathFd < 0) {
+    if (missingOk && (pathFd === -ENOENT || pathFd === -ENOTDIR)) return -1;
+    throw new sys.SysError("openat2", -pathFd, cleanPath(path));
+  }
   try {
     const st = sys.fstatat(pathFd, "", sys.AT.EMPTY_PATH);
     if ((st.mode & sys.S.IFMT) !== sys.S.IFREG) {
@@ -211,12 +226,12 @@ export function openRegularIn(root: Root, path: string): number {
 export function readFileIn(root: Root, path: string): Uint8Array | undefined {
   let fd: number;
   try {
-    fd = openRegularIn(root, path);
+    fd = openRegularIn(root, path, true);
   } catch (err) {
-    if (isErrno(err, "ENOENT") || isErrno(err, "ENOTDIR")) return undefined;
     if (err instanceof RootfsError) throw err;
     fail(root, path, "open", err);
   }
+  if (fd < 0) return undefined;
   try {
     return sys.readAll(fd);
   } finally {
@@ -239,15 +254,13 @@ export function lstatIn(
   path: string,
 ): { type: EntryType; mode: number; rdev: bigint } | undefined {
   const [dir, name] = splitParent(path);
-  let fd: number;
+  const fd = openInOrErrno(root, dir, sys.O.PATH | sys.O.DIRECTORY);
+  if (fd === -ENOENT || fd === -ENOTDIR) return undefined;
+  if (fd < 0) fail(root, path, "look up", new sys.SysError("openat2", -fd, dir));
   try {
-    fd = openIn(root, dir, sys.O.PATH | sys.O.DIRECTORY);
-  } catch (err) {
-    if (isErrno(err, "ENOENT") || isErrno(err, "ENOTDIR")) return undefined;
-    fail(root, path, "look up", err);
-  }
-  try {
-    const st = sys.fstatat(fd, name, sys.AT.SYMLINK_NOFOLLOW);
+    const st = sys.statOrErrno(fd, name, sys.AT.SYMLINK_NOFOLLOW);
+    if (st === ENOENT) return undefined;
+    if (typeof st === "number") fail(root, path, "look up", new sys.SysError("stat", st, name));
     const t = st.mode & sys.S.IFMT;
     const type: EntryType = t === sys.S.IFREG
       ? "file"
@@ -261,9 +274,6 @@ export function lstatIn(
       ? "block"
       : "other";
     return { type, mode: st.mode & 0o7777, rdev: st.rdev };
-  } catch (err) {
-    if (isErrno(err, "ENOENT")) return undefined;
-    fail(root, path, "look up", err);
   } finally {
     sys.close(fd);
   }
@@ -272,12 +282,8 @@ export function lstatIn(
 /** Reads a symlink inside the root (its parent resolved inside the root); undefined when not a link. */
 export function readLinkIn(root: Root, path: string): string | undefined {
   const [dir, name] = splitParent(path);
-  let fd: number;
-  try {
-    fd = openIn(root, dir, sys.O.PATH | sys.O.DIRECTORY);
-  } catch {
-    return undefined;
-  }
+  const fd = openInOrErrno(root, dir, sys.O.PATH | sys.O.DIRECTORY);
+  if (fd < 0) return undefined;
   try {
     return sys.readlinkat(fd, name);
   } catch {
@@ -353,13 +359,9 @@ const EEXIST = 17;
 /** Removes a file or link inside the root (never following the last component); missing is fine. */
 export function removeIn(root: Root, path: string): void {
   const [dir, name] = splitParent(path);
-  let fd: number;
-  try {
-    fd = openIn(root, dir, sys.O.PATH | sys.O.DIRECTORY);
-  } catch (err) {
-    if (isErrno(err, "ENOENT")) return;
-    fail(root, path, "remove", err);
-  }
+  const fd = openInOrErrno(root, dir, sys.O.PATH | sys.O.DIRECTORY);
+  if (fd === -ENOENT) return;
+  if (fd < 0) fail(root, path, "remove", new sys.SysError("openat2", -fd, dir));
   try {
     sys.unlinkat(fd, name);
   } catch (err) {

@@ -178,11 +178,32 @@ function check(r: number | bigint, call: string, what: string): number {
 
 /** openat2(2) with the given resolve flags. */
 export function openat2(dirfd: number, path: string, flags: number, mode: number, resolve: number): number {
+  const r = openat2OrErrno(dirfd, path, flags, mode, resolve);
+  if (r < 0) throw new SysError("openat2", -r, path);
+  return r;
+}
+
+/** {@link openat2} without the exception: the fd, or the failure's errno negated (-2 for ENOENT). */
+export function openat2OrErrno(
+  dirfd: number,
+  path: string,
+  flags: number,
+  mode: number,
+  resolve: number,
+): number {
   const how = new BigUint64Array([BigInt(flags), BigInt(mode), BigInt(resolve)]);
   const p = cstr(path);
   const r = syscall(SYS.openat2, dirfd, ptr(p), ptr(how), 24);
   keep(p, how);
-  return check(r, "openat2", path);
+  return r < 0 ? -errno() : r;
+}
+
+/**
+ * Whether anything is at `path` (a final symlink followed, unless `lstat`), through statx(2): a failed Deno
+ * lookup builds an exception, which costs more than the lookup.
+ */
+export function exists(path: string, lstat = false): boolean {
+  return typeof statOrErrno(AT.FDCWD, path, lstat ? AT.SYMLINK_NOFOLLOW : 0) !== "number";
 }
 
 /** openat(2). */

@@ -1,17 +1,15 @@
 /** Finding executables the way the shim documents it: PATH, then the standard system dirs. */
 import { join } from "./path.ts";
+import { AT, S, statOrErrno } from "./syscalls.ts";
 
 /** Dirs searched after PATH. */
 export const STANDARD_DIRS = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
 
 /** Whether `path` is a regular file with an execute bit. */
 export function isExecutableFile(path: string): boolean {
-  try {
-    const st = Deno.statSync(path);
-    return st.isFile && ((st.mode ?? 0) & 0o111) !== 0;
-  } catch {
-    return false;
-  }
+  // statx(2) directly: most candidates of a search do not exist, and a failed Deno lookup builds an exception.
+  const st = statOrErrno(AT.FDCWD, path, 0);
+  return typeof st !== "number" && (st.mode & S.IFMT) === S.IFREG && (st.mode & 0o111) !== 0;
 }
 
 /** Resolves `name`: a name with `/` is checked as a path, otherwise searched in PATH then the standard dirs. */
