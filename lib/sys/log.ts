@@ -84,14 +84,15 @@ export class Logger {
   addFile(path: string, format: LogFormat = "text"): void {
     if (path === "" || path === "/dev/null") return;
     makeDirs(dirname(path));
-    let isNew = false;
+    // A new file is made 0644 exactly (the mode under umask 022), an existing one keeps its mode; no lookup
+    // first, whose failure for a new file (every container's --log) would cost an exception.
+    const umask = Deno.umask(0o022);
+    let file: Deno.FsFile;
     try {
-      Deno.lstatSync(path);
-    } catch {
-      isNew = true;
+      file = Deno.openSync(path, { append: true, create: true, mode: 0o644 });
+    } finally {
+      Deno.umask(umask);
     }
-    const file = Deno.openSync(path, { append: true, create: true, mode: 0o644 });
-    if (isNew) Deno.chmodSync(path, 0o644); // past the umask
     this.#sinks.push({ file, format });
   }
 
