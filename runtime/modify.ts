@@ -414,13 +414,13 @@ export async function applyGenerated(spec: Spec, req: Request, ctx: ModifyContex
     import("../lib/discover/mod.ts"),
     import("../lib/cdi/generate.ts"),
     import("../lib/policy/mod.ts"),
-    import("../lib/discover/csv.ts"),
+    mode === "csv" ? import("../lib/discover/csv.ts") : undefined,
   ]);
   let origin = "the live driver";
   let plan: MountPlan;
   let partial = false;
   if (mode === "csv") {
-    const chosen = csv.selectCsvFiles(ctx.config.runtime.csvMountSpecPath, {
+    const chosen = csv!.selectCsvFiles(ctx.config.runtime.csvMountSpecPath, {
       driverRoot,
       all: req.csvMountsAll,
     });

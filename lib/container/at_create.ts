@@ -128,8 +128,8 @@ function resolver(root: Root) {
   } catch { /* the handle's link then names it */ }
   const memo = new Map<string, Resolved & { fd?: number }>();
   const opened: number[] = [];
-  const keepDir = (fd: number, path: string): Resolved & { fd?: number } => {
-    if ((sys.fstatat(fd, "", sys.AT.EMPTY_PATH).mode & sys.S.IFMT) !== sys.S.IFDIR) {
+  const keepDir = (fd: number, path: string, isDir?: boolean): Resolved & { fd?: number } => {
+    if (!(isDir ?? (sys.modeOrErrno(fd, "", sys.AT.EMPTY_PATH) & sys.S.IFMT) === sys.S.IFDIR)) {
       sys.close(fd);
       return { path, exists: true };
     }
@@ -175,14 +175,18 @@ function resolver(root: Root) {
       } else if (parent.fd === undefined) {
         out = no(`${c} cannot be resolved: ${parent.path} is not a directory`);
       } else {
-        const st = sys.statOrErrno(parent.fd, name, sys.AT.SYMLINK_NOFOLLOW);
-        if (typeof st === "number") {
-          if (st !== ENOENT) no(`${c} cannot be resolved: ${sys.strerror(st)}`);
+        const mode = sys.modeOrErrno(parent.fd, name, sys.AT.SYMLINK_NOFOLLOW);
+        if (mode < 0) {
+          if (mode !== -ENOENT) no(`${c} cannot be resolved: ${sys.strerror(-mode)}`);
           out = { path, exists: false };
-        } else if ((st.mode & sys.S.IFMT) === sys.S.IFLNK) {
+        } else if ((mode & sys.S.IFMT) === sys.S.IFLNK) {
           out = followLink(c);
-        } else if ((st.mode & sys.S.IFMT) === sys.S.IFDIR) {
-          out = keepDir(sys.openat(parent.fd, name, sys.O.PATH | sys.O.DIRECTORY | sys.O.NOFOLLOW), path);
+        } else if ((mode & sys.S.IFMT) === sys.S.IFDIR) {
+          out = keepDir(
+            sys.openat(parent.fd, name, sys.O.PATH | sys.O.DIRECTORY | sys.O.NOFOLLOW),
+            path,
+            true,
+          );
         } else {
           out = { path, exists: true };
         }
@@ -224,7 +228,7 @@ function hostSoname(path: string, arch: string): string | undefined {
   }
   let file = -1;
   try {
-    if ((sys.fstatat(fd, "", sys.AT.EMPTY_PATH).mode & sys.S.IFMT) !== sys.S.IFREG) return undefined;
+    if ((sys.modeOrErrno(fd, "", sys.AT.EMPTY_PATH) & sys.S.IFMT) !== sys.S.IFREG) return undefined;
     file = sys.openat(sys.AT.FDCWD, `/proc/self/fd/${fd}`, sys.O.RDONLY | sys.O.NOCTTY);
     return sonameFrom((pos, len) => sys.preadAt(file, pos, len), arch);
   } catch {

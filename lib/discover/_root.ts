@@ -1,7 +1,6 @@
 /** Paths inside a driver or dev root: symlinks followed without leaving the root, and device node stats. */
 import type { DeviceNode } from "./plan.ts";
 import { lstat, normalize, readDirNames, stat } from "./_fs.ts";
-import { splitDev } from "../sys/dev.ts";
 
 /** Joins a root and an absolute path inside it ("/" as root gives the path itself). */
 export function inRoot(root: string, path: string): string {
@@ -88,7 +87,6 @@ export function resolveInRoot(root: string, path: string, memo?: ResolveMemo): s
 export function statNode(devRoot: string, path: string): DeviceNode | undefined {
   const hostPath = inRoot(devRoot, path);
   const st = stat(hostPath);
-  if (!st || !(st.isCharDevice || st.isBlockDevice) || st.rdev === null) return undefined;
-  const { major, minor } = splitDev(st.rdev);
-  return { path, hostPath, type: st.isCharDevice ? "c" : "b", major, minor };
+  if (!st || !(st.isCharDevice || st.isBlockDevice)) return undefined;
+  return { path, hostPath, type: st.isCharDevice ? "c" : "b", major: st.major, minor: st.minor };
 }

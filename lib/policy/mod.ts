@@ -10,6 +10,7 @@ import type { Capability, DeviceNode, FileMount, GpuDevice, MountPlan, Symlink }
 import { ALL_CAPABILITIES } from "../discover/plan.ts";
 import { featureEnabled, type Request } from "../request/mod.ts";
 import { ToolkitError } from "../sys/errors.ts";
+import { AT, lookOrErrno } from "../sys/syscalls.ts";
 
 export * from "./facts.ts";
 export {
@@ -134,13 +135,8 @@ export type OwnerOf = (hostPath: string) => NodeOwner | undefined;
 
 /** Reads a host node's owner, group and mode with stat (following links, as the engines do). */
 export const statOwner: OwnerOf = (hostPath) => {
-  try {
-    const st = Deno.statSync(hostPath);
-    if (st.uid === null || st.gid === null || st.mode === null) return undefined;
-    return { uid: st.uid, gid: st.gid, mode: st.mode & 0o7777 };
-  } catch {
-    return undefined;
-  }
+  const st = lookOrErrno(AT.FDCWD, hostPath, 0);
+  return typeof st === "number" ? undefined : { uid: st.uid, gid: st.gid, mode: st.mode & 0o7777 };
 };
 
 /** One xpu-cdi-hook call the container needs, in the order they run. */

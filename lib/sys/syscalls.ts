@@ -142,6 +142,8 @@ export function strerror(n: number): string {
   return s ? Deno.UnsafePointerView.getCString(s) : `errno ${n}`;
 }
 
+const ENCODER = new TextEncoder();
+const DECODER = new TextDecoder();
 let scratchBuf = new Uint8Array(0);
 
 /**
@@ -156,7 +158,7 @@ function scratch(size: number): Uint8Array<ArrayBuffer> {
 
 /** A NUL-terminated copy of a string. */
 export function cstr(s: string): Uint8Array<ArrayBuffer> {
-  return new TextEncoder().encode(s + "\0");
+  return ENCODER.encode(s + "\0");
 }
 
 /** The address of a buffer, for attribute structs that hold pointers (keep the buffer alive meanwhile). */
@@ -203,7 +205,7 @@ export function openat2OrErrno(
  * lookup builds an exception, which costs more than the lookup.
  */
 export function exists(path: string, lstat = false): boolean {
-  return typeof statOrErrno(AT.FDCWD, path, lstat ? AT.SYMLINK_NOFOLLOW : 0) !== "number";
+  return modeOrErrno(AT.FDCWD, path, lstat ? AT.SYMLINK_NOFOLLOW : 0) >= 0;
 }
 
 /** openat(2). */
@@ -269,7 +271,7 @@ export function readlinkat(dirfd: number, name: string): string {
   const r = syscall(SYS.readlinkat, dirfd, ptr(p), ptr(buf), buf.length);
   keep(p, buf);
   const n = check(r, "readlink", name);
-  return new TextDecoder().decode(buf.subarray(0, n));
+  return DECODER.decode(buf.subarray(0, n));
 }
 
 /** The parts of a file's status the toolkit reads. */
@@ -288,6 +290,8 @@ export interface Stat {
 
 /** statx(2) mask bits: the fields of `Stat`. */
 const STATX_WANTED = 0x1 | 0x2 | 0x8 | 0x10 | 0x100 | 0x200; // TYPE MODE UID GID INO SIZE
+const STATX_TYPE_MODE = 0x1 | 0x2;
+const STATX_TYPE_MODE_OWNER = 0x1 | 0x2 | 0x8 | 0x10;
 
 /**
  * Decodes the fields of `Stat` from a struct statx (the same layout on every architecture). Throws when the
@@ -322,6 +326,65 @@ export function fstatat(dirfd: number, name: string, flags: number): Stat {
   const r = statOrErrno(dirfd, name, flags);
   if (typeof r === "number") throw new SysError("stat", r, name || `fd ${dirfd}`);
   return r;
+}
+
+/** What {@link lookOrErrno} reads: a path's type, mode, owner and, for a node, its device numbers. */
+export interface Look {
+  /** Type and permission bits (st_mode). */
+  mode: number;
+  uid: number;
+  gid: number;
+  rdevMajor: number;
+  rdevMinor: number;
+}
+
+/** statx(2) of `name` into `buf` with `mask`; 0, or the errno negated when the call failed. */
+function statxInto(
+  buf: Uint8Array<ArrayBuffer>,
+  dirfd: number,
+  name: string,
+  flags: number,
+  mask: number,
+): number {
+  const p = cstr(name);
+  const r = syscall(SYS.statx, dirfd, ptr(p), flags, mask, ptr(buf));
+  keep(p, buf);
+  if (r < 0) return -errno();
+  if ((buf[0] & mask) !== mask) {
+    throw new ToolkitError(
+      `statx of ${name || `fd ${dirfd}`}: the kernel returned no type, mode or owner (mask ${buf[0]}); ` +
+        "its file system does not report them, use another one",
+    );
+  }
+  return 0;
+}
+
+/**
+ * The st_mode (type and permission bits) of `name` relative to `dirfd`, or the failure's errno negated: the
+ * lookup of {@link statOrErrno} that decodes nothing else, for the many checks that need only the type.
+ */
+export function modeOrErrno(dirfd: number, name: string, flags: number): number {
+  const buf = scratch(256);
+  const e = statxInto(buf, dirfd, name, flags, STATX_TYPE_MODE);
+  return e < 0 ? e : buf[28] | (buf[29] << 8);
+}
+
+/**
+ * The {@link Look} of `name` relative to `dirfd` (one statx: the device numbers come with every call), or the
+ * failure's errno; for discovery, which reads the type, owner and device numbers of many host paths.
+ */
+export function lookOrErrno(dirfd: number, name: string, flags: number): Look | number {
+  const buf = scratch(256);
+  const e = statxInto(buf, dirfd, name, flags, STATX_TYPE_MODE_OWNER);
+  if (e < 0) return -e;
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  return {
+    mode: v.getUint16(28, true),
+    uid: v.getUint32(20, true),
+    gid: v.getUint32(24, true),
+    rdevMajor: v.getUint32(128, true),
+    rdevMinor: v.getUint32(132, true),
+  };
 }
 
 /**

@@ -1,6 +1,6 @@
 /** Finding executables the way the shim documents it: PATH, then the standard system dirs. */
 import { join } from "./path.ts";
-import { AT, S, statOrErrno } from "./syscalls.ts";
+import { AT, modeOrErrno, S } from "./syscalls.ts";
 
 /** Dirs searched after PATH. */
 export const STANDARD_DIRS = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
@@ -8,8 +8,8 @@ export const STANDARD_DIRS = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", 
 /** Whether `path` is a regular file with an execute bit. */
 export function isExecutableFile(path: string): boolean {
   // statx(2) directly: most candidates of a search do not exist, and a failed Deno lookup builds an exception.
-  const st = statOrErrno(AT.FDCWD, path, 0);
-  return typeof st !== "number" && (st.mode & S.IFMT) === S.IFREG && (st.mode & 0o111) !== 0;
+  const mode = modeOrErrno(AT.FDCWD, path, 0);
+  return mode >= 0 && (mode & S.IFMT) === S.IFREG && (mode & 0o111) !== 0;
 }
 
 /** Resolves `name`: a name with `/` is checked as a path, otherwise searched in PATH then the standard dirs. */
