@@ -27,12 +27,16 @@ async function silent(cmd: string[], env: Record<string, string>): Promise<numbe
   return await timeCommand(["/bin/sh", "-c", 'exec "$@" </dev/null >/dev/null 2>&1', "sh", ...cmd], env);
 }
 
-/** A fresh copy of the fixture rootfs, as an engine gives each container its own (not timed). */
+/**
+ * A fresh copy of the fixture rootfs, as an engine gives each container its own (not timed). Its writes are
+ * flushed before the cycle starts, so that the write-back of one copy does not land in whichever cycle follows.
+ */
 function freshRootfs(bundle: string): void {
   const rootfs = join(bundle, "rootfs");
   Deno.removeSync(rootfs, { recursive: true });
   Deno.mkdirSync(rootfs);
   copyRootfs(rootfs);
+  new Deno.Command("sync", { args: ["-f", rootfs], stdout: "null", stderr: "null" }).outputSync();
 }
 
 async function cycle(runtime: string, root: string, bundle: string, env: Record<string, string>) {
