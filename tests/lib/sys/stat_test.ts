@@ -8,12 +8,16 @@ import { splitDev } from "../../../lib/sys/dev.ts";
 import {
   AT,
   close,
+  exists,
   fstatat,
+  lookOrErrno,
   makedev,
+  modeOrErrno,
   O,
   openat,
   parseStatx,
   S,
+  statOrErrno,
   SysError,
 } from "../../../lib/sys/syscalls.ts";
 import { ToolkitError } from "../../../lib/sys/errors.ts";
@@ -168,6 +172,58 @@ Deno.test("open flags of this architecture: O_DIRECTORY refuses a file, O_NOFOLL
     const e2 = assertThrows(() => openat(AT.FDCWD, join(dir, "link"), O.RDONLY | O.NOFOLLOW), SysError);
     assertEquals(e2.code, "ELOOP");
     close(openat(AT.FDCWD, join(dir, "link"), O.RDONLY));
+  } finally {
+    cleanup(dir);
+  }
+});
+
+Deno.test("the lookups that do not throw agree with Deno's own stat on a node, a file, a link and a missing path", async () => {
+  const dir = tempDir();
+  try {
+    const node = join(dir, "nvidia7");
+    await sh(["mknod", "-m", "0640", node, "c", "511", "300"]);
+    chownSync(node, 12, 44);
+    const file = join(dir, "lib.so");
+    writeFileSync(file, "x");
+    const link = join(dir, "lib.so.1");
+    symlinkSync("lib.so", link);
+    const dangling = join(dir, "dangling");
+    symlinkSync("nothing-here", dangling);
+    for (const p of [node, file, link, dangling]) {
+      for (const follow of [true, false]) {
+        const flags = follow ? 0 : AT.SYMLINK_NOFOLLOW;
+        let want: Deno.FileInfo | undefined;
+        try {
+          want = follow ? Deno.statSync(p) : Deno.lstatSync(p);
+        } catch { /* missing */ }
+        const what = `${p} ${follow ? "stat" : "lstat"}`;
+        const mode = modeOrErrno(AT.FDCWD, p, flags);
+        const look = lookOrErrno(AT.FDCWD, p, flags);
+        if (!want) {
+          assertEquals(mode, -2, what);
+          assertEquals(look, 2, what);
+          assertEquals(exists(p, !follow), false, what);
+          continue;
+        }
+        assertEquals(mode, want.mode, what);
+        assertEquals(exists(p, !follow), true, what);
+        if (typeof look === "number") throw new Error(`${what}: errno ${look}`);
+        assertEquals(look.mode, want.mode, what);
+        assertEquals([look.uid, look.gid], [want.uid, want.gid], what);
+        const dev = want.isCharDevice ? splitDev(want.rdev!) : { major: 0, minor: 0 };
+        assertEquals([look.rdevMajor, look.rdevMinor], [dev.major, dev.minor], what);
+      }
+    }
+    assertEquals(lookOrErrno(AT.FDCWD, node, 0), {
+      mode: 0o20640,
+      uid: 12,
+      gid: 44,
+      rdevMajor: 511,
+      rdevMinor: 300,
+    });
+    // A path through a file is ENOTDIR, not a missing path.
+    assertEquals(modeOrErrno(AT.FDCWD, join(file, "x"), 0), -20);
+    assertEquals(statOrErrno(AT.FDCWD, join(dir, "missing"), 0), 2);
   } finally {
     cleanup(dir);
   }
