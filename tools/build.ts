@@ -18,7 +18,15 @@ import {
   writeFileSync,
 } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { type BuildForm, CACHE_DIR, PREFIX_LIBDIR, programLauncher, RUNTIME_ALIASES } from "./launcher.ts";
+import {
+  type BuildForm,
+  CACHE_DIR,
+  PREFIX_LIBDIR,
+  programLauncher,
+  RUNTIME_ALIASES,
+  warmCache,
+  writeWarmCache,
+} from "./launcher.ts";
 import { checkTemplate } from "./runtime_launcher.ts";
 
 /** The executables and their entry points. */
@@ -183,6 +191,7 @@ async function main() {
     chmodSync(path, 0o755);
   }
   writeFileSync(join(libexec, "FORM"), made + "\n");
+  if (made === "bundle") writeWarmCache(libexec);
   const old = `${dist}.old.${Deno.pid}`;
   if (existsSync(dist)) renameSync(dist, old);
   try {
@@ -193,6 +202,11 @@ async function main() {
     fail();
   }
   rmSync(old, { recursive: true, force: true });
+  // Deno's code cache is keyed by each module's path: filled where the build now is.
+  if (made === "bundle") {
+    const failed = warmCache(resolve(join(dist, PREFIX_LIBDIR)));
+    if (failed) console.log(`build: ${failed}`);
+  }
   console.log(
     `build: wrote ${Object.keys(PROGRAMS).length} executables to ${join(dist, "bin")} (form: ${made})`,
   );

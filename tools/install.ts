@@ -32,7 +32,17 @@ import {
 import { createHash } from "node:crypto";
 import { dirname, join, relative, resolve } from "node:path";
 import { parse as parseToml } from "smol-toml";
-import { type BuildForm, CACHE_DIR, PREFIX_LIBDIR, programLauncher, RUNTIME_ALIASES } from "./launcher.ts";
+import {
+  type BuildForm,
+  CACHE_DIR,
+  PREFIX_LIBDIR,
+  programLauncher,
+  RUNTIME_ALIASES,
+  TREE_PROGRAMS,
+  WARM_CACHE,
+  warmCache,
+  writeWarmCache,
+} from "./launcher.ts";
 import { documentedConfigToml } from "../lib/config/documented.ts";
 import { formatValue, setKey } from "../lib/sys/toml_edit.ts";
 import { makeDirs } from "../lib/sys/files.ts";
@@ -57,7 +67,7 @@ Options:
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), "..");
 
 /** The installed executables. */
-export const PROGRAMS = ["xpu-container-runtime", "xpu-container-runtime-hook", "xpu-cdi-hook", "xpu-ctk"];
+export const PROGRAMS: readonly string[] = TREE_PROGRAMS;
 /** The name docker's `--gpus` looks up in PATH. */
 export const COMPAT_HOOK = "nvidia-container-runtime-hook";
 /** Prefixes whose config goes to /etc (the FHS's own trees). */
@@ -90,6 +100,11 @@ export interface InstallOptions {
   noConfig?: boolean;
   /** Write no manifest (a package manager keeps its own list). */
   noManifest?: boolean;
+  /**
+   * Leave Deno's code cache empty: a tree staged to be moved (a tarball) would carry a cache keyed by the
+   * staging path, of no use where it is unpacked.
+   */
+  noWarmCache?: boolean;
 }
 
 /** What the manifest records: every path the installs to this prefix wrote, as seen at run time. */
@@ -218,6 +233,7 @@ export function install(o: InstallOptions): string[] {
   }
   writeFileSync(join(fresh, "FORM"), form + "\n");
   writeFileSync(join(fresh, "VERSION"), VERSION + "\n");
+  if (form === "bundle") writeWarmCache(fresh);
   // Deno's cache (DENO_DIR of the launchers): the tree's own, writable only by its owner.
   mkdirSync(join(fresh, CACHE_DIR));
   normaliseModes(fresh);
@@ -226,6 +242,12 @@ export function install(o: InstallOptions): string[] {
   renameSync(fresh, dest);
   written.add(libexec);
   report.push(`installed the programs (${form} form, version ${VERSION}) in ${dest}`);
+  // The code cache is keyed by each module's path: filled only for a tree installed where it runs from (a
+  // staged tree is filled by its package's postinst, or at first use).
+  if (form === "bundle" && !o.destdir && !o.noWarmCache) {
+    const failed = warmCache(libexec);
+    report.push(failed || `filled Deno's code cache in ${join(libexec, CACHE_DIR)} (${WARM_CACHE})`);
+  }
 
   const template = readFileSync(join(ROOT, "tools", "runtime_launcher.sh"), "utf8");
   record(makeDirsRecorded(staged(binDir)));

@@ -248,7 +248,14 @@ async function buildTarball(
   rmSync(parent, { recursive: true, force: true });
   mkdirSync(parent, { recursive: true });
   // A tree of its own: the config inside it names the executables by name, found beside the runtime.
-  install({ dist: o.dist, prefix: tree, destdir: "", dockerGpusCompat: false, noManifest: true });
+  install({
+    dist: o.dist,
+    prefix: tree,
+    destdir: "",
+    dockerGpusCompat: false,
+    noManifest: true,
+    noWarmCache: true,
+  });
   const lib = join(tree, PREFIX_LIBDIR);
   copyFileSync(o.deno, join(lib, "deno"));
   chmodSync(join(lib, "deno"), 0o755);

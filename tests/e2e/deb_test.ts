@@ -9,10 +9,12 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanup, containerId, run, tempDir } from "../_helpers.ts";
-import { cdiHost, packageDist, runGpuScript } from "../tools/_tools.ts";
+import { cachedMains, cdiHost, packageDist, runGpuScript } from "../tools/_tools.ts";
 import { VERSION } from "../../lib/version.ts";
 
 const PKG = "xpu-container-toolkit";
+const PROGRAMS = ["xpu-cdi-hook", "xpu-container-runtime", "xpu-container-runtime-hook", "xpu-ctk"];
+
 /** Everything the package puts on the machine, or makes there at run time. */
 const LEFTOVERS = [
   "/usr/bin/xpu-ctk",
@@ -82,6 +84,11 @@ Deno.test({
         assert.match(listed.stdout, new RegExp(`^${p}$`, "m"));
       }
       assert.ok(existsSync("/var/cache/xpu-container-toolkit"), "postinst made Deno's cache folder");
+      // ... and filled the code cache of every program, as the launchers name their modules.
+      assert.deepEqual(
+        cachedMains("/var/cache/xpu-container-toolkit/v8_code_cache_v2"),
+        PROGRAMS.map((p) => `file:///usr/lib/xpu-container-toolkit/${p}/main.js`).sort(),
+      );
       // postinst enabled the CDI refresh units (links as systemctl enable makes them, even with no systemd
       // running here).
       for (const unit of ["xpu-cdi-refresh.path", "xpu-cdi-refresh.service"]) {

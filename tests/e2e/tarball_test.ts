@@ -1,7 +1,8 @@
 /**
  * The relocatable tarball the way a snap ships it: unpacked under a folder of random names, its xpu-ctk
  * generates a CDI spec and the `cdi lxc` lines, and a plain LXC container started with lxc-start gets GPU 0
- * through the tarball's xpu-cdi-hook, reached through the tree's share/lxc/hooks link.
+ * through the tarball's xpu-cdi-hook, reached through the tree's share/lxc/hooks link; its warm-cache script
+ * fills the code cache of every program where it was unpacked.
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -11,7 +12,7 @@ import { VERSION } from "../../lib/version.ts";
 import { unmountBelow } from "./engines/_daemon.ts";
 import { gpuHost, need } from "./engines/_gpu.ts";
 import { runLxc } from "./engines/_lxc.ts";
-import { packageDist } from "../tools/_tools.ts";
+import { cachedMains, packageDist } from "../tools/_tools.ts";
 
 Deno.test({
   name:
@@ -29,6 +30,16 @@ Deno.test({
       const tar = await run(["tar", "-xzf", join(dir, "out", `${name}.tar.gz`), "-C", where]);
       assert.equal(tar.code, 0, tar.stderr);
       const tree = join(where, name);
+      // The unpacked tree's code cache is filled by its own script, keyed by where the tree now is.
+      const programs = join(tree, "libexec", "xpu-container-toolkit");
+      const warm = await run([join(programs, "warm-cache")]);
+      assert.equal(warm.code, 0, warm.stderr);
+      assert.deepEqual(
+        cachedMains(join(programs, "cache", "v8_code_cache_v2")),
+        ["xpu-cdi-hook", "xpu-container-runtime", "xpu-container-runtime-hook", "xpu-ctk"].map((p) =>
+          `file://${programs}/${p}/main.js`
+        ).sort(),
+      );
       const ctk = (args: string[], env: Record<string, string> = {}) =>
         run([join(tree, "bin", "xpu-ctk"), ...args], { env });
 

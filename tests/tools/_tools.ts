@@ -3,6 +3,7 @@
  * under test, installing it into a prefix, and a cdi-mode config on a fixture driver root with a spec that an
  * installed xpu-ctk generated.
  */
+import { DatabaseSync } from "node:sqlite";
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -98,5 +99,16 @@ export async function runGpuScript(
   } finally {
     await run(["runc", "--root", runcRoot, "delete", "--force", id]);
     cleanup(b.dir);
+  }
+}
+
+/** The entry modules (`…/main.js`) a Deno code cache database holds code for, sorted. */
+export function cachedMains(db: string): string[] {
+  const d = new DatabaseSync(db, { readOnly: true });
+  try {
+    const rows = d.prepare("SELECT specifier FROM codecache").all() as { specifier: string }[];
+    return rows.map((r) => r.specifier).filter((s) => s.endsWith("/main.js")).sort();
+  } finally {
+    d.close();
   }
 }

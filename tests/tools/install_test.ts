@@ -12,7 +12,7 @@ import {
 import { join, relative } from "node:path";
 import { parseConfig } from "../../lib/config/mod.ts";
 import { cleanup, DIST, ROOT, run, tempDir } from "../_helpers.ts";
-import { runTool } from "./_tools.ts";
+import { cachedMains, runTool } from "./_tools.ts";
 
 const PROGRAMS = ["xpu-container-runtime", "xpu-container-runtime-hook", "xpu-cdi-hook", "xpu-ctk"];
 
@@ -40,6 +40,13 @@ Deno.test("install: into a temp prefix, the executables run without the build di
     ]);
     assert.equal(r.code, 0, r.stderr + r.stdout);
     cleanup(copy);
+    // Deno's code cache of every program is filled where the tree now is, before any of them ran.
+    const lib = join(prefix, "libexec", "xpu-container-toolkit");
+    assert.deepEqual(
+      cachedMains(join(lib, "cache", "v8_code_cache_v2")),
+      PROGRAMS.map((p) => `file://${lib}/${p}/main.js`).sort(),
+    );
+    assert.match(r.stdout, /filled Deno's code cache/);
     for (const name of PROGRAMS) {
       const launcher = readFileSync(join(prefix, "bin", name), "utf8");
       assert.ok(!launcher.includes(copy), `${name} still points into the build dir`);

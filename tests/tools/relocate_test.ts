@@ -6,7 +6,7 @@
  * creates nothing there, and writes nothing in the tree but Deno's cache folder.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync } from "node:fs";
 import { join, relative } from "node:path";
 import { cleanup, containerId, run, tempDir } from "../_helpers.ts";
 import { cdiHost, installTo, runGpuScript } from "./_tools.ts";
@@ -153,6 +153,9 @@ Deno.test("relocate: an installed tool run with a HOME that does not exist creat
   try {
     const prefix = join(dir, "p");
     await installTo(prefix);
+    // The install filled the cache; empty it, so that the tools below have to write theirs.
+    const cacheDir = join(prefix, "libexec", "xpu-container-toolkit", "cache");
+    for (const e of readdirSync(cacheDir)) rmSync(join(cacheDir, e), { recursive: true, force: true });
     const before = listTree(prefix);
     const env = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", HOME: home };
     for (
