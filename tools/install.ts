@@ -44,6 +44,7 @@ import {
   writeWarmCache,
 } from "./launcher.ts";
 import { documentedConfigToml } from "../lib/config/documented.ts";
+import { INSTALL_MANIFEST } from "../lib/layout.ts";
 import { formatValue, setKey } from "../lib/sys/toml_edit.ts";
 import { makeDirs } from "../lib/sys/files.ts";
 import { VERSION } from "../lib/version.ts";
@@ -75,7 +76,7 @@ export const SYSTEM_PREFIXES = ["/usr", "/usr/local"];
 /** The system config folder. */
 export const SYSTEM_CONFIG_DIR = "/etc/xpu-container-runtime";
 /** The manifest's name, in the programs' folder. */
-export const MANIFEST = "install-manifest.json";
+export const MANIFEST = INSTALL_MANIFEST;
 /** The config keys that name installed executables, and the executable each names. */
 export const TOOL_KEYS: Record<string, string[]> = {
   "xpu-container-runtime-hook": ["xpu-container-runtime-hook", "path"],

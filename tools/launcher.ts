@@ -4,6 +4,9 @@
  * symlink in PATH; it names no absolute path of the build or the install.
  */
 import { PINNED_RUNTIME_NAMES } from "../runtime/pinned_mode.ts";
+import { CACHE_DIR, DEB_LIBDIR, PREFIX_LIBDIR, WARM_CACHE } from "../lib/layout.ts";
+
+export { CACHE_DIR, DEB_LIBDIR, PREFIX_LIBDIR, WARM_CACHE };
 
 /** What a launcher runs. */
 export interface LauncherPaths {
@@ -45,9 +48,8 @@ export const TREE_PROGRAMS: readonly string[] = [
   "xpu-ctk",
 ];
 
-/** The script in the programs' folder that fills Deno's code cache of a bundled tree, and its module. */
-export const WARM_CACHE = "warm-cache";
-const WARM_CACHE_MODULE = "warm-cache.js";
+/** The module the cache-filling script runs, beside it. */
+const WARM_CACHE_MODULE = `${WARM_CACHE}.js`;
 
 /**
  * The module {@link warmCacheScript} runs: it imports every chunk of the program folder it is given, which runs
@@ -124,13 +126,6 @@ export function denoExec(deno: string, script: string, program = ""): string {
 export function binaryExec(binary: string): string {
   return shQuote(binary);
 }
-
-/** The folder, relative to a tree's root, of the programs of an install under a prefix (PREFIX/libexec/…). */
-export const PREFIX_LIBDIR = "libexec/xpu-container-toolkit";
-/** The same for the Debian package, whose programs live in /usr/lib/xpu-container-toolkit. */
-export const DEB_LIBDIR = "lib/xpu-container-toolkit";
-/** Deno's cache folder inside the programs' folder (a folder, or a link to one the package owns). */
-export const CACHE_DIR = "cache";
 
 /** The longest chain of symlinks a launcher follows to itself. */
 const MAX_LINKS = 40;

@@ -8,6 +8,9 @@ import { basename, dirname, join } from "../../lib/sys/path.ts";
 import { makeDirs } from "../../lib/sys/files.ts";
 import { PINNED_RUNTIME_NAMES } from "../../runtime/pinned_mode.ts";
 import { InstallError } from "./paths.ts";
+import { CACHE_DIR, INSTALL_MANIFEST, PROGRAMS_DIR } from "../../lib/layout.ts";
+
+export { CACHE_DIR, PROGRAMS_DIR };
 
 /** The launchers a tree's bin folder holds. */
 export const LAUNCHERS = [
@@ -17,12 +20,8 @@ export const LAUNCHERS = [
   "xpu-ctk",
   ...PINNED_RUNTIME_NAMES,
 ];
-/** The programs' folder's own name. */
-export const PROGRAMS_DIR = "xpu-container-toolkit";
-/** Deno's cache inside the programs' folder: run-time state, never copied or compared. */
-export const CACHE_DIR = "cache";
-/** Files of a source programs' folder that are not part of the toolkit (an install's own record). */
-const NOT_COPIED = new Set([CACHE_DIR, "install-manifest.json"]);
+/** Files of a source programs' folder that are not part of the toolkit (Deno's cache, an install's record). */
+const NOT_COPIED = new Set([CACHE_DIR, INSTALL_MANIFEST]);
 /** The lib folders a tree may keep its programs in (an install under a prefix, the Debian package). */
 const LIBDIRS = ["libexec", "lib"];
 
