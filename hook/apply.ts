@@ -25,6 +25,7 @@ import {
   writeFileIn,
 } from "../lib/sys/rootfs.ts";
 import { ToolkitError } from "../lib/sys/errors.ts";
+import { denoRunArgs } from "../lib/layout.ts";
 import { deviceCgroup, joinCgroup as joinDeviceCgroup } from "../lib/sys/cgroup.ts";
 import type { Actions } from "./select.ts";
 
@@ -130,9 +131,18 @@ export function selfCommand(): string[] {
   const exe = Deno.execPath();
   if (basename(exe) === "deno" || basename(exe).startsWith("deno")) {
     const main = new URL(Deno.mainModule).pathname;
-    return [exe, "run", "-A", "--quiet", "--no-config", "--no-lock", "--no-remote", "--no-npm", main];
+    return [exe, ...denoRunArgs("xpu-container-runtime-hook"), main];
   }
   return [exe];
+}
+
+/**
+ * The helper's environment: the children's own, and the tree's Deno cache, which the hook's launcher set (never
+ * the caller's), so that the helper starts from its code cache and writes nowhere else.
+ */
+function helperEnv(): Record<string, string> {
+  const cache = Deno.env.get("DENO_DIR");
+  return cache ? { ...CHILD_ENV, DENO_DIR: cache } : CHILD_ENV;
 }
 
 /** A failure of the helper inside the container's mount namespace. */
@@ -164,7 +174,7 @@ export function startHelper(pid: number): Helper {
       APPLY_COMMAND,
       String(pid),
     ],
-    CHILD_ENV,
+    helperEnv(),
   );
   return {
     apply(actions: Actions): string {

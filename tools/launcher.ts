@@ -4,7 +4,7 @@
  * symlink in PATH; it names no absolute path of the build or the install.
  */
 import { PINNED_RUNTIME_NAMES } from "../runtime/pinned_mode.ts";
-import { CACHE_DIR, DEB_LIBDIR, PREFIX_LIBDIR, WARM_CACHE } from "../lib/layout.ts";
+import { CACHE_DIR, DEB_LIBDIR, denoRunArgs, PREFIX_LIBDIR, WARM_CACHE } from "../lib/layout.ts";
 
 export { CACHE_DIR, DEB_LIBDIR, PREFIX_LIBDIR, WARM_CACHE };
 
@@ -22,23 +22,6 @@ export interface LauncherPaths {
 function shQuote(s: string): string {
   return `'${s.replaceAll("'", `'\\''`)}'`;
 }
-
-/** The flags every bundled program is started with. */
-const DENO_RUN = "run -A --quiet --no-config --no-lock --no-remote --no-npm";
-
-/**
- * V8 compilation flags by program, from interleaved timings of each program's own commands with the tree's
- * cache warm. Deno's code cache holds the functions compiled when a module is loaded, and V8 compiles most
- * functions later, on their first call, so a warm cache saves little. xpu-ctk's and the runtime's commands run
- * most of the code of the chunks they load: compiled eagerly (V8's `--no-lazy`), all of it goes into the cache,
- * and `cdi generate` (8 GPUs) starts ~4 ms sooner, the shim's GPU create ~7 ms. The hooks, whose code is one
- * file each, keep the defaults: with their cache warm (see {@link warmCacheScript}) `--no-lazy` measured the
- * same or up to 0.7 ms slower. A cache a user cannot write is only read: no slower than lazy compilation.
- */
-export const DENO_CACHE_FLAGS: Readonly<Record<string, string>> = {
-  "xpu-ctk": "--v8-flags=--no-lazy",
-  "xpu-container-runtime": "--v8-flags=--no-lazy",
-};
 
 /** The programs that run as bundles in a tree, as their folders under the programs' folder are named. */
 export const TREE_PROGRAMS: readonly string[] = [
@@ -113,8 +96,7 @@ export function warmCache(libexec: string): string {
 
 /** `deno run` with every flag for `program` (a key of tools/build.ts's PROGRAMS). */
 export function denoRunFlags(program: string): string {
-  const extra = DENO_CACHE_FLAGS[program];
-  return extra ? `${DENO_RUN} ${extra}` : DENO_RUN;
+  return denoRunArgs(program).join(" ");
 }
 
 /** Builds the command prefix for bundled `program` in `script`, run by the pinned Deno (fixed paths). */

@@ -93,11 +93,18 @@ Deno.test("bundled xpu-ctk: --version reads only main.js's static chunks; cdi ge
     });
     assert.equal(b.code, 0, b.stderr + b.stdout);
     const ctk = join(out, "bin", "xpu-ctk");
-    // Compiled eagerly, so that the code cache holds all of a chunk (tools/launcher.ts DENO_CACHE_FLAGS).
-    for (const name of ["xpu-ctk", "xpu-container-runtime", "xpu-container-runtime.cdi"]) {
+    // Compiled eagerly, so that the code cache holds all of a chunk (lib/layout.ts denoRunArgs).
+    for (
+      const name of [
+        "xpu-ctk",
+        "xpu-container-runtime",
+        "xpu-container-runtime.cdi",
+        "xpu-cdi-hook",
+        "xpu-container-runtime-hook",
+      ]
+    ) {
       assert.match(readFileSync(join(out, "bin", name), "utf8"), / --v8-flags=--no-lazy "\$xpu_x\//, name);
     }
-    assert.doesNotMatch(readFileSync(join(out, "bin", "xpu-cdi-hook"), "utf8"), /--no-lazy/);
     const chunks = join(out, "libexec", "xpu-container-toolkit", "xpu-ctk");
     const all = readdirSync(chunks).filter((f) => f.endsWith(".js"));
     const start = staticClosure(chunks, "main.js");
