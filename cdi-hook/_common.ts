@@ -14,14 +14,9 @@ export interface HookContext {
   rootPath: string;
 }
 
-/** Reads all of stdin as text. */
-export function readStdin(): Promise<string> {
-  return Promise.resolve(readStdinText());
-}
-
 /** Reads the OCI state from stdin and finds the container root (crun's `root`, else the bundle's root.path). */
-export async function hookContext(): Promise<HookContext> {
-  const state = parseState(await readStdin());
+export function hookContext(): HookContext {
+  const state = parseState(readStdinText());
   if (typeof state.root === "string" && state.root !== "") return { state, rootPath: state.root };
   return { state, rootPath: containerRoot(state, loadSpec(state.bundle).spec) };
 }

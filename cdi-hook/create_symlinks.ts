@@ -4,7 +4,7 @@ import { withRoot } from "../lib/sys/rootfs.ts";
 import { hookContext, parseFlags, UsageError } from "./_common.ts";
 
 /** Runs the command. */
-export async function createSymlinksCommand(args: string[]): Promise<void> {
+export function createSymlinksCommand(args: string[]): void {
   const f = parseFlags("create-symlinks", args, { link: { type: "string", multiple: true } });
   let links;
   try {
@@ -12,6 +12,6 @@ export async function createSymlinksCommand(args: string[]): Promise<void> {
   } catch (err) {
     throw new UsageError(`create-symlinks: ${(err as Error).message}`);
   }
-  const ctx = await hookContext();
+  const ctx = hookContext();
   withRoot(ctx.rootPath, (root) => createSymlinks(root, links));
 }

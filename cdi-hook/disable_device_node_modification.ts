@@ -7,9 +7,9 @@ import { hookContext, parseFlags } from "./_common.ts";
 export const PARAMS = "/proc/driver/nvidia/params";
 
 /** Runs the command. */
-export async function disableDeviceNodeModificationCommand(args: string[]): Promise<void> {
+export function disableDeviceNodeModificationCommand(args: string[]): void {
   parseFlags("disable-device-node-modification", args, {});
-  const ctx = await hookContext();
+  const ctx = hookContext();
   let text: string;
   try {
     text = Deno.readTextFileSync(PARAMS);

@@ -4,7 +4,7 @@ import { withRoot } from "../lib/sys/rootfs.ts";
 import { hookContext, parseFlags, UsageError } from "./_common.ts";
 
 /** Runs the command. */
-export async function enableCudaCompatCommand(args: string[]): Promise<void> {
+export function enableCudaCompatCommand(args: string[]): void {
   const f = parseFlags("enable-cuda-compat", args, { "host-driver-version": { type: "string" } });
   const v = f["host-driver-version"] ?? "";
   if (!/^\d+(\.\d+)*$/.test(v)) {
@@ -14,6 +14,6 @@ export async function enableCudaCompatCommand(args: string[]): Promise<void> {
       }`,
     );
   }
-  const ctx = await hookContext();
+  const ctx = hookContext();
   withRoot(ctx.rootPath, (root) => enableCudaCompat(root, v));
 }

@@ -13,7 +13,7 @@ import { updateLdcacheCommand } from "./update_ldcache.ts";
 const PROGRAM = "xpu-cdi-hook";
 
 /** The hook commands by name. */
-export const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
+export const COMMANDS: Record<string, (args: string[]) => void | Promise<void>> = {
   "update-ldcache": updateLdcacheCommand,
   "create-symlinks": createSymlinksCommand,
   "enable-cuda-compat": enableCudaCompatCommand,

@@ -80,5 +80,5 @@ export async function runSteps(ctx: HookContext, s: Steps): Promise<void> {
 /** Runs the command. */
 export async function setupCommand(args: string[]): Promise<void> {
   const steps = parseSetup(args);
-  await runSteps(await hookContext(), steps);
+  await runSteps(hookContext(), steps);
 }

@@ -29,7 +29,7 @@ export async function updateLdcacheCommand(args: string[]): Promise<void> {
       `update-ldcache: --ldconfig-timeout ${timeout} must be a positive number of seconds`,
     );
   }
-  const ctx = await hookContext();
+  const ctx = hookContext();
   const pid = typeof ctx.state.pid === "number" && ctx.state.pid > 0 ? hostPid(ctx.state.pid) : undefined;
   await withRoot(ctx.rootPath, (root) =>
     updateLdcache(root, folders, {
