@@ -1,16 +1,7 @@
 /** The NVML symbols, their C signatures, and the loader that tries the driver root before the soname. */
 import { DEFAULT_LIBRARY_DIRS } from "../discover/lib_dirs.ts";
 import { join } from "../sys/path.ts";
-
-/** Whether anything (even a dangling link) is at `path`. */
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { exists } from "../sys/syscalls.ts";
 
 /** NVML entry points as Deno FFI signatures; all but init/shutdown/errorString are optional. */
 export const SYMBOLS = {
@@ -69,12 +60,12 @@ export function* candidates(
   const root = driverRoot === "" ? "/" : driverRoot;
   for (const d of searchPaths) {
     const p = join(root, d, SONAME);
-    if (exists(p)) yield p;
+    if (exists(p, true)) yield p;
   }
   if (root !== "/") {
     for (const d of LIBRARY_DIRS) {
       const p = join(driverRoot, d, SONAME);
-      if (exists(p)) yield p;
+      if (exists(p, true)) yield p;
     }
   }
   yield SONAME;

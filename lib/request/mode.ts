@@ -5,6 +5,7 @@
  * legacy otherwise.
  */
 import type { Mode } from "../config/mod.ts";
+import { exists } from "../sys/syscalls.ts";
 
 /** The facts `auto` looks at, asked lazily (probing NVML costs a library load). */
 export interface ModeProbes {
@@ -45,12 +46,12 @@ export function resolveMode(configured: Mode, probes: ModeProbes): ModeChoice {
 /** Whether the host looks like a Tegra system: /etc/nv_tegra_release, or soc0 family starting with tegra. */
 export function isTegraHost(root = "/"): boolean {
   const p = (x: string) => (root === "/" ? x : root.replace(/\/$/, "") + x);
+  // Looked at with statx first: on most hosts neither file is there, and a failed Deno call throws.
+  if (exists(p("/etc/nv_tegra_release"))) return true;
+  const family = p("/sys/devices/soc0/family");
+  if (!exists(family)) return false;
   try {
-    Deno.statSync(p("/etc/nv_tegra_release"));
-    return true;
-  } catch { /* not there */ }
-  try {
-    return Deno.readTextFileSync(p("/sys/devices/soc0/family")).trim().toLowerCase().startsWith("tegra");
+    return Deno.readTextFileSync(family).trim().toLowerCase().startsWith("tegra");
   } catch {
     return false;
   }
