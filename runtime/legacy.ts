@@ -54,11 +54,7 @@ export interface LegacyEditOptions {
 }
 
 function statIsDir(hostPath: string): boolean {
-  try {
-    return Deno.statSync(hostPath).isDirectory;
-  } catch {
-    return false;
-  }
+  return (sys.modeOrErrno(sys.AT.FDCWD, hostPath, 0) & sys.S.IFMT) === sys.S.IFDIR;
 }
 
 /**
@@ -117,11 +113,8 @@ export function procDriverHook(hookPath: string, files: Record<string, string>):
 
 /** Whether this host's driver is loaded: the container's procfs then has /proc/driver/nvidia. */
 function hostProcDriverLoaded(): boolean {
-  try {
-    return Deno.statSync(PROC_DRIVER).isDirectory;
-  } catch {
-    return false;
-  }
+  // Most hosts without a loaded driver lack it: looked at with statx, not a Deno call that throws.
+  return statIsDir(PROC_DRIVER);
 }
 
 /** The spec's mount at `path` or over a folder above it that is deepest (the last one of that depth). */

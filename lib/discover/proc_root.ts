@@ -15,8 +15,10 @@ export function procRootFor(driverRoot: string): string {
 
 /** The driver version from `<procRoot>/driver/nvidia/version` (cheap: no NVML), or "" when it cannot be read. */
 export function procDriverVersion(procRoot = "/proc"): string {
+  const file = join(procRoot, "driver/nvidia/version");
+  if (!exists(file)) return ""; // no driver loaded: no Deno read that throws
   try {
-    const text = Deno.readTextFileSync(join(procRoot, "driver/nvidia/version"));
+    const text = Deno.readTextFileSync(file);
     return text.match(/Kernel Module(?:\s+for\s+\S+)?\s+(\d+(?:\.\d+)+)/)?.[1] ?? "";
   } catch {
     return "";
