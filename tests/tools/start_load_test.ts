@@ -93,7 +93,7 @@ Deno.test("bundled xpu-ctk: --version reads only main.js's static chunks; cdi ge
     });
     assert.equal(b.code, 0, b.stderr + b.stdout);
     const ctk = join(out, "bin", "xpu-ctk");
-    // Compiled eagerly, so that the code cache holds all of a chunk (lib/layout.ts denoRunArgs).
+    // Compiled eagerly, so that the code cache holds all of a chunk, and run as bytecode (lib/layout.ts).
     for (
       const name of [
         "xpu-ctk",
@@ -103,7 +103,11 @@ Deno.test("bundled xpu-ctk: --version reads only main.js's static chunks; cdi ge
         "xpu-container-runtime-hook",
       ]
     ) {
-      assert.match(readFileSync(join(out, "bin", name), "utf8"), / --v8-flags=--no-lazy "\$xpu_x\//, name);
+      assert.match(
+        readFileSync(join(out, "bin", name), "utf8"),
+        / --v8-flags=--no-lazy,--jitless "\$xpu_x\//,
+        name,
+      );
     }
     const chunks = join(out, "libexec", "xpu-container-toolkit", "xpu-ctk");
     const all = readdirSync(chunks).filter((f) => f.endsWith(".js"));
