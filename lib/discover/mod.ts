@@ -10,7 +10,7 @@ import { discoverCsvFiles } from "./csv.ts";
 import { findBinaries, findConfigFiles, findFirmware, findIpc } from "./files.ts";
 import { DEFAULT_LIBRARY_DIRS, findDriverLibraries } from "./libraries.ts";
 import { findGraphicsFiles } from "./graphics.ts";
-import { controlNodes, gpuNodes, migControlNodes, migNodes, type NodeContext } from "./nodes.ts";
+import { controlNodes, gpuNodes, migControlNodes, type NodeContext, nvmlMigDevices } from "./nodes.ts";
 import type { GpuDevice, MountPlan } from "./plan.ts";
 import { findImexChannels, findOptionalDevices } from "./devices.ts";
 import { discoverWslSync, isWslRoot } from "./wsl.ts";
@@ -111,16 +111,7 @@ export function discoverSync(opts: DiscoverOptions = {}): MountPlan {
     memoryTotal: d.memory.total,
     migEnabled: d.migMode.current,
     nodes: gpuNodes(ctx, d.minor, d.busId),
-    mig: d.mig.map((m) => ({
-      index: m.index,
-      uuid: m.uuid,
-      gpuInstanceId: m.gpuInstanceId,
-      computeInstanceId: m.computeInstanceId,
-      nodes: [
-        gpuNodes(ctx, d.minor, d.busId)[0],
-        ...migNodes(ctx, d.minor, m.gpuInstanceId, m.computeInstanceId, `MIG device ${d.index}:${m.index}`),
-      ],
-    })),
+    mig: nvmlMigDevices(ctx, d),
   }));
   const mig = gpus.some((g) => g.migEnabled) ? migControlNodes(ctx) : {};
   const configs = findConfigFiles(driverRoot, version, memo);

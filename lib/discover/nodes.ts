@@ -1,6 +1,7 @@
 /** Device nodes: the control nodes, each GPU's /dev/nvidiaN and DRM nodes, and MIG capability nodes. */
 import { ToolkitError } from "../sys/errors.ts";
-import type { ControlNode, DeviceNode } from "./plan.ts";
+import type { ControlNode, DeviceNode, MigDevice } from "./plan.ts";
+import type { NvmlDevice } from "../nvml/mod.ts";
 import { inRoot, resolveInRoot, type ResolveMemo, statNode } from "./_root.ts";
 import { join, readDirNames, readText } from "./_fs.ts";
 
@@ -144,6 +145,20 @@ export function migNodes(
     capNode(ctx, `gpu${gpuMinor}/gi${gi}/access`, what),
     capNode(ctx, `gpu${gpuMinor}/gi${gi}/ci${ci}/access`, what),
   ];
+}
+
+/** The MIG devices NVML lists for GPU `d`, each with its parent GPU's node and its capability nodes. */
+export function nvmlMigDevices(ctx: NodeContext, d: NvmlDevice): MigDevice[] {
+  return d.mig.map((m) => ({
+    index: m.index,
+    uuid: m.uuid,
+    gpuInstanceId: m.gpuInstanceId,
+    computeInstanceId: m.computeInstanceId,
+    nodes: [
+      gpuNodes(ctx, d.minor, d.busId)[0],
+      ...migNodes(ctx, d.minor, m.gpuInstanceId, m.computeInstanceId, `MIG device ${d.index}:${m.index}`),
+    ],
+  }));
 }
 
 /** The MIG config and monitor capability nodes, when the driver lists them. */

@@ -8,7 +8,14 @@
  * different groups needs NVML's numbering ({@link nodePlanFromNvml}).
  */
 import type { GpuDevice, MigDevice, MountPlan } from "../discover/plan.ts";
-import { controlNodes, gpuNodes, migControlNodes, migNodes, type NodeContext } from "../discover/nodes.ts";
+import {
+  controlNodes,
+  gpuNodes,
+  migControlNodes,
+  migNodes,
+  type NodeContext,
+  nvmlMigDevices,
+} from "../discover/nodes.ts";
 import { join, readDirNames, readText } from "../discover/_fs.ts";
 import type { NvmlSnapshot } from "../nvml/mod.ts";
 import type { Request } from "../request/mod.ts";
@@ -122,22 +129,7 @@ export function nodePlanFromProc(ctx: NodeContext): MountPlan {
 
 /** The host's device nodes with NVML's numbering: what discovery finds, without the driver's files. */
 export function nodePlanFromNvml(ctx: NodeContext, snap: NvmlSnapshot): MountPlan {
-  const gpus = snap.devices.map((d) =>
-    gpu(
-      ctx,
-      d,
-      d.mig.map((m) => ({
-        index: m.index,
-        uuid: m.uuid,
-        gpuInstanceId: m.gpuInstanceId,
-        computeInstanceId: m.computeInstanceId,
-        nodes: [
-          gpuNodes(ctx, d.minor, d.busId)[0],
-          ...migNodes(ctx, d.minor, m.gpuInstanceId, m.computeInstanceId, `MIG device ${d.index}:${m.index}`),
-        ],
-      })),
-    )
-  );
+  const gpus = snap.devices.map((d) => gpu(ctx, d, nvmlMigDevices(ctx, d)));
   return plan(ctx, gpus, snap.devices.some((d) => d.migMode.current));
 }
 
