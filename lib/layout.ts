@@ -2,6 +2,7 @@
  * The names of an installed toolkit tree that the build, the installers and the node installer all use: the
  * programs' folder under a prefix, Deno's cache inside it, and the script that fills that cache.
  */
+import { exists } from "./sys/syscalls.ts";
 
 /** The programs' folder's own name. */
 export const PROGRAMS_DIR = "xpu-container-toolkit";
@@ -13,6 +14,21 @@ export const DEB_LIBDIR = `lib/${PROGRAMS_DIR}`;
 export const CACHE_DIR = "cache";
 /** The script in the programs' folder of a bundled tree that fills Deno's code cache of every program. */
 export const WARM_CACHE = "warm-cache";
+/**
+ * Runs the cache-filling script of the bundled tree whose programs' folder is `libexec` (an absolute path as its
+ * launchers name it: the cache is keyed by each module's path). Returns "" when every program's cache was
+ * filled, or when the tree has no such script (a compiled build); otherwise a line saying what failed.
+ */
+export function warmCache(libexec: string): string {
+  const script = `${libexec}/${WARM_CACHE}`;
+  if (!exists(script)) return "";
+  const r = new Deno.Command(script, { stdout: "null", stderr: "piped" }).outputSync();
+  if (r.success) return "";
+  const err = new TextDecoder().decode(r.stderr).trim();
+  return `Filling Deno's code cache in ${libexec}/${CACHE_DIR} with ${script} failed (exit ${r.code})` +
+    `${err ? `: ${err}` : ""}; the programs still run, compiling their code at each start`;
+}
+
 /** The record of what an install under a prefix wrote, in its programs' folder. */
 export const INSTALL_MANIFEST = "install-manifest.json";
 

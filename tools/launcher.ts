@@ -4,9 +4,9 @@
  * symlink in PATH; it names no absolute path of the build or the install.
  */
 import { PINNED_RUNTIME_NAMES } from "../runtime/pinned_mode.ts";
-import { CACHE_DIR, DEB_LIBDIR, denoRunArgs, PREFIX_LIBDIR, WARM_CACHE } from "../lib/layout.ts";
+import { CACHE_DIR, DEB_LIBDIR, denoRunArgs, PREFIX_LIBDIR, WARM_CACHE, warmCache } from "../lib/layout.ts";
 
-export { CACHE_DIR, DEB_LIBDIR, PREFIX_LIBDIR, WARM_CACHE };
+export { CACHE_DIR, DEB_LIBDIR, PREFIX_LIBDIR, WARM_CACHE, warmCache };
 
 /** What a launcher runs. */
 export interface LauncherPaths {
@@ -78,20 +78,6 @@ export function writeWarmCache(libexec: string): void {
   Deno.chmodSync(`${libexec}/${WARM_CACHE_MODULE}`, 0o644);
   Deno.writeTextFileSync(`${libexec}/${WARM_CACHE}`, warmCacheScript(), { mode: 0o755 });
   Deno.chmodSync(`${libexec}/${WARM_CACHE}`, 0o755);
-}
-
-/**
- * Runs the cache-filling script of the tree whose programs' folder is `libexec` (an absolute path as its
- * launchers name it); returns an error line, or "" when every program's cache was filled.
- */
-export function warmCache(libexec: string): string {
-  const r = new Deno.Command(`${libexec}/${WARM_CACHE}`, { stdout: "null", stderr: "piped" }).outputSync();
-  if (r.success) return "";
-  const err = new TextDecoder().decode(r.stderr).trim();
-  return `Filling Deno's code cache in ${libexec}/${CACHE_DIR} failed (exit ${r.code})${
-    err ? `: ${err}` : ""
-  }; ` +
-    "the programs still run, compiling their code at each start";
 }
 
 /** `deno run` with every flag for `program` (a key of tools/build.ts's PROGRAMS). */

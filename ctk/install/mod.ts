@@ -31,7 +31,7 @@ import {
 } from "./manifest.ts";
 import { ENGINE_UNITS, RESTART_MODES, restartEngine, type RestartMode } from "./restart.ts";
 import { installTree, runningTree, type Tree, treeAt } from "./tree.ts";
-import { CACHE_DIR, WARM_CACHE } from "../../lib/layout.ts";
+import { warmCache } from "../../lib/layout.ts";
 
 /** Where the toolkit goes on a node by default (a host path). */
 export const DEFAULT_TOOLKIT_DIR = "/usr/local/xpu/toolkit";
@@ -254,26 +254,12 @@ function copyTree(source: Tree, dest: string, shown: string): string[] | undefin
       ? `${shown} already holds this toolkit`
       : `${r.outcome === "created" ? "copied" : "updated"} the toolkit (${VERSION}) in ${dest}`,
   );
-  if (r.outcome !== "unchanged") warmCache(join(dest, source.libdir));
-  return r.outcome === "created" ? made : undefined;
-}
-
-/**
- * Fills Deno's code cache of a bundled tree's programs with the tree's own warm-cache script (the hooks never
- * fill theirs). Run where the tree runs from: the cache is keyed by each module's path. A tree without the
- * script (a compiled build) has nothing to fill; a failure only costs start-up time, and is said.
- */
-function warmCache(libexec: string): void {
-  const script = join(libexec, WARM_CACHE);
-  if (!exists(script)) return;
-  const r = new Deno.Command(script, { stdout: "null", stderr: "piped" }).outputSync();
-  if (r.success) say(`filled Deno's code cache in ${join(libexec, CACHE_DIR)}`);
-  else {
-    say(
-      `warning: filling Deno's code cache with ${script} failed (exit ${r.code}): ` +
-        `${new TextDecoder().decode(r.stderr).trim()}; the programs compile their code at each start`,
-    );
+  if (r.outcome !== "unchanged") {
+    // The hooks never fill their own code cache: fill it where the tree runs from.
+    const failed = warmCache(join(dest, source.libdir));
+    say(failed ? `warning: ${failed}` : `filled Deno's code cache of ${dest}`);
   }
+  return r.outcome === "created" ? made : undefined;
 }
 
 function realpathOr(p: string): string {
