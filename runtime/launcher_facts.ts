@@ -8,6 +8,7 @@
 import type { Config } from "../lib/config/mod.ts";
 import { DEVICE_LIST_MOUNT_ROOT } from "../lib/request/mod.ts";
 import { ToolkitError } from "../lib/sys/errors.ts";
+import { concatBytes } from "../lib/sys/bytes.ts";
 import { basename, dirname, join } from "../lib/sys/path.ts";
 import { isExecutableFile, STANDARD_DIRS } from "../lib/sys/which.ts";
 
@@ -164,14 +165,7 @@ export function renderLauncherFacts(f: LauncherFacts): Uint8Array | undefined {
   set("create", f.createFull ? "full" : "grep");
   set("markers", f.markers.join("\n"));
   parts.push("xpu_f_ok=1\n");
-  const chunks = parts.map((p) => typeof p === "string" ? enc.encode(p) : p);
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
+  return concatBytes(parts.map((p) => typeof p === "string" ? enc.encode(p) : p));
 }
 
 /**

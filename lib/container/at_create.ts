@@ -107,8 +107,6 @@ const no = (why: string): never => {
   throw new KeepHook(why);
 };
 
-const ENOENT = 2;
-
 /** Where a container path lands inside the root: the resolved container path, and whether it exists now. */
 interface Resolved {
   path: string;
@@ -177,7 +175,7 @@ function resolver(root: Root) {
       } else {
         const mode = sys.modeOrErrno(parent.fd, name, sys.AT.SYMLINK_NOFOLLOW);
         if (mode < 0) {
-          if (mode !== -ENOENT) no(`${c} cannot be resolved: ${sys.strerror(-mode)}`);
+          if (mode !== -sys.E.ENOENT) no(`${c} cannot be resolved: ${sys.strerror(-mode)}`);
           out = { path, exists: false };
         } else if ((mode & sys.S.IFMT) === sys.S.IFLNK) {
           out = followLink(c);

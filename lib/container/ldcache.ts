@@ -24,7 +24,7 @@ export const CHILD_ENV: Record<string, string> = { PATH: "/usr/sbin:/usr/bin:/sb
 /** Lists the names in a directory inside the root (links followed inside it); [] when missing. */
 export function listDirIn(root: Root, path: string): string[] {
   const fd = openInOrErrno(root, path, sys.O.RDONLY | sys.O.DIRECTORY);
-  if (fd === -2 || fd === -20) return []; // ENOENT, ENOTDIR
+  if (fd === -sys.E.ENOENT || fd === -sys.E.ENOTDIR) return [];
   if (fd < 0) throw new sys.SysError("openat2", -fd, cleanPath(path));
   try {
     return [...Deno.readDirSync(`/proc/self/fd/${fd}`)].map((e) => e.name).sort();

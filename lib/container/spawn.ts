@@ -7,6 +7,7 @@
  * else to do then ({@link startChild} lets it work while the child starts).
  */
 import { ToolkitError } from "../sys/errors.ts";
+import { concatBytes } from "../sys/bytes.ts";
 import { close, cstr, errno, lazyLibc, read, syscall, writeAll } from "../sys/syscalls.ts";
 
 /** A child that could not be started, or whose pipes failed. */
@@ -250,18 +251,8 @@ function wait(pid: number, errR: number, timeoutMs: number): SpawnResult {
     }
   }
   close(errR);
-  const stderr = new TextDecoder().decode(concat(chunks));
+  const stderr = new TextDecoder().decode(concatBytes(chunks));
   const signal = status & 0x7f;
   const code = status < 0 ? -1 : signal === 0 ? (status >> 8) & 0xff : 128 + signal;
   return { code, success: code === 0, stderr, timedOut };
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
 }

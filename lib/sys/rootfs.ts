@@ -71,8 +71,6 @@ export function openInOrErrno(root: Root, path: string, flags: number): number {
   return sys.openat2OrErrno(root.fd, cleanPath(path), flags | sys.O.CLOEXEC, 0, IN_ROOT);
 }
 
-const ENOENT = 2, ENOTDIR = 20;
-
 /** Whether `err` is a failed call with the given errno name. */
 export function isErrno(err: unknown, code: string): boolean {
   return err instanceof sys.SysError && err.code === code;
@@ -101,7 +99,7 @@ export function mkdirAllIn(root: Root, path: string, mode = 0o755): number {
     const sub = "/" + parts.slice(0, i + 1).join("/");
     let next = openInOrErrno(root, sub, sys.O.PATH | sys.O.DIRECTORY);
     if (next < 0) {
-      if (next !== -ENOENT) {
+      if (next !== -sys.E.ENOENT) {
         sys.close(fd);
         fail(root, sub, "open directory", new sys.SysError("openat2", -next, sub));
       }
@@ -202,7 +200,7 @@ export function openRegularIn(root: Root, path: string, missingOk: boolean): num
 export function openRegularIn(root: Root, path: string, missingOk = false): number {
   const pathFd = openInOrErrno(root, path, sys.O.PATH);
   if (pathFd < 0) {
-    if (missingOk && (pathFd === -ENOENT || pathFd === -ENOTDIR)) return -1;
+    if (missingOk && (pathFd === -sys.E.ENOENT || pathFd === -sys.E.ENOTDIR)) return -1;
     throw new sys.SysError("openat2", -pathFd, cleanPath(path));
   }
   try {
@@ -255,11 +253,11 @@ export function lstatIn(
 ): { type: EntryType; mode: number; rdev: bigint } | undefined {
   const [dir, name] = splitParent(path);
   const fd = openInOrErrno(root, dir, sys.O.PATH | sys.O.DIRECTORY);
-  if (fd === -ENOENT || fd === -ENOTDIR) return undefined;
+  if (fd === -sys.E.ENOENT || fd === -sys.E.ENOTDIR) return undefined;
   if (fd < 0) fail(root, path, "look up", new sys.SysError("openat2", -fd, dir));
   try {
     const st = sys.statOrErrno(fd, name, sys.AT.SYMLINK_NOFOLLOW);
-    if (st === ENOENT) return undefined;
+    if (st === sys.E.ENOENT) return undefined;
     if (typeof st === "number") fail(root, path, "look up", new sys.SysError("stat", st, name));
     const t = st.mode & sys.S.IFMT;
     const type: EntryType = t === sys.S.IFREG
@@ -337,7 +335,7 @@ function replaceLink(
   link: string,
   e: number,
 ): boolean {
-  if (e !== EEXIST) fail(root, link, "create symlink", new sys.SysError("symlink", e, name));
+  if (e !== sys.E.EEXIST) fail(root, link, "create symlink", new sys.SysError("symlink", e, name));
   try {
     if (sys.readlinkat(dirfd, name) === target) return false;
   } catch { /* not a link */ }
@@ -354,13 +352,11 @@ function replaceLink(
   return true;
 }
 
-const EEXIST = 17;
-
 /** Removes a file or link inside the root (never following the last component); missing is fine. */
 export function removeIn(root: Root, path: string): void {
   const [dir, name] = splitParent(path);
   const fd = openInOrErrno(root, dir, sys.O.PATH | sys.O.DIRECTORY);
-  if (fd === -ENOENT) return;
+  if (fd === -sys.E.ENOENT) return;
   if (fd < 0) fail(root, path, "remove", new sys.SysError("openat2", -fd, dir));
   try {
     sys.unlinkat(fd, name);

@@ -6,6 +6,7 @@
 import { lazyTable, type OpenFlags, openFlags, type SyscallNumbers, syscallNumbers } from "./arch.ts";
 import { makedev } from "./dev.ts";
 import { ToolkitError } from "./errors.ts";
+import { concatBytes } from "./bytes.ts";
 
 export { makedev };
 export { UnsupportedArchError } from "./arch.ts";
@@ -94,33 +95,36 @@ export class SysError extends Error {
   }
 }
 
-const ERRNO_NAMES: Record<number, string> = {
-  1: "EPERM",
-  2: "ENOENT",
-  6: "ENXIO",
-  13: "EACCES",
-  17: "EEXIST",
-  18: "EXDEV",
-  20: "ENOTDIR",
-  21: "EISDIR",
-  22: "EINVAL",
-  38: "ENOSYS",
-  40: "ELOOP",
-};
+/** The errnos the callers test for, by name (the same on x86_64 and aarch64). */
+export const E = {
+  EPERM: 1,
+  ENOENT: 2,
+  ENXIO: 6,
+  EACCES: 13,
+  EEXIST: 17,
+  EXDEV: 18,
+  ENOTDIR: 20,
+  EISDIR: 21,
+  EINVAL: 22,
+  ENOSYS: 38,
+  ELOOP: 40,
+} as const;
+
+const ERRNO_NAMES: Record<number, string> = Object.fromEntries(Object.entries(E).map(([k, v]) => [v, k]));
 
 /** glibc's text for the errnos the callers meet most (libc's strerror is bound only for the others). */
 const ERRNO_TEXT: Record<number, string> = {
-  1: "Operation not permitted",
-  2: "No such file or directory",
-  6: "No such device or address",
-  13: "Permission denied",
-  17: "File exists",
-  18: "Invalid cross-device link",
-  20: "Not a directory",
-  21: "Is a directory",
-  22: "Invalid argument",
-  38: "Function not implemented",
-  40: "Too many levels of symbolic links",
+  [E.EPERM]: "Operation not permitted",
+  [E.ENOENT]: "No such file or directory",
+  [E.ENXIO]: "No such device or address",
+  [E.EACCES]: "Permission denied",
+  [E.EEXIST]: "File exists",
+  [E.EXDEV]: "Invalid cross-device link",
+  [E.ENOTDIR]: "Not a directory",
+  [E.EISDIR]: "Is a directory",
+  [E.EINVAL]: "Invalid argument",
+  [E.ENOSYS]: "Function not implemented",
+  [E.ELOOP]: "Too many levels of symbolic links",
 };
 
 let errnoView: Deno.UnsafePointerView | undefined;
@@ -227,7 +231,7 @@ export function mkdirat(dirfd: number, name: string, mode: number): void {
 /** mknodat(2). */
 export function mknodat(dirfd: number, name: string, mode: number, dev: bigint): void {
   // The kernel takes a 32-bit dev_t, which glibc's encoding matches for every number that fits (as libc checks).
-  if (dev > 0xffffffffn) throw new SysError("mknod", 22, name);
+  if (dev > 0xffffffffn) throw new SysError("mknod", E.EINVAL, name);
   const p = cstr(name);
   const r = syscall(SYS.mknodat, dirfd, ptr(p), mode, dev);
   keep(p);
@@ -442,22 +446,13 @@ export function preadAt(fd: number, pos: number, len: number): Uint8Array {
 /** Reads `fd` to its end. */
 export function readAll(fd: number): Uint8Array {
   const parts: Uint8Array[] = [];
-  let total = 0;
   for (;;) {
     const buf = scratch(65536);
     const n = check(read(fd, buf), "read", `fd ${fd}`);
     if (n === 0) break;
     parts.push(buf.slice(0, n));
-    total += n;
   }
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
+  return parts.length === 1 ? parts[0] : concatBytes(parts);
 }
 
 /** close(2), ignoring errors. */
