@@ -2,6 +2,7 @@
 import { DEFAULT_LIBRARY_DIRS } from "../discover/lib_dirs.ts";
 import { join } from "../sys/path.ts";
 import { exists } from "../sys/syscalls.ts";
+import type { Library } from "../sys/ffi.ts";
 
 /** NVML entry points as Deno FFI signatures; all but init/shutdown/errorString are optional. */
 export const SYMBOLS = {
@@ -34,8 +35,8 @@ export const SYMBOLS = {
   nvmlDeviceGetComputeInstanceId: { parameters: ["pointer", "buffer"], result: "i32", optional: true },
 } as const;
 
-/** The opened library, its symbols bound on first use ({@link openLazily}). */
-export type NvmlLib = LazyLibrary<typeof SYMBOLS>;
+/** The opened library ({@link openLibrary}: no trampolines to compile, about 0.01 ms a symbol). */
+export type NvmlLib = Library<typeof SYMBOLS>;
 
 /** The NVML library's soname. */
 export const SONAME = "libnvidia-ml.so.1";
@@ -69,71 +70,4 @@ export function* candidates(
     }
   }
   yield SONAME;
-}
-
-/** A library whose symbols are bound one by one, each on its first use. */
-export interface LazyLibrary<S extends Deno.ForeignLibraryInterface> {
-  /** The symbols: a missing optional one reads as null, as with Deno.dlopen. */
-  readonly symbols: Deno.DynamicLibrary<S>["symbols"];
-  /** Closes every handle the bindings opened. */
-  close(): void;
-}
-
-/** An i32 result bound as a one-field struct (see {@link openLazily}). */
-const I32_STRUCT = { struct: ["i32"] } as const;
-
-/**
- * Binds `def`: an i32 result as a one-field struct, whose call gives the number back. Deno gives a missing
- * optional symbol with a struct result a function all the same, so the symbol's address, bound beside it,
- * says whether it is there.
- */
-function bindOne(path: string, name: string, def: Deno.ForeignFunction) {
-  if (def.result !== "i32") {
-    const lib = Deno.dlopen(path, { [name]: def });
-    return { lib, fn: lib.symbols[name] };
-  }
-  const lib = Deno.dlopen(path, {
-    call: { ...def, name, result: I32_STRUCT },
-    at: { name, type: "pointer", optional: true },
-  });
-  const raw = lib.symbols.call as unknown as (...args: unknown[]) => Uint8Array;
-  const fn = lib.symbols.at === null ? null : (...args: unknown[]) => new Int32Array(raw(...args).buffer)[0];
-  return { lib, fn };
-}
-
-/**
- * Opens the library at `path` binding only `first` now (so that a library that cannot be loaded, or lacks
- * `first`, fails here), and every other symbol of `defs` when first read: each binding is a dlopen of the same
- * file, which the loader counts rather than loads again. Deno compiles a fast-call trampoline for every symbol
- * it binds (about 0.1 ms each), except those with a struct in their signature; a function returning an i32 is
- * therefore bound as returning a struct of one i32, which both ABIs the toolkit runs on (x86-64 System V and
- * AArch64) return in the same register as the i32 itself. Those calls take libffi's path instead, a microsecond
- * each, for the few dozen calls of a run.
- */
-export function openLazily<const S extends Deno.ForeignLibraryInterface>(
-  path: string,
-  defs: S,
-  first: keyof S & string,
-): LazyLibrary<S> {
-  const handles: Deno.DynamicLibrary<Deno.ForeignLibraryInterface>[] = [];
-  const bound: Partial<Record<keyof S, unknown>> = {};
-  const bind = (name: keyof S & string) => {
-    const { lib, fn } = bindOne(path, name, defs[name] as Deno.ForeignFunction);
-    handles.push(lib);
-    return bound[name] = fn;
-  };
-  bind(first);
-  const symbols = {} as Deno.DynamicLibrary<S>["symbols"];
-  for (const name of Object.keys(defs) as (keyof S & string)[]) {
-    Object.defineProperty(symbols, name, {
-      get: () => name in bound ? bound[name] : bind(name),
-      enumerable: true,
-    });
-  }
-  return {
-    symbols,
-    close() {
-      for (const h of handles.splice(0)) h.close();
-    },
-  };
 }

@@ -3,7 +3,8 @@
  * once into plain data ({@link readNvml}) so that callers never hold FFI handles.
  */
 import { ToolkitError } from "../sys/errors.ts";
-import { candidates, type NvmlLib, openLazily, SONAME, SYMBOLS } from "./_ffi.ts";
+import { candidates, type NvmlLib, SONAME, SYMBOLS } from "./_ffi.ts";
+import { openLibrary } from "../sys/ffi.ts";
 
 /** NVML return codes the toolkit names. */
 export const NVML = {
@@ -173,15 +174,14 @@ function noDriver(
 }
 
 /**
- * Opens libnvidia-ml, trying the driver root's library folders, then the soname; its symbols are bound as
- * they are called ({@link openLazily}).
+ * Opens libnvidia-ml, trying the driver root's library folders, then the soname.
  */
 function open(opts: NvmlOptions): { lib: NvmlLib; path: string } {
   const tried: string[] = [];
   let last: unknown;
   for (const path of candidates(opts.driverRoot ?? "/", opts.libraryPath, opts.searchPaths)) {
     try {
-      return { lib: openLazily(path, SYMBOLS, "nvmlInit_v2"), path };
+      return { lib: openLibrary(path, SYMBOLS), path };
     } catch (err) {
       tried.push(path);
       last = err;

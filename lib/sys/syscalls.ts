@@ -7,37 +7,30 @@ import { lazyTable, type OpenFlags, openFlags, type SyscallNumbers, syscallNumbe
 import { makedev } from "./dev.ts";
 import { ToolkitError } from "./errors.ts";
 import { concatBytes } from "./bytes.ts";
+import { PAD, padded } from "./ffi.ts";
 
 export { makedev };
 export { UnsupportedArchError } from "./arch.ts";
+export { lazyLibc } from "./ffi.ts";
 
-// Every call goes through libc's `syscall` entry: Deno compiles a trampoline per bound symbol (about 0.2 ms
-// each, at every start), so three symbols serve every call here, bound on first use.
+// Every call goes through libc's `syscall` entry, so that one binding serves every call here; bound with the
+// extra parameter of ffi.ts (no trampoline), on first use.
 const SYMBOLS = {
-  syscall: { parameters: ["i64", "i64", "i64", "i64", "i64", "i64", "i64"], result: "i64" },
-  __errno_location: { parameters: [], result: "pointer" },
-  strerror: { parameters: ["i32"], result: "pointer" },
+  syscall: padded({ parameters: ["i64", "i64", "i64", "i64", "i64", "i64", "i64"], result: "i64" }),
+  __errno_location: padded({ parameters: [], result: "pointer" }),
+  strerror: padded({ parameters: ["i32"], result: "pointer" }),
 } as const;
 
-/**
- * libc's symbols of `defs`, each bound on its first use, on its own: binding all of them at once costs about
- * 0.2 ms a symbol at every start, and a hook uses a handful (libc.so.6 is loaded once whatever the number of
- * bindings).
- */
-export function lazyLibc<const S extends Deno.ForeignLibraryInterface>(
-  defs: S,
-): Deno.DynamicLibrary<S>["symbols"] {
-  const bound: Partial<Record<keyof S, unknown>> = {};
-  const out = {} as Deno.DynamicLibrary<S>["symbols"];
-  for (const name of Object.keys(defs) as (keyof S & string)[]) {
-    Object.defineProperty(out, name, {
-      get: () => bound[name] ??= Deno.dlopen("libc.so.6", { [name]: defs[name] }).symbols[name],
-    });
-  }
-  return out;
-}
+/** The bound symbols; `syscall` typed as called here: Deno takes a number or a bigint for an i64. */
+type Libc = Omit<Deno.DynamicLibrary<typeof SYMBOLS>["symbols"], "syscall"> & {
+  syscall(nr: bigint, a: Arg, b: Arg, c: Arg, d: Arg, e: Arg, f: Arg, pad: Uint8Array): bigint;
+};
 
-const libc = lazyLibc(SYMBOLS);
+let bound: Libc | undefined;
+
+function libc(): Libc {
+  return bound ??= Deno.dlopen("libc.so.6", SYMBOLS).symbols as unknown as Libc;
+}
 
 /** An integer argument of a system call: a number, a flag set, or an address from {@link addressOf}. */
 export type Arg = number | bigint;
@@ -55,8 +48,7 @@ export function syscall(
   e: Arg = 0,
   f: Arg = 0,
 ): number {
-  const n = (x: Arg) => typeof x === "bigint" ? x : BigInt(x);
-  return Number(libc.syscall(nr, n(a), n(b), n(c), n(d), n(e), n(f)));
+  return Number((bound ?? libc()).syscall(nr, a, b, c, d, e, f, PAD));
 }
 
 /** open(2) flags of this machine's architecture (O_DIRECTORY and O_NOFOLLOW differ on aarch64). */
@@ -132,7 +124,7 @@ let errnoView: Deno.UnsafePointerView | undefined;
 /** errno as the last failed libc call on this thread left it (JavaScript runs on one thread). */
 export function errno(): number {
   if (!errnoView) {
-    const p = libc.__errno_location();
+    const p = libc().__errno_location(PAD);
     if (!p) return 0;
     errnoView = new Deno.UnsafePointerView(p);
   }
@@ -142,7 +134,7 @@ export function errno(): number {
 /** The message of an errno, as libc's strerror gives it. */
 export function strerror(n: number): string {
   if (Object.hasOwn(ERRNO_TEXT, n)) return ERRNO_TEXT[n];
-  const s = libc.strerror(n);
+  const s = libc().strerror(n, PAD);
   return s ? Deno.UnsafePointerView.getCString(s) : `errno ${n}`;
 }
 
