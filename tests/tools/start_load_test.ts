@@ -105,7 +105,7 @@ Deno.test("bundled xpu-ctk: --version reads only main.js's static chunks; cdi ge
     ) {
       assert.match(
         readFileSync(join(out, "bin", name), "utf8"),
-        / --v8-flags=--no-lazy,--jitless "\$xpu_x\//,
+        / --v8-flags=--no-lazy,--jitless(,--min-semi-space-size=8)? "\$xpu_x\//,
         name,
       );
     }
