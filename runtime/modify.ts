@@ -431,7 +431,7 @@ export async function applyGenerated(spec: Spec, req: Request, ctx: ModifyContex
       );
     }
     origin = `the CSV mount specs in ${chosen.folder}`;
-    plan = ctx.plan = discover.discoverCsvSync({ driverRoot, procRoot, files: chosen.files });
+    plan = ctx.plan = csv!.discoverCsvSync({ driverRoot, procRoot, files: chosen.files });
   } else {
     const indexes = requestedIndexes(req);
     const probed = ctx.nvml && !(ctx.nvml instanceof Error) ? ctx.nvml : undefined;

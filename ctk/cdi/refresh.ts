@@ -126,7 +126,7 @@ export async function refreshFile(file: string, opts: { dryRun?: boolean } = {})
   }
   const old = readSpecText(file);
   const args = recordedGenerateArgs(old, file);
-  const { generateSpec } = await import("./mod.ts");
+  const { generateSpec } = await import("./generate.ts");
   let made;
   try {
     // The last --output wins: the file being refreshed, wherever it was first written.

@@ -288,7 +288,7 @@ async function installHere(o: InstallOptions): Promise<void> {
     Deno.env.set("XPU_CTK_CONFIG_FILE_PATH", config);
 
     if (!o.noCdi) {
-      const { generateSpec } = await import("../cdi/mod.ts");
+      const { generateSpec } = await import("../cdi/generate.ts");
       const spec = join(o.cdiDir, CDI_SPEC_NAME);
       const made = await generateSpec([
         "--driver-root",

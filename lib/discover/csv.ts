@@ -1,11 +1,16 @@
 /**
  * The mount spec CSV files of Tegra hosts (no NVML): `type, path` lines with type dev, lib, sym or dir;
- * paths may hold globs; blank and `#` lines are skipped.
+ * paths may hold globs; blank and `#` lines are skipped. {@link discoverCsvSync} makes their mount plan.
  */
 import { basename, dirname, join, lstat, normalize, readDirNames, stat } from "./_fs.ts";
 import { DiscoverError } from "./nodes.ts";
 import { inRoot, resolveInRoot, statNode } from "./_root.ts";
-import { ALL_CAPABILITIES, type ControlNode, type FileMount, type Symlink } from "./plan.ts";
+import { ALL_CAPABILITIES, type ControlNode, type FileMount, type MountPlan, type Symlink } from "./plan.ts";
+import { discoveryRoots, procDriverVersion, type RootOptions } from "./proc_root.ts";
+import { findImexChannels, findOptionalDevices } from "./devices.ts";
+
+/** Where the CSV mount specs live by default. */
+export const CSV_DIR = "/etc/xpu-container-runtime/host-files-for-container.d";
 
 /** Where JetPack installs its CSV mount specs (the established runtime's folder), inside the driver root. */
 export const JETPACK_CSV_DIR = "/etc/nvidia-container-runtime/host-files-for-container.d";
@@ -210,4 +215,35 @@ export function discoverCsvFiles(files: string[], driverRoot: string, devRoot: s
     }
   }
   return plan;
+}
+
+/** Options for {@link discoverCsvSync}. */
+export interface CsvDiscoverOptions extends RootOptions {
+  /** CSV files; default every `*.csv` in {@link CSV_DIR}. */
+  files?: string[];
+}
+
+/** The CSV files of a folder, sorted; a missing folder has none. */
+export function csvFiles(dir = CSV_DIR): string[] {
+  return (readDirNames(dir) ?? []).filter((n) => n.endsWith(".csv")).sort().map((n) => join(dir, n));
+}
+
+/** Discovers the driver from CSV mount specs (Tegra): every device node goes to every container. */
+export function discoverCsvSync(opts: CsvDiscoverOptions = {}): MountPlan {
+  const { driverRoot, devRoot, procRoot } = discoveryRoots(opts);
+  const plan = discoverCsvFiles(opts.files ?? csvFiles(), driverRoot, devRoot);
+  return {
+    driverVersion: procDriverVersion(procRoot),
+    cudaVersion: "",
+    driverRoot,
+    devRoot,
+    controlNodes: plan.nodes,
+    mounts: plan.mounts,
+    symlinks: plan.symlinks,
+    libraryDirs: plan.libraryDirs,
+    gpus: [],
+    source: "csv",
+    imex: findImexChannels(devRoot, procRoot),
+    optional: findOptionalDevices(driverRoot, devRoot),
+  };
 }

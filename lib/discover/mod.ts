@@ -1,12 +1,11 @@
 /**
- * The host driver as one {@link MountPlan}: from NVML and the driver root ({@link discover}), or from the
- * CSV mount specs of Tegra hosts ({@link discoverCsv}). CDI generation serialises the plan; the legacy hook
- * applies it.
+ * The host driver as one {@link MountPlan} from NVML and the driver root ({@link discover}); the CSV mount specs
+ * of Tegra hosts give theirs in ./csv.ts ({@link discoverCsvSync}), loaded only by the modes that read them. CDI
+ * generation serialises the plan; the legacy hook applies it.
  */
-import { absolute, join, readDirNames } from "./_fs.ts";
+
 import type { DirMemo, ResolveMemo } from "./_root.ts";
 import { type NvmlSnapshot, readNvml } from "../nvml/mod.ts";
-import { discoverCsvFiles } from "./csv.ts";
 import { findBinaries, findConfigFiles, findFirmware, findIpc } from "./files.ts";
 import { DEFAULT_LIBRARY_DIRS, findDriverLibraries } from "./libraries.ts";
 import { findGraphicsFiles } from "./graphics.ts";
@@ -19,7 +18,6 @@ export * from "./plan.ts";
 export { DiscoverError, parseMigMinors, parseProcDevices } from "./nodes.ts";
 export { is32Bit, is64Bit, type LdCacheEntry, LdCacheError, parseLdCache, readLdCache } from "./ldcache.ts";
 export { DEFAULT_LIBRARY_DIRS, findDriverLibraries, LIBRARY_CAPABILITIES, libraryName } from "./libraries.ts";
-export { type CsvEntry, globInRoot, parseCsv } from "./csv.ts";
 export { inRoot, resolveInRoot } from "./_root.ts";
 export { EGL_PLATFORM_LIBRARIES, findGraphicsFiles, GRAPHICS_CONFIG_FILES } from "./graphics.ts";
 export {
@@ -30,21 +28,6 @@ export {
   MAX_IMEX_CHANNEL,
 } from "./devices.ts";
 export { discoverWslSync, DXG_NODE, isWslRoot, WSL_DRIVERS_DIR, WSL_LIB_DIR } from "./wsl.ts";
-
-/** Where the CSV mount specs live by default. */
-export const CSV_DIR = "/etc/xpu-container-runtime/host-files-for-container.d";
-
-/** Options shared by both kinds of discovery. */
-export interface RootOptions {
-  /** The root the driver is installed under; default "/". */
-  driverRoot?: string;
-  /** The root holding /dev; default the driver root. */
-  devRoot?: string;
-  /** What stands in for /proc; default the driver root's proc/ when it has proc/devices, else /proc. */
-  procRoot?: string;
-  /** What stands in for /sys (DRM nodes without udev links); default /sys. */
-  sysRoot?: string;
-}
 
 /** Options for {@link discover}. */
 export interface DiscoverOptions extends RootOptions {
@@ -63,14 +46,8 @@ export interface DiscoverOptions extends RootOptions {
   wsl?: boolean;
 }
 
-export { procDriverVersion, procRootFor } from "./proc_root.ts";
-import { procDriverVersion, procRootFor } from "./proc_root.ts";
-
-function roots(opts: RootOptions) {
-  const driverRoot = absolute(opts.driverRoot || "/");
-  const devRoot = absolute(opts.devRoot || driverRoot);
-  return { driverRoot, devRoot, procRoot: opts.procRoot || procRootFor(driverRoot) };
-}
+export { procDriverVersion, procRootFor, type RootOptions } from "./proc_root.ts";
+import { discoveryRoots as roots, type RootOptions } from "./proc_root.ts";
 
 /** Discovers the driver from NVML and the driver root; throws NvmlError/DiscoverError with the fix. */
 export function discoverSync(opts: DiscoverOptions = {}): MountPlan {
@@ -173,48 +150,6 @@ export function discoverDevicesSync(opts: RootOptions = {}): MountPlan {
 export function discover(opts: DiscoverOptions = {}): Promise<MountPlan> {
   try {
     return Promise.resolve(discoverSync(opts));
-  } catch (err) {
-    return Promise.reject(err);
-  }
-}
-
-/** Options for {@link discoverCsv}. */
-export interface CsvDiscoverOptions extends RootOptions {
-  /** CSV files; default every `*.csv` in {@link CSV_DIR}. */
-  files?: string[];
-}
-
-/** The CSV files of a folder, sorted; a missing folder has none. */
-export function csvFiles(dir = CSV_DIR): string[] {
-  return (readDirNames(dir) ?? []).filter((n) => n.endsWith(".csv")).sort().map((n) => join(dir, n));
-}
-
-/** The driver version from `<procRoot>/driver/nvidia/version`, or "" when it cannot be read. */
-
-/** Discovers the driver from CSV mount specs (Tegra): every device node goes to every container. */
-export function discoverCsvSync(opts: CsvDiscoverOptions = {}): MountPlan {
-  const { driverRoot, devRoot, procRoot } = roots(opts);
-  const plan = discoverCsvFiles(opts.files ?? csvFiles(), driverRoot, devRoot);
-  return {
-    driverVersion: procDriverVersion(procRoot),
-    cudaVersion: "",
-    driverRoot,
-    devRoot,
-    controlNodes: plan.nodes,
-    mounts: plan.mounts,
-    symlinks: plan.symlinks,
-    libraryDirs: plan.libraryDirs,
-    gpus: [],
-    source: "csv",
-    imex: findImexChannels(devRoot, procRoot),
-    optional: findOptionalDevices(driverRoot, devRoot),
-  };
-}
-
-/** Discovers the driver from CSV mount specs (see {@link discoverCsvSync}). */
-export function discoverCsv(opts: CsvDiscoverOptions = {}): Promise<MountPlan> {
-  try {
-    return Promise.resolve(discoverCsvSync(opts));
   } catch (err) {
     return Promise.reject(err);
   }

@@ -1,5 +1,8 @@
-/** Which /proc describes a driver root's kernel side, and the driver version it reports (a leaf module). */
-import { join } from "../sys/path.ts";
+/**
+ * The roots a discovery reads (driver, /dev, /proc), which /proc describes a driver root's kernel side, and the
+ * driver version it reports (a leaf module).
+ */
+import { join, resolve } from "../sys/path.ts";
 import { exists } from "../sys/syscalls.ts";
 
 /**
@@ -23,4 +26,23 @@ export function procDriverVersion(procRoot = "/proc"): string {
   } catch {
     return "";
   }
+}
+
+/** The roots of a discovery (NVML, CSV or devices alone). */
+export interface RootOptions {
+  /** The root the driver is installed under; default "/". */
+  driverRoot?: string;
+  /** The root holding /dev; default the driver root. */
+  devRoot?: string;
+  /** What stands in for /proc; default the driver root's proc/ when it has proc/devices, else /proc. */
+  procRoot?: string;
+  /** What stands in for /sys (DRM nodes without udev links); default /sys. */
+  sysRoot?: string;
+}
+
+/** The roots of `opts` made absolute, with their defaults. */
+export function discoveryRoots(opts: RootOptions): { driverRoot: string; devRoot: string; procRoot: string } {
+  const driverRoot = resolve(opts.driverRoot || "/");
+  const devRoot = resolve(opts.devRoot || driverRoot);
+  return { driverRoot, devRoot, procRoot: opts.procRoot || procRootFor(driverRoot) };
 }

@@ -1,8 +1,14 @@
 import assert from "node:assert/strict";
 import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { discoverCsvSync, DiscoverError, parseCsv } from "../../../lib/discover/mod.ts";
-import { BASE_CSV_FILES, JETPACK_CSV_DIR, selectCsvFiles } from "../../../lib/discover/csv.ts";
+import { DiscoverError } from "../../../lib/discover/mod.ts";
+import {
+  BASE_CSV_FILES,
+  discoverCsvSync,
+  JETPACK_CSV_DIR,
+  parseCsv,
+  selectCsvFiles,
+} from "../../../lib/discover/csv.ts";
 import { cleanup, tempDir } from "../../_helpers.ts";
 
 function put(root: string, path: string, text = "x"): void {
