@@ -29,7 +29,7 @@ import type { NvmlSnapshot } from "../lib/nvml/mod.ts";
 import { applyExtraDevices } from "./extras.ts";
 import { isWslRoot } from "../lib/discover/wsl.ts";
 import { mergeStepHooks } from "../lib/container/steps.ts";
-import type { SpecMount } from "../lib/container/at_create.ts";
+import { type SpecMount, takeStepsAtCreate } from "../lib/container/at_create.ts";
 
 /** A modification that cannot be made; the shim prefixes it and refuses the create. */
 export class ModifyError extends ToolkitError {}
@@ -266,7 +266,6 @@ export function mergeToolkitHooks(spec: Spec, log: Logger): void {
 export async function takeHookSteps(spec: Spec, ctx: ModifyContext): Promise<void> {
   const list = spec.hooks?.createContainer as Hook[] | undefined;
   if (!ctx.bundle || !list?.length) return;
-  const { takeStepsAtCreate } = await import("../lib/container/at_create.ts");
   const t0 = performance.now();
   const r = takeStepsAtCreate(list, {
     rootPath: containerRoot({ bundle: ctx.bundle }, spec),

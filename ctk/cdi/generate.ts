@@ -3,6 +3,15 @@ import { ToolkitError } from "../../lib/sys/errors.ts";
 import { dirname, isAbsolute, join, resolve } from "../../lib/sys/path.ts";
 import type { Config } from "../../lib/config/mod.ts";
 import { formatOf, parse, render, usageError, writeOut } from "./_common.ts";
+// What generation runs, imported statically so that it loads with this module, in one round of file reads
+// (mod.ts loads this module only for `generate`, and refresh and install call generateSpec).
+import * as discover from "../../lib/discover/mod.ts";
+import { NvmlError } from "../../lib/nvml/mod.ts";
+import { generateCdiSpec } from "../../lib/cdi/generate.ts";
+import { cdiSpecProblems, hookBinaryProblem } from "../../lib/cdi/validate.ts";
+import { additionalGidsDisabled } from "../../lib/policy/mod.ts";
+import { findSibling } from "../../lib/policy/tools.ts";
+import { which } from "../../lib/sys/which.ts";
 
 const GENERATE_USAGE = `Usage: xpu-ctk cdi generate [OPTIONS]
 
@@ -137,18 +146,6 @@ export async function generateSpec(args: string[]): Promise<GeneratedSpec | numb
     ((xs as string[] | undefined) ?? []).flatMap((x) => x.split(",")).filter(Boolean);
   const strategies = split(v["device-name-strategy"]);
 
-  // Every module generation needs, loaded in one go (each wave of imports costs a round of file reads) and
-  // while discovery runs: the generator's are only awaited after it.
-  const discoverModule = import("../../lib/discover/mod.ts");
-  const generation = Promise.all([
-    import("../../lib/cdi/generate.ts"),
-    import("../../lib/cdi/validate.ts"),
-    import("../../lib/policy/mod.ts"),
-    import("../../lib/policy/tools.ts"),
-    import("../../lib/sys/which.ts"),
-  ]);
-  generation.catch(() => {}); // awaited below; a failed discovery must not leave it unhandled
-  const discover = await discoverModule;
   const roots = {
     driverRoot: v["driver-root"] as string,
     devRoot: v["dev-root"] as string | undefined,
@@ -187,15 +184,12 @@ export async function generateSpec(args: string[]): Promise<GeneratedSpec | numb
         ...(mode === "nvml" ? { wsl: false } : {}),
       });
     } catch (err) {
-      const { NvmlError } = await import("../../lib/nvml/mod.ts");
       if (mode === "auto" && err instanceof NvmlError && err.noDriver && isTegra(roots.driverRoot)) {
         plan = await csv();
       } else throw err;
     }
   }
 
-  const [{ generateCdiSpec }, { cdiSpecProblems, hookBinaryProblem }, { additionalGidsDisabled }] =
-    await generation;
   // config.toml is read only when an option needs it (its parser is a large part of the program): for
   // --cdi-version, whose additionalGids a feature flag can turn off, and to find xpu-cdi-hook beside its
   // xpu-ctk.path when none is installed beside this xpu-ctk.
@@ -250,10 +244,6 @@ export async function generateSpec(args: string[]): Promise<GeneratedSpec | numb
  */
 async function cdiHookPath(flag: string | undefined, config: () => Promise<Config>): Promise<string> {
   if (flag) return resolve(flag);
-  const [{ findSibling }, { which }] = await Promise.all([
-    import("../../lib/policy/tools.ts"),
-    import("../../lib/sys/which.ts"),
-  ]);
   const beside = findSibling("xpu-cdi-hook");
   if (beside) return resolve(beside);
   const ctkPath = (await config()).ctk.path;
