@@ -3,7 +3,7 @@ import { dirname, isAbsolute, join } from "../lib/sys/path.ts";
 import type { Config } from "../lib/config/mod.ts";
 import { containerRoot, type Hook, HOOK_ENV, HOOK_TIMEOUT_S, type Spec } from "../lib/oci/mod.ts";
 import { applyDevices, loadRegistry, type RegistryDevice, resolveDevices } from "../lib/cdi/mod.ts";
-import { specDriverVersion } from "../lib/cdi/generate.ts";
+import { specDriverVersion } from "../lib/cdi/driver_version.ts";
 import { hookBinaryProblems } from "../lib/cdi/validate.ts";
 import type { MountPlan } from "../lib/discover/plan.ts";
 import {
@@ -27,7 +27,7 @@ import type { Logger } from "../lib/sys/log.ts";
 import { which } from "../lib/sys/which.ts";
 import type { NvmlSnapshot } from "../lib/nvml/mod.ts";
 import { applyExtraDevices } from "./extras.ts";
-import { isWslRoot } from "../lib/discover/wsl.ts";
+import { isWslRoot } from "../lib/discover/wsl_root.ts";
 import { mergeStepHooks } from "../lib/container/steps.ts";
 import { type SpecMount, takeStepsAtCreate } from "../lib/container/at_create.ts";
 

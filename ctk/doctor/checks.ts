@@ -7,7 +7,7 @@ import { basename, join, posix } from "node:path";
 import { type Config, configPath, defaultConfig, loadConfig } from "../../lib/config/mod.ts";
 import { loadRegistry } from "../../lib/cdi/mod.ts";
 import { TrustChecker } from "../../lib/cdi/trust.ts";
-import { specDriverVersion } from "../../lib/cdi/generate.ts";
+import { specDriverVersion } from "../../lib/cdi/driver_version.ts";
 import { hookBinaryProblems } from "../../lib/cdi/validate.ts";
 import { readGeneratorLine, specHost } from "../../lib/cdi/generator_line.ts";
 import type { CdiSpec } from "../../lib/cdi/spec.ts";

@@ -35,8 +35,8 @@ export type DeviceNameStrategy = "index" | "uuid" | "type-index";
 /** Every naming strategy. */
 export const DEVICE_NAME_STRATEGIES: readonly DeviceNameStrategy[] = ["index", "uuid", "type-index"];
 
-/** The annotation recording the driver version a spec was generated from. */
-export const DRIVER_VERSION_ANNOTATION = "xpu.dev/driver-version";
+export { DRIVER_VERSION_ANNOTATION, specDriverVersion } from "./driver_version.ts";
+import { DRIVER_VERSION_ANNOTATION } from "./driver_version.ts";
 
 /** The cdiVersion that added `additionalGids` (supplementary groups for group-restricted nodes). */
 export const ADDITIONAL_GIDS_VERSION = "0.7.0";
@@ -289,19 +289,4 @@ export function generateCdiSpec(plan: MountPlan, opts: GenerateOptions): CdiSpec
   const need = minimumCdiVersion(spec);
   spec.cdiVersion = opts.cdiVersion && compareVersions(opts.cdiVersion, need) > 0 ? opts.cdiVersion : need;
   return spec;
-}
-
-/**
- * The driver version a spec was generated from, if it records one: its annotation, else the
- * `--host-driver-version` of its enable-cuda-compat or setup hook (specs written for pre-0.6.0 consumers).
- */
-export function specDriverVersion(spec: CdiSpec): string | undefined {
-  const annotated = spec.annotations?.[DRIVER_VERSION_ANNOTATION];
-  if (annotated) return annotated;
-  for (const h of spec.containerEdits?.hooks ?? []) {
-    if (h.args?.[1] !== "enable-cuda-compat" && h.args?.[1] !== SETUP_COMMAND) continue;
-    const arg = h.args.find((a) => a.startsWith("--host-driver-version="));
-    if (arg) return arg.slice("--host-driver-version=".length);
-  }
-  return undefined;
 }

@@ -6,7 +6,7 @@
  * MIG devices), to tell what a refresh changed.
  */
 import type { CdiSpec } from "./spec.ts";
-import { specDriverVersion } from "./generate.ts";
+import { specDriverVersion } from "./driver_version.ts";
 import { resolve } from "../sys/path.ts";
 import { ToolkitError } from "../sys/errors.ts";
 

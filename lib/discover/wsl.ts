@@ -8,15 +8,14 @@ import { inRoot, resolveInRoot, type ResolveMemo, statNode } from "./_root.ts";
 import { fileMount } from "./files.ts";
 import { DiscoverError } from "./nodes.ts";
 import { ALL_CAPABILITIES, type FileMount, type MountPlan, type Symlink } from "./plan.ts";
+import { DXCORE_LIBRARY, WSL_LIB_DIR } from "./wsl_root.ts";
 
-/** The folder of the WSL2 core libraries. */
-export const WSL_LIB_DIR = "/usr/lib/wsl/lib";
+export { DXCORE_LIBRARY, isWslRoot, WSL_LIB_DIR } from "./wsl_root.ts";
+
 /** The folder holding one driver store folder per installed Windows driver. */
 export const WSL_DRIVERS_DIR = "/usr/lib/wsl/drivers";
 /** The paravirtual GPU node every WSL2 GPU is reached through. */
 export const DXG_NODE = "/dev/dxg";
-/** The DirectX core library whose presence marks a WSL2 host. */
-export const DXCORE_LIBRARY = "libdxcore.so";
 /** The file that marks the NVIDIA driver store among the driver store folders. */
 export const WSL_LIBCUDA = "libcuda.so.1.1";
 
@@ -31,11 +30,6 @@ export const WSL_REQUIRED_FILES = [
   "nvcubins.bin",
   "nvidia-smi",
 ];
-
-/** Whether the driver root is a WSL2 system: it has /usr/lib/wsl/lib/libdxcore.so. */
-export function isWslRoot(driverRoot: string): boolean {
-  return resolveInRoot(driverRoot || "/", join(WSL_LIB_DIR, DXCORE_LIBRARY)) !== undefined;
-}
 
 /** The NVIDIA driver store folder (container path): the first folder of /usr/lib/wsl/drivers with libcuda.so.1.1. */
 export function findDriverStore(driverRoot: string, memo?: ResolveMemo): string | undefined {
