@@ -263,7 +263,7 @@ export function mergeToolkitHooks(spec: Spec, log: Logger): void {
  * linker cache) in this process on the bundle's rootfs, where that leaves the container exactly as the hook
  * would, and drops the hook (see lib/container/at_create.ts); otherwise the hook stays and the log says why.
  */
-export async function takeHookSteps(spec: Spec, ctx: ModifyContext): Promise<void> {
+export function takeHookSteps(spec: Spec, ctx: ModifyContext): void {
   const list = spec.hooks?.createContainer as Hook[] | undefined;
   if (!ctx.bundle || !list?.length) return;
   const t0 = performance.now();
@@ -577,7 +577,7 @@ export async function modifySpec(spec: Spec, req: Request, ctx: ModifyContext): 
     case "cdi": {
       if (!jitRequested(req)) {
         await applyCdi(spec, req, ctx);
-        await takeHookSteps(spec, ctx);
+        takeHookSteps(spec, ctx);
         break;
       }
       // runtime.nvidia.com/gpu names are made at create from the live driver (CSV files on a Tegra host
@@ -585,13 +585,13 @@ export async function modifySpec(spec: Spec, req: Request, ctx: ModifyContext): 
       const generated = isTegraHost() && !(nvmlAvailable?.() ?? await loadsNvml(ctx)) ? "csv" : "jit-cdi";
       ctx.log.info(`${JIT_KIND} devices are generated just in time (${generated})`);
       await applyGenerated(spec, req, ctx, generated);
-      await takeHookSteps(spec, ctx);
+      takeHookSteps(spec, ctx);
       return generated;
     }
     case "jit-cdi":
     case "csv":
       await applyGenerated(spec, req, ctx, choice.mode);
-      await takeHookSteps(spec, ctx);
+      takeHookSteps(spec, ctx);
       break;
   }
   return choice.mode;
