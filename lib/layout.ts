@@ -29,6 +29,18 @@ export function warmCache(libexec: string): string {
     `${err ? `: ${err}` : ""}; the programs still run, compiling their code at each start`;
 }
 
+/**
+ * The runtime's own folder of facts it keeps between calls (the launcher's facts, the SONAMEs of host
+ * libraries); `XPU_RUNTIME_CACHE_DIR` names another. The launcher's line for it is generated from this
+ * (tools/runtime_launcher.ts).
+ */
+export const RUNTIME_CACHE_DIR = "/run/xpu-container-runtime";
+
+/** The runtime's folder of facts under `env` ({@link RUNTIME_CACHE_DIR} unless XPU_RUNTIME_CACHE_DIR names one). */
+export function runtimeCacheDir(env: Record<string, string | undefined>): string {
+  return env.XPU_RUNTIME_CACHE_DIR || RUNTIME_CACHE_DIR;
+}
+
 /** The record of what an install under a prefix wrote, in its programs' folder. */
 export const INSTALL_MANIFEST = "install-manifest.json";
 

@@ -9,8 +9,9 @@ import type { Config } from "../lib/config/mod.ts";
 import { DEVICE_LIST_MOUNT_ROOT } from "../lib/request/mod.ts";
 import { ToolkitError } from "../lib/sys/errors.ts";
 import { concatBytes } from "../lib/sys/bytes.ts";
-import { basename, dirname, join } from "../lib/sys/path.ts";
+import { basename, join } from "../lib/sys/path.ts";
 import { isExecutableFile, STANDARD_DIRS } from "../lib/sys/which.ts";
+import { writeOwnerOnly } from "../lib/sys/files.ts";
 
 /** A configured runtime is the shim itself: exec'ing it would start the shim again, forever. */
 export class RuntimeIsSelfError extends ToolkitError {}
@@ -174,30 +175,7 @@ export function renderLauncherFacts(f: LauncherFacts): Uint8Array | undefined {
  * the file.
  */
 export function writeLauncherFacts(path: string, data: Uint8Array): void {
-  const dir = dirname(path);
-  try {
-    Deno.mkdirSync(dir, { recursive: true, mode: 0o755 });
-  } catch (err) {
-    if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
-  }
-  const st = Deno.lstatSync(dir);
-  const uid = Deno.uid();
-  if (!st.isDirectory || st.uid !== uid || ((st.mode ?? 0) & 0o022) !== 0) {
-    throw new ToolkitError(
-      `The launcher's cache folder ${dir} must be a folder owned by uid ${uid} and writable by no one else; ` +
-        "remove it or fix its owner and mode",
-    );
-  }
-  const tmp = `${path}.${Deno.pid}.tmp`;
-  try {
-    Deno.writeFileSync(tmp, data, { mode: 0o600, createNew: true });
-    Deno.renameSync(tmp, path);
-  } catch (err) {
-    try {
-      Deno.removeSync(tmp);
-    } catch { /* not made */ }
-    throw err;
-  }
+  writeOwnerOnly(path, data, "The launcher's cache folder");
 }
 
 /** A file's bytes; undefined when there is no file, null when it cannot be read. */

@@ -9,6 +9,8 @@
  * (`xpu-container-runtime-hook --mode legacy proc-driver FILES`) mounts them.
  */
 import { cleanPath, closeRoot, lstatIn, openIn, openRoot, type Root } from "../lib/sys/rootfs.ts";
+import { SonameCache } from "../lib/container/soname_cache.ts";
+import { runtimeCacheDir } from "../lib/layout.ts";
 import * as posix from "../lib/sys/path.ts";
 import * as sys from "../lib/sys/syscalls.ts";
 import { errorMessage } from "../lib/sys/errors.ts";
@@ -193,6 +195,7 @@ export function legacyAtCreate(spec: Spec, req: Request, ctx: LegacyContext): bo
   } catch (err) {
     return keep(errorMessage(err));
   }
+  const sonames = SonameCache.open(runtimeCacheDir(Deno.env.toObject()));
   try {
     const edited = structuredClone(spec);
     legacySpecEdits(edited, actions, { noCgroups: ctx.config.cli.noCgroups });
@@ -212,6 +215,7 @@ export function legacyAtCreate(spec: Spec, req: Request, ctx: LegacyContext): bo
         },
         mounts: (edited.mounts ?? []) as SpecMount[],
         confFile: actions.ldConf,
+        sonames,
       });
     } catch (err) {
       return keep(errorMessage(err));
@@ -240,5 +244,8 @@ export function legacyAtCreate(spec: Spec, req: Request, ctx: LegacyContext): bo
     return true;
   } finally {
     closeRoot(root);
+    try {
+      sonames.save();
+    } catch { /* read afresh next time */ }
   }
 }

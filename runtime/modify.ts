@@ -30,6 +30,7 @@ import { applyExtraDevices } from "./extras.ts";
 import { isWslRoot } from "../lib/discover/wsl_root.ts";
 import { mergeStepHooks } from "../lib/container/steps.ts";
 import { type SpecMount, takeStepsAtCreate } from "../lib/container/at_create.ts";
+import { runtimeCacheDir } from "../lib/layout.ts";
 
 /** A modification that cannot be made; the shim prefixes it and refuses the create. */
 export class ModifyError extends ToolkitError {}
@@ -272,6 +273,7 @@ export function takeHookSteps(spec: Spec, ctx: ModifyContext): void {
     id: ctx.id,
     mounts: (spec.mounts ?? []) as SpecMount[],
     userNamespace: hasUserNamespace(spec),
+    cacheDir: runtimeCacheDir(Deno.env.toObject()),
   });
   if (!r.taken) {
     ctx.log.info(`The toolkit's createContainer hook stays: ${r.note}`);

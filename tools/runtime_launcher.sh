@@ -99,7 +99,9 @@ while :; do
   esac
 done
 [ "${#xpu_n}" -le 200 ] || xpu_full "$@"
+# BEGIN GENERATED cache folder
 xpu_dir=${XPU_RUNTIME_CACHE_DIR:-/run/xpu-container-runtime}
+# END GENERATED cache folder
 # A mode-pinned name (xpu-container-runtime.cdi, .legacy) keeps facts of its own, so that handlers used in
 # turn do not replace each other's.
 case "$0" in

@@ -1,12 +1,14 @@
 /**
  * The runtime launcher's generated parts: the `case` patterns for runc's flags in tools/runtime_launcher.sh,
- * made from the tables the full runtime parses with (runtime/argv.ts), so the two cannot drift. The build
+ * made from the tables the full runtime parses with (runtime/argv.ts), and its cache folder (lib/layout.ts),
+ * so the two cannot drift. The build
  * refuses a launcher whose generated blocks differ; `deno run -A tools/runtime_launcher.ts --write` rewrites
  * them.
  *
  * Usage: deno run -A tools/runtime_launcher.ts [--check | --write]
  */
 import { COMMAND_FLAGS, type FlagSpec, GLOBAL_FLAGS } from "../runtime/argv.ts";
+import { RUNTIME_CACHE_DIR } from "../lib/layout.ts";
 
 /** The template's path, relative to the repository root. */
 export const LAUNCHER_TEMPLATE = "tools/runtime_launcher.sh";
@@ -60,6 +62,8 @@ export function generatedBlocks(): Record<string, string[]> {
   return {
     "global flags": global,
     "create and run flags": cmd,
+    // The same folder as the runtime's (lib/layout.ts runtimeCacheDir); an empty variable means the default.
+    "cache folder": [`xpu_dir=\${XPU_RUNTIME_CACHE_DIR:-${RUNTIME_CACHE_DIR}}`],
   };
 }
 

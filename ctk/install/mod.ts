@@ -31,7 +31,7 @@ import {
 } from "./manifest.ts";
 import { ENGINE_UNITS, RESTART_MODES, restartEngine, type RestartMode } from "./restart.ts";
 import { installTree, runningTree, type Tree, treeAt } from "./tree.ts";
-import { warmCache } from "../../lib/layout.ts";
+import { runtimeCacheDir, warmCache } from "../../lib/layout.ts";
 
 /** Where the toolkit goes on a node by default (a host path). */
 export const DEFAULT_TOOLKIT_DIR = "/usr/local/xpu/toolkit";
@@ -39,8 +39,6 @@ export const DEFAULT_TOOLKIT_DIR = "/usr/local/xpu/toolkit";
 export const DEFAULT_CDI_DIR = "/var/run/cdi";
 /** The spec's file name in the CDI folder. */
 export const CDI_SPEC_NAME = "xpu.yaml";
-/** The toolkit's run-time cache on a host (the runtime launcher's facts; XPU_RUNTIME_CACHE_DIR moves it). */
-export const RUNTIME_CACHE_DIR = "/run/xpu-container-runtime";
 
 const USAGE = `Usage: xpu-ctk install [--host-root DIR] [OPTIONS]
        xpu-ctk install --uninstall [--host-root DIR] [OPTIONS]
@@ -278,7 +276,7 @@ async function installHere(o: InstallOptions): Promise<void> {
   const treeDirs = realpathOr(source.root) !== realpathOr(T) ? copyTree(source, T, T) : undefined;
   let manifest = readManifest(T) ?? emptyManifest(T, VERSION);
   manifest = recordDirs({ ...manifest, version: VERSION }, [...o.createdDirs, ...(treeDirs ?? [])]);
-  const cache = Deno.env.get("XPU_RUNTIME_CACHE_DIR") || RUNTIME_CACHE_DIR;
+  const cache = runtimeCacheDir(Deno.env.toObject());
   manifest.runtimeCache ??= { path: cache, existed: exists(cache, true) };
   const rec = new Recorder(manifest);
   try {

@@ -29,6 +29,7 @@ import { COMPAT_CONF, COMPAT_DIR, compatDriverVersion, sanitizeParams } from "./
 import { confFileFor, configuredLibDirs, listDirIn } from "./ldcache.ts";
 import { libcmp, nativeFlags, sortEntries, TOOLKIT_GENERATOR, writeLdCache } from "./ldcache_write.ts";
 import { createSymlinks, type LinkRequest } from "./links.ts";
+import { SonameCache } from "./soname_cache.ts";
 import { addStep, type HookEntry, isToolkitStepHook, noSteps, type Steps } from "./steps.ts";
 
 /** The folders ldconfig always scans after the configured ones (glibc's SLIBDIR and LIBDIR on Debian). */
@@ -85,6 +86,8 @@ export interface AtCreateInput {
   arch?: string;
   /** Whether the host has the ldconfig the hook would run (default: /sbin/ldconfig or .real exists). */
   hostLdconfig?: boolean;
+  /** The SONAMEs of host libraries known from earlier creates; read from each file when absent. */
+  sonames?: SonameCache;
 }
 
 /** The changes to make in the rootfs, all decided before any is made. */
@@ -215,9 +218,12 @@ function mtimeIn(root: Root, path: string): number | undefined {
 
 /**
  * The SONAME of a mount's host file, read only when it is a regular file: the path is opened O_PATH (no side
- * effect whatever it names) and the file read through that handle.
+ * effect whatever it names) and the file read through that handle. A file `cache` knows by its identity is not
+ * read; one read through a handle of the identity the path had is recorded there.
  */
-function hostSoname(path: string, arch: string): string | undefined {
+function hostSoname(path: string, arch: string, cache?: SonameCache): string | undefined {
+  const looked = cache?.lookup(path, arch);
+  if (looked?.soname !== undefined) return looked.soname ?? undefined;
   let fd: number;
   try {
     fd = sys.openat(sys.AT.FDCWD, path, sys.O.PATH | sys.O.CLOEXEC);
@@ -226,9 +232,12 @@ function hostSoname(path: string, arch: string): string | undefined {
   }
   let file = -1;
   try {
-    if ((sys.modeOrErrno(fd, "", sys.AT.EMPTY_PATH) & sys.S.IFMT) !== sys.S.IFREG) return undefined;
+    const st = sys.identityOrErrno(fd, "", sys.AT.EMPTY_PATH);
+    if (typeof st === "number" || (st.mode & sys.S.IFMT) !== sys.S.IFREG) return undefined;
     file = sys.openat(sys.AT.FDCWD, `/proc/self/fd/${fd}`, sys.O.RDONLY | sys.O.NOCTTY);
-    return sonameFrom((pos, len) => sys.preadAt(file, pos, len), arch);
+    const soname = sonameFrom((pos, len) => sys.preadAt(file, pos, len), arch);
+    if (cache && looked?.id === st.id) cache.record(path, st.id, arch, soname);
+    return soname;
   } catch {
     return undefined;
   } finally {
@@ -471,7 +480,8 @@ function planWith(
   for (const { m, r } of mountDests) {
     if (!nameOf.has(posix.dirname(r.path)) || !isDsoName(posix.basename(r.path))) continue;
     if (!isBind(m) || !m.source) no(`${m.destination} is not a bind mount of a host file`);
-    const soname = hostSoname(m.source!, arch) ?? no(`${m.source} has no SONAME ldconfig would read here`);
+    const soname = hostSoname(m.source!, arch, input.sonames) ??
+      no(`${m.source} has no SONAME ldconfig would read here`);
     // A SONAME names a file beside the library: one that names another folder is left to the confined ldconfig.
     if (soname.includes("/") || soname === "." || soname === ".." || soname.includes("\0")) {
       no(`${m.source} has the SONAME ${JSON.stringify(soname)}, which is not a file name`);
@@ -535,6 +545,8 @@ export interface TakeStepsOptions {
   userNamespace: boolean;
   /** The host's driver params text, or undefined when there is none (default: read {@link HOST_PARAMS}). */
   hostParams?: () => string | undefined;
+  /** The runtime's folder of facts, where the SONAMEs of host libraries are kept ({@link SonameCache}). */
+  cacheDir?: string;
 }
 
 function readHostParams(): string | undefined {
@@ -581,8 +593,9 @@ export function takeStepsAtCreate(hooks: HookEntry[], opts: TakeStepsOptions): A
   } catch (err) {
     return keep(errorMessage(err));
   }
+  const sonames = SonameCache.open(opts.cacheDir);
   try {
-    const plan = planAtCreate({ root, steps, mounts: opts.mounts, id: opts.id });
+    const plan = planAtCreate({ root, steps, mounts: opts.mounts, id: opts.id, sonames });
     applyAtCreate(root, plan);
     const what = [
       plan.links.length ? `${plan.links.length} links` : "",
@@ -599,5 +612,8 @@ export function takeStepsAtCreate(hooks: HookEntry[], opts: TakeStepsOptions): A
     return keep(err instanceof KeepHook ? err.message : `cannot take them here: ${errorMessage(err)}`);
   } finally {
     closeRoot(root);
+    try {
+      sonames.save();
+    } catch { /* read afresh next time */ }
   }
 }

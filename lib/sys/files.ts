@@ -59,3 +59,57 @@ export function resolveWriteTarget(path: string): string {
   }
   throw new ToolkitError(`Cannot write ${path}: too many levels of symbolic links; point it at a file`);
 }
+
+/** Whether `st` is owned by this process's user and writable by no one else. */
+function ownerOnly(st: Deno.FileInfo, uid: number): boolean {
+  return st.uid === uid && ((st.mode ?? 0) & 0o022) === 0;
+}
+
+/**
+ * Writes `data` to `path` in a folder of the runtime's own (the launcher's facts, the SONAMEs of host
+ * libraries): atomically (a temp file in the same folder, renamed) and owner-only. The folder is made when
+ * missing and must be a folder owned by this user and writable by no one else, since what is read back from
+ * it is acted on; `what` names the folder in the error.
+ */
+export function writeOwnerOnly(path: string, data: Uint8Array, what: string): void {
+  const dir = dirname(path);
+  try {
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  } catch (err) {
+    if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+  }
+  const st = Deno.lstatSync(dir);
+  const uid = Deno.uid();
+  if (!st.isDirectory || !ownerOnly(st, uid ?? 0)) {
+    throw new ToolkitError(
+      `${what} ${dir} must be a folder owned by uid ${uid} and writable by no one else; ` +
+        "remove it or fix its owner and mode",
+    );
+  }
+  const tmp = `${path}.${Deno.pid}.tmp`;
+  try {
+    Deno.writeFileSync(tmp, data, { mode: 0o600, createNew: true });
+    Deno.renameSync(tmp, path);
+  } catch (err) {
+    try {
+      Deno.removeSync(tmp);
+    } catch { /* not made */ }
+    throw err;
+  }
+}
+
+/**
+ * The bytes of `path` when it and its folder are as {@link writeOwnerOnly} leaves them (a regular file and a
+ * folder, both owned by this user and writable by no one else); undefined otherwise, or when it cannot be read.
+ */
+export function readOwnerOnly(path: string): Uint8Array | undefined {
+  try {
+    const uid = Deno.uid() ?? 0;
+    const dir = Deno.lstatSync(dirname(path));
+    const st = Deno.lstatSync(path);
+    if (!dir.isDirectory || !ownerOnly(dir, uid) || !st.isFile || !ownerOnly(st, uid)) return undefined;
+    return Deno.readFileSync(path);
+  } catch {
+    return undefined;
+  }
+}

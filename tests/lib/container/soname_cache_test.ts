@@ -1,0 +1,157 @@
+/**
+ * lib/container/soname_cache.ts with the steps at create: a recorded SONAME serves only the very file it was
+ * read from (a library rewritten, replaced or moved in place is read again), and only from a cache file and
+ * folder of the runtime's own; the plan made with the cache is the plan made without it.
+ */
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { assertEquals, assertTrue } from "../../_assert.ts";
+import { cleanup, tempDir } from "../../_helpers.ts";
+import { SONAME_CACHE_FILE, SonameCache } from "../../../lib/container/soname_cache.ts";
+import { planAtCreate } from "../../../lib/container/at_create.ts";
+import { closeRoot, openRoot } from "../../../lib/sys/rootfs.ts";
+import { noSteps } from "../../../lib/container/steps.ts";
+import { library } from "./_libs.ts";
+
+const ML = "/usr/lib/x86_64-linux-gnu";
+
+function image(): string {
+  const r = tempDir("xpu-soc-");
+  mkdirSync(join(r, "etc/ld.so.conf.d"), { recursive: true });
+  mkdirSync(join(r, "lib"), { recursive: true });
+  writeFileSync(join(r, "etc/ld.so.conf"), "include /etc/ld.so.conf.d/*.conf\n");
+  return r;
+}
+
+/** The injected cache entries of a plan for `source` mounted at libxq.so.1.0, with `cache` if given. */
+function injected(dir: string, source: string, cache?: SonameCache): string[] {
+  const root = openRoot(dir);
+  try {
+    const p = planAtCreate({
+      root,
+      steps: {
+        ...noSteps(),
+        ldcache: true,
+        folders: [ML],
+        links: [{ target: "libxq.so.1.0", link: `${ML}/libxq.so.9` }, {
+          target: "libxq.so.1.0",
+          link: `${ML}/libxq.so.1`,
+        }],
+      },
+      mounts: [{ source, destination: `${ML}/libxq.so.1.0`, type: "bind", options: ["rbind", "ro"] }],
+      id: "c1",
+      hostLdconfig: true,
+      arch: "x86_64",
+      sonames: cache,
+    });
+    return p.injected.map((e) => e.key);
+  } finally {
+    closeRoot(root);
+  }
+}
+
+function entries(file: string): Record<string, [string, string, string | null]> {
+  return JSON.parse(readFileSync(file, "utf8")).files;
+}
+
+Deno.test("a SONAME read once is served from the cache, and read again once the file changes in any way", () => {
+  const host = tempDir("xpu-soc-host-");
+  const cacheDir = join(tempDir("xpu-soc-run-"), "run");
+  const img = image();
+  try {
+    const lib = join(host, "libxq.so.1.0");
+    copyFileSync(library("libxq.so.1"), lib);
+    const fresh = injected(img, lib);
+    assertEquals(fresh, ["libxq.so.1"]);
+
+    let cache = SonameCache.open(cacheDir);
+    assertEquals(injected(img, lib, cache), fresh);
+    cache.save();
+    const file = join(cacheDir, SONAME_CACHE_FILE);
+    assertEquals(Deno.statSync(file).mode! & 0o777, 0o600);
+    assertEquals(entries(file)[lib][2], "libxq.so.1");
+
+    // Served without reading the library: the recorded SONAME is what the plan gets.
+    const recorded = entries(file);
+    recorded[lib][2] = "libxq.so.9";
+    writeFileSync(file, JSON.stringify({ version: 1, files: recorded }), { mode: 0o600 });
+    cache = SonameCache.open(cacheDir);
+    assertEquals(cache.lookup(lib, "x86_64").soname, "libxq.so.9");
+    assertEquals(cache.lookup(lib, "aarch64").soname, undefined, "another architecture is read for itself");
+
+    // Rewritten in place (same inode, new content and times), replaced by rename, or only touched: read again.
+    const other = library("libxq.so.1", 2);
+    const changes: [string, () => void][] = [
+      ["rewritten", () => writeFileSync(lib, readFileSync(other))],
+      ["replaced", () => {
+        copyFileSync(other, `${lib}.new`);
+        renameSync(`${lib}.new`, lib);
+      }],
+      ["touched", () => Deno.utimeSync(lib, new Date(), new Date(Date.now() - 3600_000))],
+    ];
+    for (const [what, change] of changes) {
+      writeFileSync(file, JSON.stringify({ version: 1, files: recorded }), { mode: 0o600 });
+      change();
+      cache = SonameCache.open(cacheDir);
+      assertEquals(cache.lookup(lib, "x86_64").soname, undefined, what);
+      assertEquals(injected(img, lib, cache), fresh, what);
+      cache.save();
+      assertEquals(entries(file)[lib][2], "libxq.so.1", what);
+      recorded[lib] = [entries(file)[lib][0], "x86_64", "libxq.so.9"];
+    }
+  } finally {
+    for (const d of [host, img]) cleanup(d);
+    cleanup(join(cacheDir, ".."));
+  }
+});
+
+Deno.test("a cache file or folder others can write, another user's, or a damaged one is not read", () => {
+  const host = tempDir("xpu-soc-host-");
+  const base = tempDir("xpu-soc-run-");
+  try {
+    const lib = join(host, "libxq.so.1.0");
+    copyFileSync(library("libxq.so.1"), lib);
+    const dir = join(base, "run");
+    const cache = SonameCache.open(dir);
+    const id = cache.lookup(lib, "x86_64").id!;
+    cache.record(lib, id, "x86_64", "libforged.so.1");
+    cache.save();
+    const file = join(dir, SONAME_CACHE_FILE);
+    assertEquals(SonameCache.open(dir).lookup(lib, "x86_64").soname, "libforged.so.1", "the runtime's own");
+
+    const cases: [string, () => void, () => void][] = [
+      ["group-writable file", () => chmodSync(file, 0o620), () => chmodSync(file, 0o600)],
+      ["world-writable folder", () => chmodSync(dir, 0o777), () => chmodSync(dir, 0o755)],
+      ["another user's file", () => chownSync(file, 1000, 1000), () => chownSync(file, 0, 0)],
+    ];
+    for (const [what, spoil, mend] of cases) {
+      spoil();
+      assertEquals(SonameCache.open(dir).lookup(lib, "x86_64").soname, undefined, what);
+      mend();
+    }
+    writeFileSync(file, "{not json", { mode: 0o600 });
+    assertEquals(SonameCache.open(dir).lookup(lib, "x86_64").soname, undefined, "damaged");
+    // A cache the runtime cannot write to is no error for the create: save() throws, the steps go on.
+    chmodSync(dir, 0o777);
+    const again = SonameCache.open(dir);
+    again.record(lib, id, "x86_64", "libxq.so.1");
+    let threw = false;
+    try {
+      again.save();
+    } catch {
+      threw = true;
+    }
+    assertTrue(threw, "a folder others can write is refused for writing too");
+  } finally {
+    cleanup(host);
+    cleanup(base);
+  }
+});
