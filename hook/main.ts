@@ -2,7 +2,9 @@
  * xpu-container-runtime-hook: the legacy prestart hook. Also installed (opt-in) as nvidia-container-runtime-hook,
  * the name docker `--gpus` runs; it behaves the same under either name.
  */
-import { configPath, loadConfig } from "../lib/config/mod.ts";
+import { configPath } from "../lib/config/path.ts";
+import { loadKeptConfig } from "../lib/config/kept.ts";
+import { runtimeCacheDir } from "../lib/layout.ts";
 import { failure, showHelp, showVersion, usageError } from "../lib/sys/cli.ts";
 import { errorMessage } from "../lib/sys/errors.ts";
 import { readStdinText } from "../lib/container/stdin.ts";
@@ -101,7 +103,7 @@ export async function main(argv: string[]): Promise<number> {
   log.program = PROGRAM;
   log.stderrLevel = "warning";
   try {
-    const config = loadConfig(configFile ?? configPath());
+    const config = await loadKeptConfig(configFile ?? configPath(), runtimeCacheDir(Deno.env.toObject()));
     log.level = parseLevel(config.runtime.logLevel) ?? "info";
     try {
       log.addFile(config.cli.debug);

@@ -1,6 +1,9 @@
 /** The shim: read runc's arguments, modify the spec on create, then become the low-level runtime. */
 import { basename, dirname } from "../lib/sys/path.ts";
-import { type Config, configPath, loadConfig } from "../lib/config/mod.ts";
+import type { Config } from "../lib/config/mod.ts";
+import { configPath } from "../lib/config/path.ts";
+import { loadKeptConfig } from "../lib/config/kept.ts";
+import { runtimeCacheDir } from "../lib/layout.ts";
 import { loadSpec, saveSpec } from "../lib/oci/mod.ts";
 import { readRequest } from "../lib/request/mod.ts";
 import { errorMessage, ToolkitError } from "../lib/sys/errors.ts";
@@ -93,7 +96,7 @@ export async function runShim(args: string[], env: Record<string, string>): Prom
     argv = parseRuncArgs(args);
     const configFile = configPath(env);
     const configBytes = env.XPU_LAUNCHER_FACTS ? readBytes(configFile) : null;
-    config = loadConfig(configFile);
+    config = await loadKeptConfig(configFile, runtimeCacheDir(env));
     warnings.push(...config.warnings);
     log = makeLogger(config, argv, warnings);
     for (const w of warnings) log.warn(w);
