@@ -1,5 +1,6 @@
 /** The host driver for legacy mode: the shared mount plan from lib/discover, with the matching /proc. */
 import type { Config } from "../lib/config/mod.ts";
+import type { Request } from "../lib/request/mod.ts";
 import { discoverSync, type MountPlan, procRootFor } from "../lib/discover/mod.ts";
 
 /** The plan and the /proc it was read with. */
@@ -13,7 +14,7 @@ export interface PlanSource {
  * `[xpu-container-cli] environment` entries (`KEY=VALUE`) are set for the driver library while it is read and
  * put back as they were afterwards: children of the hook, and the runtime's low-level runtime, never see them.
  */
-export function discoverPlan(config: Config): PlanSource {
+export function discoverPlan(config: Config, req?: Pick<Request, "capabilities">): PlanSource {
   const saved = new Map<string, string | undefined>();
   for (const e of config.cli.environment) {
     const i = e.indexOf("=");
@@ -25,7 +26,7 @@ export function discoverPlan(config: Config): PlanSource {
   try {
     const driverRoot = config.cli.root || "/";
     const procRoot = procRootFor(driverRoot);
-    return { plan: discoverSync({ driverRoot, procRoot }), procRoot };
+    return { plan: discoverSync({ driverRoot, procRoot, capabilities: req?.capabilities }), procRoot };
   } finally {
     for (const [key, value] of saved) {
       if (value === undefined) Deno.env.delete(key);

@@ -440,6 +440,8 @@ export async function applyGenerated(spec: Spec, req: Request, ctx: ModifyContex
     plan = ctx.plan = discover.discoverSync({
       driverRoot,
       procRoot,
+      // Only the files the request's capabilities want: the grant is decided on this plan alone.
+      capabilities: req.capabilities,
       // The snapshot the mode probe read, if it ran: NVML is not loaded a second time.
       ...(ctx.nvml && !(ctx.nvml instanceof Error) ? { nvml: ctx.nvml } : {}),
       ...(indexes ? { gpuIndexes: indexes } : {}),
@@ -456,7 +458,7 @@ export async function applyGenerated(spec: Spec, req: Request, ctx: ModifyContex
       if (!partial || plan.source === "wsl") throw err;
       // Only the requested GPUs were read: read them all, so that the refusal lists what the host has.
       ctx.facts = undefined;
-      plan = ctx.plan = discover.discoverSync({ driverRoot, procRoot });
+      plan = ctx.plan = discover.discoverSync({ driverRoot, procRoot, capabilities: req.capabilities });
       selected = policy.selectDevices(plan, { ...req, devices: ids });
     }
   }

@@ -1,6 +1,6 @@
 /** Driver files other than libraries: binaries, GSP firmware, IPC sockets and graphics config files. */
 import { join, readDirNames } from "./_fs.ts";
-import type { Capability, FileMount } from "./plan.ts";
+import { type Capability, type FileMount, wanted } from "./plan.ts";
 import { inRoot, resolveInRoot, type ResolveMemo } from "./_root.ts";
 
 /** Driver binaries and the capabilities that want them. */
@@ -97,10 +97,16 @@ export function findIpc(root: string, memo?: ResolveMemo): FileMount[] {
   return out;
 }
 
-/** The graphics/display config files present. */
-export function findConfigFiles(root: string, version: string, memo?: ResolveMemo): FileMount[] {
+/** The graphics/display config files present (those `want` wants: default all). */
+export function findConfigFiles(
+  root: string,
+  version: string,
+  memo?: ResolveMemo,
+  want: readonly Capability[] | "all" = "all",
+): FileMount[] {
   const out: FileMount[] = [];
   for (const [p0, caps] of CONFIG_FILES) {
+    if (!wanted(caps, want)) continue;
     const p = p0.replace("VER", version);
     const real = resolveInRoot(root, p, memo);
     if (real) out.push(fileMount(root, p, real, "config", caps));

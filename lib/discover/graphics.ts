@@ -12,7 +12,9 @@ import { readSoname } from "./_elf.ts";
 import { fileMount } from "./files.ts";
 import type { Capability, FileMount, Symlink } from "./plan.ts";
 
-const GRAPHICS: Capability[] = ["graphics", "display"];
+/** The capabilities every file found here goes with (some with display alone). */
+export const GRAPHICS_CAPABILITIES: readonly Capability[] = ["graphics", "display"];
+const GRAPHICS = GRAPHICS_CAPABILITIES as Capability[];
 
 /** Config files (inside the driver root) for graphics and display, mounted when present. */
 export const GRAPHICS_CONFIG_FILES: ReadonlyArray<readonly [string, Capability[]]> = [

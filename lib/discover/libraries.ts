@@ -1,6 +1,6 @@
 /** The driver's libraries: which capability wants which, and finding `lib*.so.<driver version>` in a root. */
 import { basename, dirname, exists, join } from "./_fs.ts";
-import type { Capability, FileMount, Symlink } from "./plan.ts";
+import { type Capability, type FileMount, type Symlink, wanted } from "./plan.ts";
 import { is32Bit, is64Bit, type LdCacheEntry, readLdCache } from "./ldcache.ts";
 import { readSoname } from "./_elf.ts";
 import { type DirMemo, inRoot, listDir, resolveInRoot, type ResolveMemo } from "./_root.ts";
@@ -56,6 +56,9 @@ export const LIBRARY_CAPABILITIES: ReadonlyMap<string, Capability[]> = table();
 export { DEFAULT_LIBRARY_DIRS } from "./lib_dirs.ts";
 import { DEFAULT_LIBRARY_DIRS } from "./lib_dirs.ts";
 
+/** The capabilities of a 32-bit library. */
+const COMPAT32: Capability[] = ["compat32"];
+
 /** The name part of a library file or soname: `libcuda.so.1` → `libcuda`. */
 export function libraryName(file: string): string {
   const i = file.indexOf(".so");
@@ -83,6 +86,8 @@ export interface LibraryOptions {
   memo?: ResolveMemo;
   /** Folder listings shared with the rest of one discovery run. */
   dirs?: DirMemo;
+  /** Only the libraries these capabilities want (a request's); default all of them. */
+  capabilities?: Capability[] | "all";
 }
 
 /** The driver's libraries with their mounts, SONAME/dev symlinks and the folders that hold them. */
@@ -104,12 +109,19 @@ export function findDriverLibraries(opts: LibraryOptions): DriverLibraries {
     if (soname && !soname.endsWith(".so") && soname !== basename(path)) f.sonames.add(soname);
   };
 
+  const want = opts.capabilities ?? "all";
+  // The capabilities a library of `name` and `bits` goes with, or undefined when the request wants none.
+  const capsOf = (name: string, bits: 32 | 64): Capability[] | undefined => {
+    const caps = bits === 32 ? COMPAT32 : LIBRARY_CAPABILITIES.get(name);
+    return caps && wanted(caps, want) ? caps : undefined;
+  };
+
   const cache = opts.ldcache ?? readLdCache(inRoot(root, "/etc/ld.so.cache"));
   for (const e of cache) {
     const name = libraryName(e.key);
     if (!LIBRARY_CAPABILITIES.has(name)) continue;
     const bits = is64Bit(e) ? 64 : is32Bit(e) ? 32 : 0;
-    if (!bits) continue;
+    if (!bits || !capsOf(name, bits)) continue;
     const real = resolveInRoot(root, e.path, memo);
     if (!real || !real.endsWith(suffix) || libraryName(basename(real)) !== name) continue;
     add(name, real, e.key, bits);
@@ -128,7 +140,7 @@ export function findDriverLibraries(opts: LibraryOptions): DriverLibraries {
     for (const file of names) {
       if (!file.endsWith(suffix)) continue;
       const name = libraryName(file);
-      if (have.has(name) || !LIBRARY_CAPABILITIES.has(name)) continue;
+      if (have.has(name) || !capsOf(name, 64)) continue;
       const real = resolveInRoot(root, join(realDir, file), memo);
       if (!real || found.has(real)) continue;
       if (!exists(inRoot(root, real))) continue;
@@ -142,7 +154,7 @@ export function findDriverLibraries(opts: LibraryOptions): DriverLibraries {
   const libraryDirs: string[] = [];
   const list = [...found.values()].sort((a, b) => b.bits - a.bits || (a.path < b.path ? -1 : 1));
   for (const f of list) {
-    const caps: Capability[] = f.bits === 32 ? ["compat32"] : [...LIBRARY_CAPABILITIES.get(f.name)!];
+    const caps: Capability[] = [...capsOf(f.name, f.bits)!];
     const dir = dirname(f.path);
     mounts.push({
       hostPath: inRoot(root, f.path),

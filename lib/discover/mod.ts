@@ -8,9 +8,9 @@ import type { DirMemo, ResolveMemo } from "./_root.ts";
 import { type NvmlSnapshot, readNvml } from "../nvml/mod.ts";
 import { findBinaries, findConfigFiles, findFirmware, findIpc } from "./files.ts";
 import { DEFAULT_LIBRARY_DIRS, findDriverLibraries } from "./libraries.ts";
-import { findGraphicsFiles } from "./graphics.ts";
+import { findGraphicsFiles, GRAPHICS_CAPABILITIES } from "./graphics.ts";
 import { controlNodes, gpuNodes, migControlNodes, type NodeContext, nvmlMigDevices } from "./nodes.ts";
-import type { GpuDevice, MountPlan } from "./plan.ts";
+import { type Capability, type GpuDevice, type MountPlan, wanted } from "./plan.ts";
 import { findImexChannels, findOptionalDevices } from "./devices.ts";
 import { discoverWslSync, isWslRoot } from "./wsl.ts";
 
@@ -39,6 +39,12 @@ export interface DiscoverOptions extends RootOptions {
   librarySearchPaths?: string[];
   /** Read only the GPUs at these indexes from NVML (a request that names just them); default every GPU. */
   gpuIndexes?: number[];
+  /**
+   * Find only the driver files these capabilities want (a request's, decided on this plan alone): the
+   * libraries no requested capability wants are not resolved, nor the graphics and display files unless
+   * asked for. Default all (a spec's plan).
+   */
+  capabilities?: Capability[] | "all";
   /**
    * Discover a WSL2 driver (/dev/dxg and the driver store) instead of reading NVML; default: when the driver
    * root is a WSL2 system ({@link isWslRoot}) and no NVML snapshot is given.
@@ -70,12 +76,14 @@ export function discoverSync(opts: DiscoverOptions = {}): MountPlan {
     sysRoot: opts.sysRoot,
     memo: devRoot === driverRoot ? memo : new Map(),
   };
+  const want = opts.capabilities ?? "all";
   const libs = findDriverLibraries({
     driverRoot,
     driverVersion: version,
     searchPaths: opts.librarySearchPaths,
     memo,
     dirs,
+    capabilities: want,
   });
   const gpus: GpuDevice[] = nvml.devices.map((d) => ({
     index: d.index,
@@ -91,16 +99,19 @@ export function discoverSync(opts: DiscoverOptions = {}): MountPlan {
     mig: nvmlMigDevices(ctx, d),
   }));
   const mig = gpus.some((g) => g.migEnabled) ? migControlNodes(ctx) : {};
-  const configs = findConfigFiles(driverRoot, version, memo);
-  const graphics = findGraphicsFiles({
-    driverRoot,
-    driverVersion: version,
-    libraryDirs: [...(opts.librarySearchPaths ?? []), ...DEFAULT_LIBRARY_DIRS],
-    libraries: libs.mounts,
-    taken: new Set(configs.map((c) => c.containerPath)),
-    memo,
-    dirs,
-  });
+  const configs = findConfigFiles(driverRoot, version, memo, want);
+  // Every graphics file goes with graphics or display (GRAPHICS_CAPABILITIES): none for other requests.
+  const graphics = wanted(GRAPHICS_CAPABILITIES, want)
+    ? findGraphicsFiles({
+      driverRoot,
+      driverVersion: version,
+      libraryDirs: [...(opts.librarySearchPaths ?? []), ...DEFAULT_LIBRARY_DIRS],
+      libraries: libs.mounts,
+      taken: new Set(configs.map((c) => c.containerPath)),
+      memo,
+      dirs,
+    })
+    : { mounts: [], symlinks: [], libraryDirs: [] };
   return {
     driverVersion: version,
     cudaVersion: nvml.cudaVersion,

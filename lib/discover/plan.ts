@@ -7,6 +7,13 @@
 /** Driver capabilities a container can ask for (NVIDIA_DRIVER_CAPABILITIES). */
 export type Capability = "compute" | "compat32" | "graphics" | "utility" | "video" | "display" | "ngx";
 
+/** Whether an item wanted by `caps` goes to a container that asked for `want`. */
+export function wanted(caps: readonly Capability[] | "all", want: readonly Capability[] | "all"): boolean {
+  if (caps === "all" || want === "all") return true;
+  if (caps.includes("compat32") && caps.every((c) => c === "compat32")) return want.includes("compat32");
+  return caps.some((c) => c !== "compat32" && want.includes(c));
+}
+
 /** Every capability, in the documented order. */
 export const ALL_CAPABILITIES: readonly Capability[] = [
   "compat32",

@@ -7,7 +7,9 @@
  * create. Pure functions, apart from {@link statOwner}.
  */
 import type { Capability, DeviceNode, FileMount, GpuDevice, MountPlan, Symlink } from "../discover/plan.ts";
-import { ALL_CAPABILITIES } from "../discover/plan.ts";
+import { ALL_CAPABILITIES, wanted } from "../discover/plan.ts";
+
+export { wanted } from "../discover/plan.ts";
 import { featureEnabled, type Request } from "../request/mod.ts";
 import { ToolkitError } from "../sys/errors.ts";
 import { AT, lookOrErrno } from "../sys/syscalls.ts";
@@ -108,13 +110,6 @@ export function selectDevices(plan: MountPlan, req: Pick<Request, "none" | "all"
     if (!out.some((o) => o.gpu === s.gpu && o.mig === s.mig)) out.push(s);
   }
   return out;
-}
-
-/** Whether an item wanted by `caps` goes to a container that asked for `want`. */
-export function wanted(caps: Capability[] | "all", want: Capability[] | "all"): boolean {
-  if (caps === "all" || want === "all") return true;
-  if (caps.includes("compat32") && caps.every((c) => c === "compat32")) return want.includes("compat32");
-  return caps.some((c) => c !== "compat32" && want.includes(c));
 }
 
 /** Whether every item of `caps` is a 32-bit copy. */
