@@ -1,8 +1,8 @@
 /**
  * What a GPU container costs its user: create/start/delete cycles through the shim in cdi (a spec written by the
  * built `xpu-ctk cdi generate`, its hooks included), jit-cdi and legacy modes on a fixture driver root (one GPU,
- * mock NVML), next to a plain runc cycle of the same bundle and a container without a GPU through the shim,
- * interleaved; the processes each mode starts per container (counted with strace, when installed); and the
+ * mock NVML), next to a plain runc cycle of the same bundle, and a container without a GPU through the shim next
+ * to runc on that bundle, interleaved in an order rotated every round; the processes each mode starts per container (counted with strace, when installed); and the
  * start of each executable and the work of each hook step.
  */
 import { readFileSync, writeFileSync } from "node:fs";
@@ -156,20 +156,26 @@ export async function benchGpuCycle(runs: number): Promise<GpuCycleBench> {
   const plain = makeBundle({ args: ["true"] });
   const original = readFileSync(gpu.config, "utf8");
   const shim = bin("xpu-container-runtime");
-  const keys = ["runc", "no GPU, shim", ...MODES];
+  const keys = ["runc", ...MODES, "runc, no-GPU bundle", "no GPU, shim"];
   const s: Record<string, number[]> = Object.fromEntries(keys.map((k) => [k, []]));
   const processes: Record<string, Record<string, number>> = {};
   const starts: Record<string, number> = {};
+  // Each variant's cycle; each round runs them all, in an order rotated by one from the round before, so that
+  // no variant always follows the same one (a cycle right after another measured up to 10% slower here).
+  const variants: [string, () => Promise<number>][] = [
+    ["runc", () => cycle("runc", root, gpu.dir, envOf("cdi"))],
+    ...MODES.map((m): [string, () => Promise<number>] => [m, () => cycle(shim, root, gpu.dir, envOf(m))]),
+    ["runc, no-GPU bundle", () => cycle("runc", root, plain.dir, envOf("cdi"))],
+    ["no GPU, shim", () => cycle(shim, root, plain.dir, envOf("cdi"))],
+  ];
   try {
     for (let i = 0; i < runs + 2; i++) {
       const keep = i >= 2; // two warm-up rounds
-      const add = (k: string, v: number) => keep && s[k].push(v);
-      writeFileSync(gpu.config, original);
-      add("runc", await cycle("runc", root, gpu.dir, envOf("cdi")));
-      add("no GPU, shim", await cycle(shim, root, plain.dir, envOf("cdi")));
-      for (const m of MODES) {
+      for (let j = 0; j < variants.length; j++) {
+        const [k, fn] = variants[(i + j) % variants.length];
         writeFileSync(gpu.config, original);
-        add(m, await cycle(shim, root, gpu.dir, envOf(m)));
+        const t = await fn();
+        if (keep) s[k].push(t);
       }
     }
     const hasStrace = (await run(["sh", "-c", "command -v strace"])).code === 0;
@@ -234,10 +240,15 @@ export async function benchGpuCycle(runs: number): Promise<GpuCycleBench> {
   printTable(
     `GPU container create/start/delete, 1 GPU on the fixture root, medians of ${runs} interleaved runs ` +
       `(load average ${load}); the cdi spec's hooks: ${hookEntries.map((h) => h.args[1]).join(", ")}`,
-    keys.map((k) => ({
-      what: k === "runc" ? "plain runc, same bundle" : k,
-      value: k === "runc" ? ms(m[k]) : `${ms(m[k])}  (x${(m[k] / m.runc).toFixed(2)}, +${ms(m[k] - m.runc)})`,
-    })),
+    keys.map((k) => {
+      // The no-GPU container is compared with runc on its own bundle.
+      const base = k === "no GPU, shim" ? m["runc, no-GPU bundle"] : m.runc;
+      const plain = k === "runc" || k === "runc, no-GPU bundle";
+      return {
+        what: k === "runc" ? "plain runc, same bundle" : k,
+        value: plain ? ms(m[k]) : `${ms(m[k])}  (x${(m[k] / base).toFixed(2)}, +${ms(m[k] - base)})`,
+      };
+    }),
   );
   if (Object.keys(processes).length) {
     printTable(
