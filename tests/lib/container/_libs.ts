@@ -54,6 +54,15 @@ int main(int argc, char **argv) {
   return probe = join(dir, "probe");
 }
 
+/** An image root with an /etc/ld.so.conf that includes ld.so.conf.d, an empty /lib and no linker cache. */
+export function linkerImage(prefix = "xpu-atc-"): string {
+  const r = tempDir(prefix);
+  mkdirSync(join(r, "etc/ld.so.conf.d"), { recursive: true });
+  mkdirSync(join(r, "lib"), { recursive: true });
+  writeFileSync(join(r, "etc/ld.so.conf"), "include /etc/ld.so.conf.d/*.conf\n");
+  return r;
+}
+
 /** Puts a library with `soname` at `root`/`path` (a copy), its parents made. */
 export function putLibrary(root: string, path: string, soname: string, value = 1): void {
   mkdirSync(dirname(join(root, path)), { recursive: true });

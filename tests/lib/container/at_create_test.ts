@@ -2,10 +2,10 @@
  * planAtCreate on hostile and unusual images, without runc: what it refuses to take over from the hook (and
  * never opens), and that a plan it makes writes only inside the root.
  */
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { readFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { assertEquals, assertIncludes, assertTrue } from "../../_assert.ts";
-import { cleanup, tempDir } from "../../_helpers.ts";
+import { cleanup } from "../../_helpers.ts";
 import {
   applyAtCreate,
   KeepHook,
@@ -15,16 +15,12 @@ import {
 import { closeRoot, openRoot } from "../../../lib/sys/rootfs.ts";
 import { noSteps, type Steps } from "../../../lib/container/steps.ts";
 import { parseLdCacheFile } from "../../../lib/discover/ldcache.ts";
-import { library } from "./_libs.ts";
+import { library, linkerImage } from "./_libs.ts";
 
 const ML = "/usr/lib/x86_64-linux-gnu";
 
 function image(): string {
-  const r = tempDir("xpu-atc-");
-  mkdirSync(join(r, "etc/ld.so.conf.d"), { recursive: true });
-  mkdirSync(join(r, "lib"), { recursive: true });
-  writeFileSync(join(r, "etc/ld.so.conf"), "include /etc/ld.so.conf.d/*.conf\n");
-  return r;
+  return linkerImage("xpu-atc-");
 }
 
 function steps(): Steps {

@@ -3,15 +3,7 @@
  * read from (a library rewritten, replaced or moved in place is read again), and only from a cache file and
  * folder of the runtime's own; the plan made with the cache is the plan made without it.
  */
-import {
-  chmodSync,
-  chownSync,
-  copyFileSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  writeFileSync,
-} from "node:fs";
+import { chmodSync, chownSync, copyFileSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assertEquals, assertTrue } from "../../_assert.ts";
 import { cleanup, tempDir } from "../../_helpers.ts";
@@ -19,16 +11,12 @@ import { SONAME_CACHE_FILE, SonameCache } from "../../../lib/container/soname_ca
 import { planAtCreate } from "../../../lib/container/at_create.ts";
 import { closeRoot, openRoot } from "../../../lib/sys/rootfs.ts";
 import { noSteps } from "../../../lib/container/steps.ts";
-import { library } from "./_libs.ts";
+import { library, linkerImage } from "./_libs.ts";
 
 const ML = "/usr/lib/x86_64-linux-gnu";
 
 function image(): string {
-  const r = tempDir("xpu-soc-");
-  mkdirSync(join(r, "etc/ld.so.conf.d"), { recursive: true });
-  mkdirSync(join(r, "lib"), { recursive: true });
-  writeFileSync(join(r, "etc/ld.so.conf"), "include /etc/ld.so.conf.d/*.conf\n");
-  return r;
+  return linkerImage("xpu-soc-");
 }
 
 /** The injected cache entries of a plan for `source` mounted at libxq.so.1.0, with `cache` if given. */
