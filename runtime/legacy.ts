@@ -21,6 +21,7 @@ import type { CdiDeviceNode, CdiMount } from "../lib/cdi/spec.ts";
 import {
   applyAtCreate,
   type AtCreatePlan,
+  libraryMountSources,
   planAtCreate,
   type SpecMount,
 } from "../lib/container/at_create.ts";
@@ -195,10 +196,12 @@ export function legacyAtCreate(spec: Spec, req: Request, ctx: LegacyContext): bo
   } catch (err) {
     return keep(errorMessage(err));
   }
-  const sonames = SonameCache.open(runtimeCacheDir(Deno.env.toObject()));
+  let sonames: SonameCache | undefined;
   try {
     const edited = structuredClone(spec);
     legacySpecEdits(edited, actions, { noCgroups: ctx.config.cli.noCgroups });
+    const mounts = (edited.mounts ?? []) as SpecMount[];
+    sonames = SonameCache.open(runtimeCacheDir(Deno.env.toObject()), libraryMountSources(mounts));
     const problem = atCreateProblem(root, spec, actions);
     if (problem) return keep(problem);
     let plan: AtCreatePlan;
@@ -213,7 +216,7 @@ export function legacyAtCreate(spec: Spec, req: Request, ctx: LegacyContext): bo
           ldcache: actions.ldFolders.length > 0,
           hideModifyDeviceFiles: false,
         },
-        mounts: (edited.mounts ?? []) as SpecMount[],
+        mounts,
         confFile: actions.ldConf,
         sonames,
       });
@@ -245,7 +248,7 @@ export function legacyAtCreate(spec: Spec, req: Request, ctx: LegacyContext): bo
   } finally {
     closeRoot(root);
     try {
-      sonames.save();
+      sonames?.save();
     } catch { /* read afresh next time */ }
   }
 }

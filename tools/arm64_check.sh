@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs tests on the arm64 (aarch64) build of Deno under qemu-user, on an x86_64 Debian machine: the
-# per-architecture tables, file status through statx, open(2) flags against the kernel, and the legacy hook's
-# in-process tests. For manual use; `deno task test` does not run it.
+# per-architecture tables, file status through statx, open(2) flags against the kernel, the FFI bindings' extra
+# argument (lib/sys/ffi.ts) on AArch64's calling convention, and the legacy hook's in-process tests. For manual
+# use; `deno task test` does not run it.
 #
 # Usage: tools/arm64_check.sh [--setup] [TEST_PATH...]
 #   --setup     install qemu-user-static (apt-get), fetch the arm64 Deno that package.json pins (npm pack) and an
@@ -94,8 +95,8 @@ if [ "$#" -gt 0 ]; then
 fi
 
 required=0
-run_group required tests/lib/sys/arch_test.ts tests/lib/sys/stat_test.ts tests/lib/sys/flags_test.ts \
-  tests/lib/sys/path_test.ts tests/lib/sys/json_test.ts tests/lib/sys/toml_edit_test.ts tests/hook/ || required=$?
+run_group required tests/lib/sys/arch_test.ts tests/lib/sys/stat_test.ts tests/lib/sys/ffi_test.ts \
+  tests/lib/sys/flags_test.ts tests/lib/sys/path_test.ts tests/lib/sys/json_test.ts tests/lib/sys/toml_edit_test.ts tests/hook/ || required=$?
 known=0
 run_group known tests/lib/sys/rootfs_test.ts tests/lib/sys/rootfs_mount_test.ts tests/lib/sys/bpf_test.ts \
   tests/lib/sys/lock_test.ts tests/cdi-hook/container_test.ts || known=$?

@@ -246,6 +246,11 @@ function hostSoname(path: string, arch: string, cache?: SonameCache): string | u
   }
 }
 
+/** The host files of the mounts that may be libraries in a linker folder: the set the SONAME cache keeps. */
+export function libraryMountSources(mounts: readonly SpecMount[]): string[] {
+  return mounts.filter((m) => m.source && isDsoName(posix.basename(m.destination))).map((m) => m.source!);
+}
+
 function isBind(m: SpecMount): boolean {
   return m.type === "bind" || (m.options ?? []).some((o) => o === "bind" || o === "rbind");
 }
@@ -593,7 +598,7 @@ export function takeStepsAtCreate(hooks: HookEntry[], opts: TakeStepsOptions): A
   } catch (err) {
     return keep(errorMessage(err));
   }
-  const sonames = SonameCache.open(opts.cacheDir);
+  const sonames = SonameCache.open(opts.cacheDir, libraryMountSources(opts.mounts));
   try {
     const plan = planAtCreate({ root, steps, mounts: opts.mounts, id: opts.id, sonames });
     applyAtCreate(root, plan);

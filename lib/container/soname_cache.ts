@@ -4,19 +4,28 @@
  * the ELF headers, 30 for a cdi spec of every capability. A file whose device, inode, size and change and
  * modification times are those recorded gives the recorded SONAME after one statx.
  *
- * The cache is one JSON file in the runtime's folder (/run/xpu-container-runtime, as the launcher's facts),
- * read only when it and the folder are owned by this user and writable by no one else, and rewritten whole
- * (a temp file, renamed) when a create learned something. A damaged or foreign file reads as empty.
+ * The cache is a JSON file in the runtime's folder (/run/xpu-container-runtime, as the launcher's facts) per set
+ * of libraries a spec mounts (named by a hash of their host paths), so that a create reads the SONAMEs of its own
+ * libraries only, and a driver upgrade's new set starts a file of its own instead of growing one. A file is read
+ * only when it and the folder are owned by this user and writable by no one else, and is rewritten whole (a temp
+ * file, renamed) with this create's libraries when it learned something. A damaged or foreign file reads as
+ * empty.
  */
 import { readOwnerOnly, writeOwnerOnly } from "../sys/files.ts";
 import { join } from "../sys/path.ts";
 import * as sys from "../sys/syscalls.ts";
 
-/** The cache file's name in the runtime's folder. */
-export const SONAME_CACHE_FILE = "sonames.json";
-
-/** The most entries kept: those a create used come first, then the others as they were. */
-export const SONAME_CACHE_LIMIT = 4096;
+/**
+ * The cache file for the libraries at `sources` (host paths, in any order): `sonames.<hash>.json`, the hash
+ * (32-bit FNV-1a) of the sorted paths.
+ */
+export function sonameCacheFile(dir: string, sources: readonly string[]): string {
+  let h = 0x811c9dc5;
+  for (const c of new TextEncoder().encode([...sources].sort().join("\n"))) {
+    h = Math.imul(h ^ c, 0x01000193) >>> 0;
+  }
+  return join(dir, `sonames.${h.toString(16).padStart(8, "0")}.json`);
+}
 
 const VERSION = 1;
 
@@ -39,9 +48,12 @@ export class SonameCache {
 
   private constructor(readonly file: string | undefined) {}
 
-  /** The cache of `dir` (empty when it has none, or one that is not the runtime's own); none without a dir. */
-  static open(dir: string | undefined): SonameCache {
-    const cache = new SonameCache(dir ? join(dir, SONAME_CACHE_FILE) : undefined);
+  /**
+   * The cache of `dir` for the libraries at `sources` (empty when it has none, or one that is not the runtime's
+   * own); none without a dir.
+   */
+  static open(dir: string | undefined, sources: readonly string[]): SonameCache {
+    const cache = new SonameCache(dir ? sonameCacheFile(dir, sources) : undefined);
     const bytes = cache.file ? readOwnerOnly(cache.file) : undefined;
     if (bytes) {
       try {
@@ -75,17 +87,14 @@ export class SonameCache {
     this.#changed = true;
   }
 
-  /** Writes the cache back when a lookup learned something; throws what the write throws. */
+  /**
+   * Writes the cache back, with the files looked up since it was opened, when a lookup learned something; throws
+   * what the write throws.
+   */
   save(): void {
     if (!this.#changed || !this.file) return;
     const files: Record<string, Entry> = {};
-    let n = 0;
-    for (const path of [...this.#used, ...this.#entries.keys()]) {
-      if (n >= SONAME_CACHE_LIMIT) break;
-      if (Object.hasOwn(files, path)) continue;
-      files[path] = this.#entries.get(path)!;
-      n++;
-    }
+    for (const path of this.#used) files[path] = this.#entries.get(path)!;
     writeOwnerOnly(
       this.file,
       new TextEncoder().encode(JSON.stringify({ version: VERSION, files }) + "\n"),

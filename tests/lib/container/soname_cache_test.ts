@@ -7,7 +7,7 @@ import { chmodSync, chownSync, copyFileSync, readFileSync, renameSync, writeFile
 import { join } from "node:path";
 import { assertEquals, assertTrue } from "../../_assert.ts";
 import { cleanup, tempDir } from "../../_helpers.ts";
-import { SONAME_CACHE_FILE, SonameCache } from "../../../lib/container/soname_cache.ts";
+import { SonameCache, sonameCacheFile } from "../../../lib/container/soname_cache.ts";
 import { planAtCreate } from "../../../lib/container/at_create.ts";
 import { closeRoot, openRoot } from "../../../lib/sys/rootfs.ts";
 import { noSteps } from "../../../lib/container/steps.ts";
@@ -60,10 +60,10 @@ Deno.test("a SONAME read once is served from the cache, and read again once the 
     const fresh = injected(img, lib);
     assertEquals(fresh, ["libxq.so.1"]);
 
-    let cache = SonameCache.open(cacheDir);
+    let cache = SonameCache.open(cacheDir, [lib]);
     assertEquals(injected(img, lib, cache), fresh);
     cache.save();
-    const file = join(cacheDir, SONAME_CACHE_FILE);
+    const file = sonameCacheFile(cacheDir, [lib]);
     assertEquals(Deno.statSync(file).mode! & 0o777, 0o600);
     assertEquals(entries(file)[lib][2], "libxq.so.1");
 
@@ -71,7 +71,7 @@ Deno.test("a SONAME read once is served from the cache, and read again once the 
     const recorded = entries(file);
     recorded[lib][2] = "libxq.so.9";
     writeFileSync(file, JSON.stringify({ version: 1, files: recorded }), { mode: 0o600 });
-    cache = SonameCache.open(cacheDir);
+    cache = SonameCache.open(cacheDir, [lib]);
     assertEquals(cache.lookup(lib, "x86_64").soname, "libxq.so.9");
     assertEquals(cache.lookup(lib, "aarch64").soname, undefined, "another architecture is read for itself");
 
@@ -88,7 +88,7 @@ Deno.test("a SONAME read once is served from the cache, and read again once the 
     for (const [what, change] of changes) {
       writeFileSync(file, JSON.stringify({ version: 1, files: recorded }), { mode: 0o600 });
       change();
-      cache = SonameCache.open(cacheDir);
+      cache = SonameCache.open(cacheDir, [lib]);
       assertEquals(cache.lookup(lib, "x86_64").soname, undefined, what);
       assertEquals(injected(img, lib, cache), fresh, what);
       cache.save();
@@ -108,12 +108,16 @@ Deno.test("a cache file or folder others can write, another user's, or a damaged
     const lib = join(host, "libxq.so.1.0");
     copyFileSync(library("libxq.so.1"), lib);
     const dir = join(base, "run");
-    const cache = SonameCache.open(dir);
+    const cache = SonameCache.open(dir, [lib]);
     const id = cache.lookup(lib, "x86_64").id!;
     cache.record(lib, id, "x86_64", "libforged.so.1");
     cache.save();
-    const file = join(dir, SONAME_CACHE_FILE);
-    assertEquals(SonameCache.open(dir).lookup(lib, "x86_64").soname, "libforged.so.1", "the runtime's own");
+    const file = sonameCacheFile(dir, [lib]);
+    assertEquals(
+      SonameCache.open(dir, [lib]).lookup(lib, "x86_64").soname,
+      "libforged.so.1",
+      "the runtime's own",
+    );
 
     const cases: [string, () => void, () => void][] = [
       ["group-writable file", () => chmodSync(file, 0o620), () => chmodSync(file, 0o600)],
@@ -122,14 +126,14 @@ Deno.test("a cache file or folder others can write, another user's, or a damaged
     ];
     for (const [what, spoil, mend] of cases) {
       spoil();
-      assertEquals(SonameCache.open(dir).lookup(lib, "x86_64").soname, undefined, what);
+      assertEquals(SonameCache.open(dir, [lib]).lookup(lib, "x86_64").soname, undefined, what);
       mend();
     }
     writeFileSync(file, "{not json", { mode: 0o600 });
-    assertEquals(SonameCache.open(dir).lookup(lib, "x86_64").soname, undefined, "damaged");
+    assertEquals(SonameCache.open(dir, [lib]).lookup(lib, "x86_64").soname, undefined, "damaged");
     // A cache the runtime cannot write to is no error for the create: save() throws, the steps go on.
     chmodSync(dir, 0o777);
-    const again = SonameCache.open(dir);
+    const again = SonameCache.open(dir, [lib]);
     again.record(lib, id, "x86_64", "libxq.so.1");
     let threw = false;
     try {
@@ -141,5 +145,34 @@ Deno.test("a cache file or folder others can write, another user's, or a damaged
   } finally {
     cleanup(host);
     cleanup(base);
+  }
+});
+
+Deno.test("each set of libraries has a file of its own, whatever the order, holding that set alone", () => {
+  const host = tempDir("xpu-soc-host-");
+  const dir = join(tempDir("xpu-soc-run-"), "run");
+  try {
+    const a = join(host, "liba.so.1.0"), b = join(host, "libb.so.1.0");
+    copyFileSync(library("liba.so.1"), a);
+    copyFileSync(library("libb.so.1"), b);
+    const both = SonameCache.open(dir, [a, b]);
+    for (const [p, so] of [[a, "liba.so.1"], [b, "libb.so.1"]]) {
+      both.record(p, both.lookup(p, "x86_64").id!, "x86_64", so);
+    }
+    both.save();
+    assertEquals(sonameCacheFile(dir, [b, a]), sonameCacheFile(dir, [a, b]));
+    assertEquals(Object.keys(entries(sonameCacheFile(dir, [a, b]))).sort(), [a, b]);
+    assertEquals(SonameCache.open(dir, [b, a]).lookup(b, "x86_64").soname, "libb.so.1");
+
+    // Another set (a driver upgrade's, a request for fewer capabilities) starts empty and keeps only its own.
+    assertTrue(sonameCacheFile(dir, [a]) !== sonameCacheFile(dir, [a, b]));
+    const one = SonameCache.open(dir, [a]);
+    assertEquals(one.lookup(a, "x86_64").soname, undefined);
+    one.record(a, one.lookup(a, "x86_64").id!, "x86_64", "liba.so.1");
+    one.save();
+    assertEquals(Object.keys(entries(sonameCacheFile(dir, [a]))), [a]);
+  } finally {
+    cleanup(host);
+    cleanup(join(dir, ".."));
   }
 });
