@@ -304,7 +304,9 @@ export async function applyCdi(spec: Spec, req: Request, ctx: ModifyContext): Pr
   const names = req.none ? [`${kind}=all`] : cdiNames(req, kind);
   removeLegacyHooks(spec, ctx.log);
   await applyExtraDevices(spec, req, ctx);
-  const reg = await loadRegistry(ctx.config.runtime.cdiSpecDirs);
+  const reg = await loadRegistry(ctx.config.runtime.cdiSpecDirs, undefined, {
+    keepDir: runtimeCacheDir(Deno.env.toObject()),
+  });
   for (const c of reg.conflicts) {
     ctx.log.warn(`CDI device ${c.qualifiedName} is defined in ${c.files.join(" and ")}; ignoring it`);
   }

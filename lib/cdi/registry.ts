@@ -10,6 +10,7 @@ import { loadYaml } from "../sys/yaml.ts";
 import type { CdiDevice, CdiSpec } from "./spec.ts";
 import { cdiSpecProblems } from "./validate.ts";
 import { TrustChecker } from "./trust.ts";
+import { keptFile, readKept, writeKept } from "../sys/kept.ts";
 
 /** An invalid spec, an unknown device, or a conflict. */
 export class CdiError extends ToolkitError {}
@@ -71,15 +72,24 @@ export async function parseCdiText(text: string, file: string): Promise<unknown>
   }
 }
 
-/** Reads and validates one spec file; throws a CdiError listing every problem. */
-export async function readCdiSpec(file: string): Promise<CdiSpec> {
+/**
+ * Reads and validates one spec file; throws a CdiError listing every problem. With `keepDir` (the runtime's
+ * folder), the parse of a YAML spec is kept there and taken back while the file holds the same text
+ * (../sys/kept.ts): the YAML parser (200 KB of code) then loads only when a spec changed.
+ */
+export async function readCdiSpec(file: string, keepDir?: string): Promise<CdiSpec> {
   let text: string;
   try {
     text = readRegularText(file);
   } catch (err) {
     throw new CdiError(`Cannot read CDI spec ${file}: ${(err as Error).message}`);
   }
-  const v = await parseCdiText(text, file);
+  const kept = keepDir && extname(file) !== ".json" ? keptFile(keepDir, "cdi", file) : undefined;
+  let v = kept ? readKept(kept, file, text) : undefined;
+  if (v === undefined) {
+    v = await parseCdiText(text, file);
+    writeKept(kept, file, text, v);
+  }
   const problems = cdiSpecProblems(v, file);
   if (problems.length) throw new CdiError(problems.join("\n"));
   return v as CdiSpec;
@@ -113,8 +123,13 @@ async function claimedDevices(file: string): Promise<string[]> {
  * Loads every spec of `dirs`; a later dir overrides an earlier one, same-dir duplicates are conflicts. A file
  * that others than root could have written (./trust.ts) is not loaded: it goes to `untrusted` (and `errors`),
  * with the devices it claims, so that requesting one of them fails instead of quietly using another spec.
+ * `opts.keepDir` keeps the parses of YAML specs (see {@link readCdiSpec}).
  */
-export async function loadRegistry(dirs: string[], trust = new TrustChecker()): Promise<Registry> {
+export async function loadRegistry(
+  dirs: string[],
+  trust = new TrustChecker(),
+  opts: { keepDir?: string } = {},
+): Promise<Registry> {
   const reg: Registry = { dirs, specs: [], devices: new Map(), conflicts: [], errors: [], untrusted: [] };
   for (const [priority, dir] of dirs.entries()) {
     const inDir = new Map<string, RegistryDevice>();
@@ -130,7 +145,7 @@ export async function loadRegistry(dirs: string[], trust = new TrustChecker()): 
       }
       let spec: CdiSpec;
       try {
-        spec = await readCdiSpec(file);
+        spec = await readCdiSpec(file, opts.keepDir);
       } catch (err) {
         reg.errors.push((err as Error).message);
         continue;

@@ -42,12 +42,12 @@ Deno.test("a kept config is the parsed one, for the documented file, warnings an
       const run = join(dir, "run");
       const parsed = loadConfig(path);
       assertEquals(await loadKeptConfig(path, run), parsed, `${what}: first call`);
-      const file = keptConfigFile(run, path);
+      const file = keptConfigFile(run, path)!;
       assertTrue(Deno.statSync(file).isFile, `${what}: kept`);
       assertEquals(Deno.statSync(file).mode! & 0o777, 0o600);
       assertEquals(await loadKeptConfig(path, run), parsed, `${what}: from the kept file`);
       // Served from the kept file, not parsed: a value changed there comes back.
-      edit(file, (k) => (k.config as { runtime: { logLevel: string } }).runtime.logLevel = "kept");
+      edit(file, (k) => (k.value as { runtime: { logLevel: string } }).runtime.logLevel = "kept");
       assertEquals((await loadKeptConfig(path, run)).runtime.logLevel, "kept", what);
     }
   } finally {
@@ -62,9 +62,9 @@ Deno.test("another text, path or program, or a kept file others can write, is pa
     const run = join(dir, "run");
     writeFileSync(path, TEXTS["warnings and features"]!);
     await loadKeptConfig(path, run);
-    const file = keptConfigFile(run, path);
+    const file = keptConfigFile(run, path)!;
     const marked = () =>
-      edit(file, (k) => (k.config as { runtime: { logLevel: string } }).runtime.logLevel = "kept");
+      edit(file, (k) => (k.value as { runtime: { logLevel: string } }).runtime.logLevel = "kept");
     const level = async () => (await loadKeptConfig(path, run)).runtime.logLevel;
 
     marked();
@@ -96,7 +96,7 @@ Deno.test("a document JSON cannot carry is not kept, and a file the parser refus
     assertEquals(await loadKeptConfig(dated, run), loadConfig(dated));
     let kept = true;
     try {
-      Deno.statSync(keptConfigFile(run, dated));
+      Deno.statSync(keptConfigFile(run, dated)!);
     } catch {
       kept = false;
     }
