@@ -1,8 +1,9 @@
 /**
  * What a GPU container costs its user: create/start/delete cycles through the shim in cdi (a spec written by the
- * built `xpu-ctk cdi generate`, its hooks included), jit-cdi and legacy modes on a fixture driver root (one GPU,
- * mock NVML), next to a plain runc cycle of the same bundle, and a container without a GPU through the shim next
- * to runc on that bundle, interleaved in an order rotated every round; the processes each mode starts per container (counted with strace, when installed); and the
+ * built `xpu-ctk cdi generate`, its hooks included, in JSON, and in YAML as `xpu-ctk install` writes it), jit-cdi
+ * and legacy modes on a fixture driver root (one GPU, mock NVML), next to a plain runc cycle of the same bundle,
+ * and a container without a GPU through the shim next to runc on that bundle, interleaved in an order rotated
+ * every round; the processes each mode starts per container (counted with strace, when installed); and the
  * start of each executable and the work of each hook step.
  */
 import { readFileSync, writeFileSync } from "node:fs";
@@ -115,8 +116,8 @@ async function countProcesses(
   return out;
 }
 
-function configFor(dir: string, mode: Mode, driver: DriverRoot, cdiDir: string): string {
-  const file = join(dir, `${mode}.toml`);
+function configFor(dir: string, mode: Mode, driver: DriverRoot, cdiDir: string, name: string = mode): string {
+  const file = join(dir, `${name}.toml`);
   writeFileSync(
     file,
     `[xpu-container-runtime]\nmode = "${mode}"\n` +
@@ -149,6 +150,23 @@ export async function benchGpuCycle(runs: number): Promise<GpuCycleBench> {
     join(cdiDir, "nvidia.json"),
   ], { env: envOf("cdi") });
   if (gen.code !== 0) throw new Error(`cdi generate failed: ${gen.stderr}`);
+  // The same spec in YAML, as xpu-ctk install writes it (xpu.yaml), in a spec dir of its own.
+  const yamlDir = join(dir, "cdi-yaml");
+  Deno.mkdirSync(yamlDir);
+  const genYaml = await run([
+    bin("xpu-ctk"),
+    "cdi",
+    "generate",
+    "--driver-root",
+    driver.root,
+    "--output",
+    join(yamlDir, "xpu.yaml"),
+  ], { env: envOf("cdi") });
+  if (genYaml.code !== 0) throw new Error(`cdi generate failed: ${genYaml.stderr}`);
+  const yamlEnv = {
+    XPU_CTK_CONFIG_FILE_PATH: configFor(dir, "cdi", driver, yamlDir, "cdi-yaml"),
+    ...driver.env,
+  };
   const spec = JSON.parse(readFileSync(join(cdiDir, "nvidia.json"), "utf8"));
   const hookEntries = (spec.containerEdits?.hooks ?? []) as { args: string[] }[];
   const root = join(dir, "runc");
@@ -156,7 +174,7 @@ export async function benchGpuCycle(runs: number): Promise<GpuCycleBench> {
   const plain = makeBundle({ args: ["true"] });
   const original = readFileSync(gpu.config, "utf8");
   const shim = bin("xpu-container-runtime");
-  const keys = ["runc", ...MODES, "runc, no-GPU bundle", "no GPU, shim"];
+  const keys = ["runc", ...MODES, "cdi, YAML spec", "runc, no-GPU bundle", "no GPU, shim"];
   const s: Record<string, number[]> = Object.fromEntries(keys.map((k) => [k, []]));
   const processes: Record<string, Record<string, number>> = {};
   const starts: Record<string, number> = {};
@@ -165,6 +183,7 @@ export async function benchGpuCycle(runs: number): Promise<GpuCycleBench> {
   const variants: [string, () => Promise<number>][] = [
     ["runc", () => cycle("runc", root, gpu.dir, envOf("cdi"))],
     ...MODES.map((m): [string, () => Promise<number>] => [m, () => cycle(shim, root, gpu.dir, envOf(m))]),
+    ["cdi, YAML spec", () => cycle(shim, root, gpu.dir, yamlEnv)],
     ["runc, no-GPU bundle", () => cycle("runc", root, plain.dir, envOf("cdi"))],
     ["no GPU, shim", () => cycle(shim, root, plain.dir, envOf("cdi"))],
   ];
