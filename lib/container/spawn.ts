@@ -29,7 +29,8 @@ const SYMBOLS = {
   kill: { parameters: ["i32", "i32"], result: "i32" },
 } as const;
 
-// The spawn calls of libc, each bound on its first use; read, close, syscall and errno are the shared ones.
+// The spawn calls of libc, bound together on the first use of one (lib/sys/ffi.ts); read, close, syscall and
+// errno are the shared ones.
 const libc = lazyLibc(SYMBOLS);
 
 const O_WRONLY = 1;

@@ -1,9 +1,9 @@
 /**
  * What the system-call layer needs to know per CPU architecture: the numbers of the calls it makes (every call
- * goes through libc's one `syscall` entry: Deno compiles a trampoline per bound libc symbol, a few tenths of a
- * millisecond each at every start), and the open(2) flags whose values differ (arm64 moved O_DIRECTORY and O_NOFOLLOW). Struct layouts need no
- * table: every struct the toolkit passes to the kernel (statx, open_how, mount_attr, bpf_attr, dev_t) is laid
- * out the same on x86_64 and aarch64. Pure tables; nothing here touches the system.
+ * goes through libc's one `syscall` entry, one binding for all of them), and the open(2) flags whose values
+ * differ (arm64 moved O_DIRECTORY and O_NOFOLLOW). Struct layouts need no table: every struct the toolkit passes
+ * to the kernel (statx, open_how, mount_attr, bpf_attr, dev_t) is laid out the same on x86_64 and aarch64. Pure
+ * tables; nothing here touches the system.
  */
 import { ToolkitError } from "./errors.ts";
 
