@@ -140,29 +140,16 @@ export async function benchGpuCycle(runs: number): Promise<GpuCycleBench> {
     string
   >;
   const envOf = (m: Mode) => ({ XPU_CTK_CONFIG_FILE_PATH: configs[m], ...driver.env });
-  const gen = await run([
-    bin("xpu-ctk"),
-    "cdi",
-    "generate",
-    "--driver-root",
-    driver.root,
-    "--output",
-    join(cdiDir, "nvidia.json"),
-  ], { env: envOf("cdi") });
-  if (gen.code !== 0) throw new Error(`cdi generate failed: ${gen.stderr}`);
-  // The same spec in YAML, as xpu-ctk install writes it (xpu.yaml), in a spec dir of its own.
+  // The spec as JSON, and in YAML as xpu-ctk install writes it (xpu.yaml), each in a spec dir of its own.
   const yamlDir = join(dir, "cdi-yaml");
   Deno.mkdirSync(yamlDir);
-  const genYaml = await run([
-    bin("xpu-ctk"),
-    "cdi",
-    "generate",
-    "--driver-root",
-    driver.root,
-    "--output",
-    join(yamlDir, "xpu.yaml"),
-  ], { env: envOf("cdi") });
-  if (genYaml.code !== 0) throw new Error(`cdi generate failed: ${genYaml.stderr}`);
+  for (const output of [join(cdiDir, "nvidia.json"), join(yamlDir, "xpu.yaml")]) {
+    const gen = await run(
+      [bin("xpu-ctk"), "cdi", "generate", "--driver-root", driver.root, "--output", output],
+      { env: envOf("cdi") },
+    );
+    if (gen.code !== 0) throw new Error(`cdi generate --output ${output} failed: ${gen.stderr}`);
+  }
   const yamlEnv = {
     XPU_CTK_CONFIG_FILE_PATH: configFor(dir, "cdi", driver, yamlDir, "cdi-yaml"),
     ...driver.env,
