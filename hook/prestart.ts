@@ -4,7 +4,7 @@ import * as posix from "../lib/sys/path.ts";
 import type { Config } from "../lib/config/mod.ts";
 import { confFileFor, hostPid } from "../lib/container/mod.ts";
 import type { MountPlan } from "../lib/discover/plan.ts";
-import { containerRoot, loadSpec, parseState, type Spec } from "../lib/oci/mod.ts";
+import { containerRoot, hasUserNamespace, loadSpec, parseState, type Spec } from "../lib/oci/mod.ts";
 import { isTegraHost, onlyCdiDevices, readRequest, type Request, resolveMode } from "../lib/request/mod.ts";
 import { additionalGidsDisabled, checkRequest, decideFor, factsFromPlan } from "../lib/policy/mod.ts";
 import { ToolkitError } from "../lib/sys/errors.ts";
@@ -108,8 +108,7 @@ export function legacyActions(input: LegacyInput): Actions {
     allowLdconfigFromContainer: config.features.allowLdconfigFromContainer,
     driverVersion: plan.driverVersion,
     libraryDirs: plan.libraryDirs,
-    userNamespace: ((spec.linux as { namespaces?: { type?: string }[] } | undefined)?.namespaces ?? [])
-      .some((n) => n.type === "user"),
+    userNamespace: hasUserNamespace(spec),
   });
 }
 

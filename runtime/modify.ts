@@ -1,7 +1,14 @@
 /** The spec modifiers, one per mode: what `create` does to config.json before runc sees it. */
 import { dirname, isAbsolute, join } from "../lib/sys/path.ts";
 import type { Config } from "../lib/config/mod.ts";
-import { containerRoot, type Hook, HOOK_ENV, HOOK_TIMEOUT_S, type Spec } from "../lib/oci/mod.ts";
+import {
+  containerRoot,
+  hasUserNamespace,
+  type Hook,
+  HOOK_ENV,
+  HOOK_TIMEOUT_S,
+  type Spec,
+} from "../lib/oci/mod.ts";
 import { applyDevices, loadRegistry, type RegistryDevice, resolveDevices } from "../lib/cdi/mod.ts";
 import { specDriverVersion } from "../lib/cdi/driver_version.ts";
 import { hookBinaryProblems } from "../lib/cdi/validate.ts";
@@ -97,12 +104,6 @@ export function resolveTool(name: string, ctx: ModifyContext, key: string): stri
     );
   }
   return found.startsWith("/") ? found : join(Deno.cwd(), found);
-}
-
-/** Whether the spec gives the container its own user namespace. */
-function hasUserNamespace(spec: Spec): boolean {
-  const ns = (spec.linux as { namespaces?: { type?: string }[] } | undefined)?.namespaces ?? [];
-  return ns.some((n) => n.type === "user");
 }
 
 /**

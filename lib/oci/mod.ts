@@ -185,6 +185,12 @@ export interface LoadedSpec {
   spec: Spec;
 }
 
+/** Whether the spec gives the container its own user namespace. */
+export function hasUserNamespace(spec: Spec): boolean {
+  const ns = (spec.linux as { namespaces?: { type?: string }[] } | undefined)?.namespaces ?? [];
+  return ns.some((n) => n.type === "user");
+}
+
 /** Loads `<bundle>/config.json`. */
 export function loadSpec(bundle: string): LoadedSpec {
   const path = join(bundle, "config.json");
