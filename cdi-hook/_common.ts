@@ -1,5 +1,5 @@
 /** What every OCI-mode hook command shares: the container root from the state on stdin, and flag parsing. */
-import { containerRoot, loadSpec, parseState, type State } from "../lib/oci/mod.ts";
+import { containerRoot, loadSpec, parseState, type Spec, type State } from "../lib/oci/mod.ts";
 import { readStdinText } from "../lib/container/stdin.ts";
 import { UsageError as CliUsageError } from "../lib/sys/cli.ts";
 import { type FlagSpec, type FlagValues, parseArgs } from "../lib/sys/flags.ts";
@@ -12,13 +12,16 @@ export interface HookContext {
   state: State;
   /** The container root on the host (or in the runtime's mount namespace). */
   rootPath: string;
+  /** The bundle's spec, when reading it was needed to find the root. */
+  spec?: Spec;
 }
 
 /** Reads the OCI state from stdin and finds the container root (crun's `root`, else the bundle's root.path). */
 export function hookContext(): HookContext {
   const state = parseState(readStdinText());
   if (typeof state.root === "string" && state.root !== "") return { state, rootPath: state.root };
-  return { state, rootPath: containerRoot(state, loadSpec(state.bundle).spec) };
+  const spec = loadSpec(state.bundle).spec;
+  return { state, rootPath: containerRoot(state, spec), spec };
 }
 
 /**

@@ -5,6 +5,10 @@
  * that order (links and the compat folder first, so that ldconfig sees them). Each step is the single-step
  * command's own code with the same confinement: one root opened with O_PATH, ldconfig confined to it in the
  * container's device cgroup with an explicit environment and a timeout.
+ *
+ * The linker cache is written by this process, without ldconfig, where the rules the runtime uses at create
+ * (lib/container/at_create.ts) show that ldconfig would write the same one: the image's cache with the spec's
+ * injected libraries merged in. Anything they refuse runs ldconfig as above.
  */
 import {
   chooseLdconfig,
@@ -17,7 +21,9 @@ import {
 } from "../lib/container/mod.ts";
 import { addStep, noSteps, SETUP_COMMAND, type Steps } from "../lib/container/steps.ts";
 import { errorMessage, ToolkitError } from "../lib/sys/errors.ts";
-import { closeRoot, fileOnTmpfsIn, lstatIn, openRoot } from "../lib/sys/rootfs.ts";
+import { closeRoot, fileOnTmpfsIn, lstatIn, openRoot, type Root } from "../lib/sys/rootfs.ts";
+import { type AtCreatePlan, planAtCreate, writeLinkerFiles } from "../lib/container/at_create.ts";
+import { hasUserNamespace, loadSpec } from "../lib/oci/mod.ts";
 import { type HookContext, hookContext, say, UsageError } from "./_common.ts";
 import { PARAMS } from "./disable_device_node_modification.ts";
 
@@ -52,11 +58,15 @@ export async function runSteps(ctx: HookContext, s: Steps): Promise<void> {
   };
   const root = openRoot(ctx.rootPath);
   try {
+    // Planned on the image as the mounts left it, before the links and the compat line are made.
+    const own = ldconfig ? ownLinkerCache(root, ctx, s) : undefined;
     if (s.links.length) await step("create-symlinks", () => createSymlinks(root, s.links));
     if (s.hostDriverVersion !== undefined) {
       await step("enable-cuda-compat", () => enableCudaCompat(root, s.hostDriverVersion!));
     }
-    if (ldconfig) {
+    if (own) {
+      await step("update-ldcache", () => writeLinkerFiles(root, own));
+    } else if (ldconfig) {
       const pid = typeof ctx.state.pid === "number" && ctx.state.pid > 0 ? hostPid(ctx.state.pid) : undefined;
       await step("update-ldcache", () =>
         updateLdcache(root, s.folders, {
@@ -74,6 +84,22 @@ export async function runSteps(ctx: HookContext, s: Steps): Promise<void> {
     }
   } finally {
     closeRoot(root);
+  }
+}
+
+/**
+ * The linker config and cache this process writes instead of running ldconfig, planned on the container's
+ * rootfs with the spec's mounts made; undefined (ldconfig runs) when the spec cannot be read, the container has
+ * a user namespace, or the rules find that the result could differ from ldconfig's.
+ */
+function ownLinkerCache(root: Root, ctx: HookContext, s: Steps): AtCreatePlan | undefined {
+  try {
+    const spec = ctx.spec ?? loadSpec(ctx.state.bundle).spec;
+    if (hasUserNamespace(spec)) return undefined;
+    return planAtCreate({ root, steps: s, mounts: spec.mounts ?? [], id: ctx.state.id, mounted: true });
+  } catch {
+    // Whatever the rules refuse, or cannot read, is left to ldconfig, which meets the same rootfs.
+    return undefined;
   }
 }
 

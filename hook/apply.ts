@@ -12,18 +12,9 @@ import {
   findHost,
   updateLdcache,
 } from "../lib/container/mod.ts";
-import { type AtCreatePlan, planAtCreate } from "../lib/container/at_create.ts";
+import { type AtCreatePlan, planAtCreate, writeLinkerFiles } from "../lib/container/at_create.ts";
 import { startChild } from "../lib/container/spawn.ts";
-import {
-  bindIn,
-  lstatIn,
-  mknodIn,
-  removeIn,
-  type Root,
-  tmpfsWithFilesIn,
-  withRoot,
-  writeFileIn,
-} from "../lib/sys/rootfs.ts";
+import { bindIn, lstatIn, mknodIn, type Root, tmpfsWithFilesIn, withRoot } from "../lib/sys/rootfs.ts";
 import { ToolkitError } from "../lib/sys/errors.ts";
 import { denoRunArgs } from "../lib/layout.ts";
 import { deviceCgroup, joinCgroup as joinDeviceCgroup } from "../lib/sys/cgroup.ts";
@@ -75,8 +66,7 @@ export async function applyActions(
     procDriverIn(root, a.procFiles);
     if (a.cudaCompatHostVersion) enableCudaCompat(root, a.cudaCompatHostVersion);
     if (cache) {
-      if (cache.removeCacheTemp) removeIn(root, "/etc/ld.so.cache~");
-      for (const w of cache.writes) writeFileIn(root, w.path, w.data, 0o644);
+      writeLinkerFiles(root, cache);
     } else if (a.ldFolders.length) {
       await updateLdcache(root, a.ldFolders, {
         confFile: a.ldConf,

@@ -18,6 +18,7 @@ import {
   openIn,
   openRoot,
   readFileIn,
+  readLinkIn,
   readTextIn,
   removeIn,
   type Root,
@@ -88,6 +89,12 @@ export interface AtCreateInput {
   hostLdconfig?: boolean;
   /** The SONAMEs of host libraries known from earlier creates; read from each file when absent. */
   sonames?: SonameCache;
+  /**
+   * The mounts are already made (a createContainer hook in the container's mount namespace): what the rootfs
+   * shows at their destinations is theirs, and the folders the runtime made their mount points in are checked
+   * by name against the image's cache instead of by time (see {@link planAtCreate}).
+   */
+  mounted?: boolean;
 }
 
 /** The changes to make in the rootfs, all decided before any is made. */
@@ -312,6 +319,12 @@ function folderEntries(dir: string, names: Injected): { key: string; isLink: boo
 /**
  * Decides every change the steps make, reading the rootfs only; throws {@link KeepHook} when the result could
  * differ from the hook's (or ldconfig's), and the rootfs errors the hook would also meet.
+ *
+ * The image's cache is used only while its library folders are as it was built from: none changed after it.
+ * Before the mounts are made that is the folders' times. Once they are made ({@link AtCreateInput.mounted}),
+ * a folder that holds a mount point, or one on the way to it, has the time the runtime made the mount point at;
+ * such a folder is then checked by name: every file the cache lists is there, and every library name in it is
+ * one the cache lists, a link to one it lists leads to, or a mount.
  */
 export function planAtCreate(input: AtCreateInput): AtCreatePlan {
   const { root, steps: s } = input;
@@ -400,6 +413,18 @@ function planWith(
     }
   }
   for (const { r } of mountDests) parents(r.path);
+  // Mounted view: the mount destinations, and every folder on the way to one (the runtime may have made them).
+  const mounted = input.mounted === true;
+  const mountPaths = new Set(mounted ? mountDests.map(({ r }) => r.path) : []);
+  const touched = new Set<string>();
+  for (const p of mountPaths) {
+    for (let d = posix.dirname(p); !touched.has(d); d = posix.dirname(d)) {
+      touched.add(d);
+      if (d === "/") break;
+    }
+  }
+  const imageLibrary = (dir: string, n: string) =>
+    (isDsoName(n) || HWCAP_SUBDIRS.has(n)) && !mountPaths.has(posix.join(dir, n));
   const linkDests = s.links.map((l) => ({ l, r: resolve(l.link) }));
   for (const { r } of linkDests) parents(r.path);
   // What the steps write or read must not be covered by a mount: the hook would see the mount, this the image.
@@ -427,7 +452,7 @@ function planWith(
     if (!nameOf.has(r.path)) nameOf.set(r.path, d);
     if (addedSet.has(d) && r.exists) {
       // A folder new to the config: whatever libraries the image has there, ldconfig would add.
-      const found = listDirIn(root, d).find((n) => isDsoName(n) || HWCAP_SUBDIRS.has(n));
+      const found = listDirIn(root, d).find((n) => imageLibrary(r.path, n));
       if (found) no(`the image has ${d}/${found}, which its cache does not cover`);
     }
   }
@@ -448,13 +473,20 @@ function planWith(
       no(errorMessage(err));
     }
     const at = mtimeIn(root, "/etc/ld.so.cache") ?? 0;
-    const newer = (p: string) => {
+    const isNewer = (p: string) => {
       const t = mtimeIn(root, p);
-      if (t !== undefined && t > at) no(`${p} changed after the image's linker cache was built`);
+      return t !== undefined && t > at;
+    };
+    const newer = (p: string) => {
+      if (isNewer(p)) no(`${p} changed after the image's linker cache was built`);
     };
     for (const f of visitedBefore) newer(f);
     for (const real of imageReal) {
-      newer(real);
+      if (touched.has(real)) {
+        if (isNewer(real)) sameNames(root, real, nameOf.get(real)!, image, mountPaths);
+      } else {
+        newer(real);
+      }
       for (const n of listDirIn(root, real)) {
         if (!HWCAP_SUBDIRS.has(n)) continue;
         newer(posix.join(real, n));
@@ -465,7 +497,7 @@ function planWith(
     }
   } else {
     for (const real of imageReal) {
-      const found = listDirIn(root, real).find((n) => isDsoName(n) || HWCAP_SUBDIRS.has(n));
+      const found = listDirIn(root, real).find((n) => imageLibrary(real, n));
       if (found) no(`the image has ${real}/${found} but no linker cache`);
     }
   }
@@ -521,10 +553,48 @@ function planWith(
   return plan;
 }
 
+/**
+ * Whether a library folder the runtime made mount points in still holds what the image's cache was built from,
+ * by name (its time no longer says): each file the cache lists under `prefix` (the folder's configured name) is
+ * there, and each library name in it is one the cache lists, one such a name's links lead to in the folder, or
+ * a mount. Throws {@link KeepHook} otherwise.
+ */
+function sameNames(
+  root: Root,
+  real: string,
+  prefix: string,
+  image: LdCacheFile,
+  mountPaths: ReadonlySet<string>,
+): void {
+  const names = new Set(listDirIn(root, real));
+  const listed = new Set<string>();
+  for (const e of image.entries) {
+    if (posix.dirname(e.path) !== prefix) continue;
+    let n = posix.basename(e.path);
+    for (let hops = 0; hops < 16 && !listed.has(n); hops++) {
+      if (!names.has(n)) no(`${prefix}/${n}, which the image's linker cache lists, is not in the image`);
+      listed.add(n);
+      const target = readLinkIn(root, posix.join(real, n));
+      if (target === undefined || target.includes("/")) break;
+      n = target;
+    }
+  }
+  for (const n of names) {
+    if (isDsoName(n) && !listed.has(n) && !mountPaths.has(posix.join(real, n))) {
+      no(`${prefix}/${n} is not in the image's linker cache`);
+    }
+  }
+}
+
 /** Makes the planned changes: links, the compat line, then the linker config and the cache. */
 export function applyAtCreate(root: Root, plan: AtCreatePlan): void {
   if (plan.links.length) createSymlinks(root, plan.links);
   if (plan.compat) writeFileIn(root, COMPAT_CONF, COMPAT_DIR + "\n");
+  writeLinkerFiles(root, plan);
+}
+
+/** Writes the planned linker config and cache (what ldconfig's run stands for), the cache last. */
+export function writeLinkerFiles(root: Root, plan: AtCreatePlan): void {
   if (plan.removeCacheTemp) removeIn(root, "/etc/ld.so.cache~");
   for (const w of plan.writes) writeFileIn(root, w.path, w.data, 0o644);
 }

@@ -2,7 +2,7 @@
  * A shim sandbox on a fixture driver root (mock NVML): a config in one mode whose debug log is a file, and
  * containers run through the shim and real runc that write what they see to a file read back afterwards.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { containerId } from "../_helpers.ts";
 import { buildDriverRoot, type DriverRoot } from "../../fixtures/driver_root.ts";
@@ -68,4 +68,28 @@ export async function runProbe(
     out = readFileSync(join(b.rootfs, "out.txt"), "utf8");
   } catch { /* the container never ran */ }
   return { code: r.code, out, stderr: r.stderr };
+}
+
+/** What {@link ldconfigSetting} made: a copy of the host's ldconfig, and a setter of the config's choice. */
+export interface LdconfigSetting {
+  /** The copy, configured as `@<copy>`: the toolkit always runs it (it writes a cache itself only for the host's). */
+  copy: string;
+  /** Sets xpu-container-cli.ldconfig in the sandbox's config to `setting`. */
+  use: (setting: string) => void;
+}
+
+/** A copy of the host's ldconfig in the sandbox, and a setter of the ldconfig the sandbox's config names. */
+export function ldconfigSetting(sb: Sandbox): LdconfigSetting {
+  const base = readFileSync(sb.config, "utf8");
+  const copy = join(sb.dir, "ldconfig-copy");
+  copyFileSync("/sbin/ldconfig", copy);
+  chmodSync(copy, 0o755);
+  return {
+    copy,
+    use: (setting) =>
+      writeFileSync(
+        sb.config,
+        base.replace("[xpu-container-cli]\n", `[xpu-container-cli]\nldconfig = "${setting}"\n`),
+      ),
+  };
 }

@@ -1,9 +1,11 @@
 /**
- * The runtime takes the toolkit hook's steps at create and writes the linker cache itself, and ldconfig stays
- * the reference: for each image below, the same GPU container (jit-cdi, GPU 0) runs once as the runtime leaves
- * it and once with the toolkit hook kept (a second createContainer hook keeps it), and the two must see the same
- * `ldconfig -p`, linker config, links and dlopen results, with caches equal byte for byte but for the generator.
- * Images where the cache could differ keep the hook, and the test checks that they do.
+ * The toolkit writes the linker cache itself, at create in the runtime and in the createContainer hook, and
+ * ldconfig stays the reference: for each image below, the same GPU container (jit-cdi, GPU 0) runs three times:
+ * as the runtime leaves it; with the toolkit hook kept (a second createContainer hook keeps it), which then plans
+ * on the rootfs with the mounts made; and with a copy of ldconfig configured elsewhere, which neither takes on
+ * (ldconfig runs). The three must see the same `ldconfig -p`, linker config, links and dlopen results, with
+ * caches equal byte for byte but for the generator. Images where the cache could differ leave it to ldconfig,
+ * and the test checks that they do.
  */
 import {
   chmodSync,
@@ -20,7 +22,7 @@ import { containerId } from "../_helpers.ts";
 import { makeSpec } from "../../fixtures/spec.ts";
 import { parseLdCacheFile } from "../../lib/discover/ldcache.ts";
 import { TOOLKIT_GENERATOR, writeLdCache } from "../../lib/container/ldcache_write.ts";
-import { driverSandbox } from "./_driver_sandbox.ts";
+import { driverSandbox, ldconfigSetting } from "./_driver_sandbox.ts";
 import { bundle, shim, teardown } from "./_shim.ts";
 import { dlopenProbe, ldconfig, putLibrary, putLink } from "../lib/container/_libs.ts";
 
@@ -52,11 +54,22 @@ function withLibc(rootfs: string, libDir = "/lib/x86_64-linux-gnu"): void {
   putLibrary(rootfs, "/lib/libxd.so.0", "libxd.so.0");
 }
 
+/**
+ * Dates a folder seconds after now: a change made within the same clock tick as the cache may carry the
+ * cache's own time, which no rule of times can tell apart.
+ */
+function later(dir: string): void {
+  const t = new Date(Date.now() + 5000);
+  utimesSync(dir, t, t);
+}
+
 interface Case {
   name: string;
   prepare: (rootfs: string) => void;
   /** Whether the runtime takes the steps (false: the hook must stay). */
   taken: boolean;
+  /** Whether the hook, kept, writes the cache itself (default: as `taken`). */
+  hookOwn?: boolean;
   /** Whether the image can run the dlopen probe. */
   dlopen: boolean;
   /** Where the image's /etc is in the rootfs (default etc). */
@@ -117,6 +130,42 @@ const CASES: Case[] = [
     dlopen: true,
   },
   {
+    name:
+      "an image whose library folder, where the mounts go, is newer than its cache but holds what it lists: " +
+      "the hook, which sees the folder's time the runtime's mount points gave it, checks by name",
+    prepare: (r) => {
+      withLibc(r);
+      ldconfig(r);
+      later(join(r, ML));
+    },
+    taken: false,
+    hookOwn: true,
+    dlopen: true,
+  },
+  {
+    name: "a library added to that folder after the cache was built: ldconfig runs",
+    prepare: (r) => {
+      withLibc(r);
+      ldconfig(r);
+      putLibrary(r, `${ML}/libxn.so.3`, "libxn.so.3");
+      later(join(r, ML));
+    },
+    taken: false,
+    dlopen: true,
+  },
+  {
+    name: "a library the cache lists removed from that folder: ldconfig runs",
+    prepare: (r) => {
+      withLibc(r);
+      putLibrary(r, `${ML}/libxr.so.2`, "libxr.so.2");
+      ldconfig(r);
+      Deno.removeSync(join(r, ML, "libxr.so.2"));
+      later(join(r, ML));
+    },
+    taken: false,
+    dlopen: true,
+  },
+  {
     name: "an image whose cache already has a libcuda.so.1: the hook stays",
     prepare: (r) => {
       withLibc(r);
@@ -138,13 +187,16 @@ const SCRIPT = [
   "true",
 ].join("; ");
 
-Deno.test("the runtime's own linker cache against ldconfig's, image by image", async (t) => {
+Deno.test("the toolkit's own linker cache, at create and in the hook, against ldconfig's, image by image", async (t) => {
   const { sb, root, log } = driverSandbox("jit-cdi", { gpus: 1 });
+  const { copy, use: withLdconfig } = ldconfigSetting(sb);
   try {
     for (const c of CASES) {
       await t.step(c.name, async () => {
+        // One id for every run: it names the linker config drop-in.
         const id = containerId("ldown");
-        const once = async (keepHook: boolean) => {
+        const once = async (setting: string, keepHook: boolean) => {
+          withLdconfig(setting);
           const spec = makeSpec({
             args: ["sh", "-c", `(${SCRIPT}) > /out.txt 2>&1`],
             env: ["NVIDIA_VISIBLE_DEVICES=0"],
@@ -160,21 +212,30 @@ Deno.test("the runtime's own linker cache against ldconfig's, image by image", a
           assertEquals(r.code, 0, r.stderr);
           const config = JSON.parse(readFileSync(b.config, "utf8"));
           const hooks = (config.hooks?.createContainer ?? []) as { args?: string[] }[];
+          const cache = new Uint8Array(readFileSync(join(b.rootfs, c.etc ?? "etc", "ld.so.cache")));
           return {
             out: readFileSync(join(b.rootfs, "out.txt"), "utf8"),
-            cache: new Uint8Array(readFileSync(join(b.rootfs, c.etc ?? "etc", "ld.so.cache"))),
+            cache,
+            generator: parseLdCacheFile(cache).generator,
             toolkitHook: hooks.some((h) => h.args?.[0] === "xpu-cdi-hook"),
             log: readFileSync(log, "utf8"),
           };
         };
-        const own = await once(false);
-        const ref = await once(true);
-        assertTrue(ref.toolkitHook, "the reference run lost its hook");
+        const own = await once("@/sbin/ldconfig", false);
+        const hook = await once("@/sbin/ldconfig", true);
+        const ref = await once(`@${copy}`, true);
+        assertTrue(hook.toolkitHook && ref.toolkitHook, "a run meant for the hook lost it");
         assertEquals(own.toolkitHook, !c.taken, own.log);
         if (c.taken) assertIncludes(own.log, "took the hook's steps at create");
         else assertIncludes(own.log, "The toolkit's createContainer hook stays:");
+        assertTrue(ref.generator !== TOOLKIT_GENERATOR, "the reference cache was not written by ldconfig");
+        // Where the runtime leaves the steps to the hook, the first run is the hook's too.
+        const hookOwn = c.hookOwn ?? c.taken;
+        assertEquals(own.generator === TOOLKIT_GENERATOR, hookOwn, `first run: generator ${own.generator}`);
+        assertEquals(hook.generator === TOOLKIT_GENERATOR, hookOwn, `hook: generator ${hook.generator}`);
         const lines = (s: string) => s.split("\n").filter((l) => !l.startsWith("Cache generated by:"));
         assertEquals(lines(own.out), lines(ref.out));
+        assertEquals(lines(hook.out), lines(ref.out));
         assertIncludes(ref.out, "libcuda.so.1 (libc6,x86-64) =>");
         assertIncludes(ref.out, "libnvidia-ml.so.1 (libc6,x86-64) =>");
         if (c.dlopen) {
@@ -182,14 +243,13 @@ Deno.test("the runtime's own linker cache against ldconfig's, image by image", a
           assertIncludes(own.out, "libxa.so.1: /");
           assertIncludes(own.out, "libnosuch.so.1: not found");
         }
-        if (c.taken) {
-          assertIncludes(own.out, `Cache generated by: ${TOOLKIT_GENERATOR}`);
-          // Byte for byte but for the generator: the own cache rewritten with ldconfig's generator is ldconfig's.
-          const a = parseLdCacheFile(own.cache);
-          const b = parseLdCacheFile(ref.cache);
-          assertEquals(a.entries, b.entries);
+        // Byte for byte but for the generator: each cache rewritten with ldconfig's generator is ldconfig's.
+        const b = parseLdCacheFile(ref.cache);
+        for (const [where, run] of [["first run", own], ["in the hook", hook]] as const) {
+          const a = parseLdCacheFile(run.cache);
+          assertEquals(a.entries, b.entries, where);
           const again = writeLdCache({ ...a, generator: b.generator, extraStrings: a.strings });
-          assertEquals(Array.from(again), Array.from(ref.cache));
+          assertEquals(Array.from(again), Array.from(ref.cache), where);
         }
       });
     }

@@ -15,7 +15,7 @@ import { bin, containerId } from "../_helpers.ts";
 import { makeSpec } from "../../fixtures/spec.ts";
 import { parseLdCacheFile } from "../../lib/discover/ldcache.ts";
 import { TOOLKIT_GENERATOR, writeLdCache } from "../../lib/container/ldcache_write.ts";
-import { driverSandbox } from "./_driver_sandbox.ts";
+import { driverSandbox, ldconfigSetting } from "./_driver_sandbox.ts";
 import { bundle, shim, teardown } from "./_shim.ts";
 import { dlopenProbe, ldconfig, putLibrary, putLink } from "../lib/container/_libs.ts";
 
@@ -88,15 +88,7 @@ const SCRIPT = [
 
 Deno.test("the legacy hook's own linker cache against ldconfig's, image by image", async (t) => {
   const { sb, root } = driverSandbox("legacy", { gpus: 1 });
-  const base = readFileSync(sb.config, "utf8");
-  const copy = join(sb.dir, "ldconfig-copy");
-  copyFileSync("/sbin/ldconfig", copy);
-  chmodSync(copy, 0o755);
-  const withLdconfig = (setting: string) =>
-    writeFileSync(
-      sb.config,
-      base.replace("[xpu-container-cli]\n", `[xpu-container-cli]\nldconfig = "${setting}"\n`),
-    );
+  const { copy, use: withLdconfig } = ldconfigSetting(sb);
   try {
     for (const c of CASES) {
       await t.step(c.name, async () => {
