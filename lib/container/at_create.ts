@@ -44,6 +44,11 @@ const HOST_LDCONFIG = new Set([
   "@/sbin/ldconfig.real",
   "/sbin/ldconfig.real",
 ]);
+/**
+ * The largest image linker cache read (a host's with thousands of libraries is about 1 MiB): a larger one is
+ * left to ldconfig, which writes a new cache without reading the old.
+ */
+const IMAGE_CACHE_MAX = 16 << 20;
 /** Subfolder names ldconfig descends into (glibc-hwcaps, and the legacy hwcap and platform names). */
 const HWCAP_SUBDIRS = new Set([
   "glibc-hwcaps",
@@ -468,7 +473,8 @@ function planWith(
   if (cache && cache.type !== "file") no(`the image's /etc/ld.so.cache is a ${cache.type}`);
   if (cache) {
     try {
-      image = parseLdCacheFile(readFileIn(root, "/etc/ld.so.cache") ?? new Uint8Array(), "/etc/ld.so.cache");
+      const bytes = readFileIn(root, "/etc/ld.so.cache", IMAGE_CACHE_MAX) ?? new Uint8Array();
+      image = parseLdCacheFile(bytes, "/etc/ld.so.cache");
     } catch (err) {
       no(errorMessage(err));
     }

@@ -219,9 +219,10 @@ export function openRegularIn(root: Root, path: string, missingOk = false): numb
 
 /**
  * Reads a regular file inside the root (links followed inside it); undefined when it does not exist. A path
- * that names anything else is refused without being opened for reading.
+ * that names anything else is refused without being opened for reading; a file longer than `maxBytes` is
+ * refused once that much is read.
  */
-export function readFileIn(root: Root, path: string): Uint8Array | undefined {
+export function readFileIn(root: Root, path: string, maxBytes = Infinity): Uint8Array | undefined {
   let fd: number;
   try {
     fd = openRegularIn(root, path, true);
@@ -231,7 +232,9 @@ export function readFileIn(root: Root, path: string): Uint8Array | undefined {
   }
   if (fd < 0) return undefined;
   try {
-    return sys.readAll(fd);
+    return sys.readAll(fd, maxBytes);
+  } catch (err) {
+    return fail(root, path, "read", err);
   } finally {
     sys.close(fd);
   }

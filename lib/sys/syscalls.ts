@@ -98,6 +98,7 @@ export const E = {
   ENOTDIR: 20,
   EISDIR: 21,
   EINVAL: 22,
+  EFBIG: 27,
   ENOSYS: 38,
   ELOOP: 40,
 } as const;
@@ -115,6 +116,7 @@ const ERRNO_TEXT: Record<number, string> = {
   [E.ENOTDIR]: "Not a directory",
   [E.EISDIR]: "Is a directory",
   [E.EINVAL]: "Invalid argument",
+  [E.EFBIG]: "File too large",
   [E.ENOSYS]: "Function not implemented",
   [E.ELOOP]: "Too many levels of symbolic links",
 };
@@ -474,13 +476,16 @@ export function preadAt(fd: number, pos: number, len: number): Uint8Array {
   return out.subarray(0, n);
 }
 
-/** Reads `fd` to its end. */
-export function readAll(fd: number): Uint8Array {
+/** Reads `fd` to its end; more than `maxBytes` is an EFBIG error. */
+export function readAll(fd: number, maxBytes = Infinity): Uint8Array {
   const parts: Uint8Array[] = [];
+  let total = 0;
   for (;;) {
     const buf = scratch(65536);
     const n = check(read(fd, buf), "read", `fd ${fd}`);
     if (n === 0) break;
+    total += n;
+    if (total > maxBytes) throw new SysError("read", E.EFBIG, `fd ${fd} (more than ${maxBytes} bytes)`);
     parts.push(buf.slice(0, n));
   }
   return parts.length === 1 ? parts[0] : concatBytes(parts);

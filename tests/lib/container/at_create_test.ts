@@ -2,7 +2,7 @@
  * planAtCreate on hostile and unusual images, without runc: what it refuses to take over from the hook (and
  * never opens), and that a plan it makes writes only inside the root.
  */
-import { readFileSync, symlinkSync } from "node:fs";
+import { readFileSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assertEquals, assertIncludes, assertTrue } from "../../_assert.ts";
 import { cleanup } from "../../_helpers.ts";
@@ -81,12 +81,21 @@ Deno.test("a plain image: the plan writes the drop-in and a cache with the injec
   }
 });
 
-Deno.test("a FIFO or a link at /etc/ld.so.cache, or a FIFO in ld.so.conf.d, keeps the hook without being opened", () => {
+Deno.test("a FIFO or a link at /etc/ld.so.cache, a FIFO in ld.so.conf.d, or a huge cache keeps the hook unread", () => {
   for (
     const [what, make, part] of [
       ["cache FIFO", (d: string) => mkfifo(join(d, "etc/ld.so.cache")), "/etc/ld.so.cache is a other"],
       ["cache link", (d: string) => symlinkSync("ld.so.conf", join(d, "etc/ld.so.cache")), "is a symlink"],
       ["conf FIFO", (d: string) => mkfifo(join(d, "etc/ld.so.conf.d/zz.conf")), "zz.conf"],
+      // A cache past 16 MiB (sparse: no disk used) is not read whole into memory.
+      [
+        "huge cache",
+        (d: string) => {
+          writeFileSync(join(d, "etc/ld.so.cache"), "");
+          truncateSync(join(d, "etc/ld.so.cache"), (16 << 20) + 1);
+        },
+        "File too large",
+      ],
     ] as const
   ) {
     const dir = image();
