@@ -32,7 +32,7 @@ async function silent(cmd: string[], env: Record<string, string>): Promise<numbe
  * A fresh copy of the fixture rootfs, as an engine gives each container its own (not timed). Its writes are
  * flushed before the cycle starts, so that the write-back of one copy does not land in whichever cycle follows.
  */
-function freshRootfs(bundle: string): void {
+export function freshRootfs(bundle: string): void {
   const rootfs = join(bundle, "rootfs");
   Deno.removeSync(rootfs, { recursive: true });
   Deno.mkdirSync(rootfs);
@@ -69,11 +69,13 @@ async function timeWithStdin(cmd: string[], stdin: string, env?: Record<string, 
 }
 
 /**
- * The processes one `run` of the bundle through the shim starts, from strace's execve trace: Deno starts,
- * processes that ran a program (forks that exec), and the toolkit-relevant programs by name.
+ * The processes one `run` of the bundle by `runtime` (the shim, or runc for a spec an engine edited) starts,
+ * from strace's execve trace: Deno starts, processes that ran a program (forks that exec), and the
+ * toolkit-relevant programs by name.
  */
-async function countProcesses(
+export async function countProcesses(
   dir: string,
+  runtime: string,
   root: string,
   bundle: string,
   env: Record<string, string>,
@@ -90,7 +92,7 @@ async function countProcesses(
     "signal=none",
     "-o",
     trace,
-    bin("xpu-container-runtime"),
+    runtime,
     "--root",
     root,
     "run",
@@ -114,6 +116,25 @@ async function countProcesses(
   }
   out["processes that exec"] = pids.size;
   return out;
+}
+
+/** Prints process counts by what ran (see {@link countProcesses}); none: strace was not there. */
+export function printProcesses(title: string, processes: Record<string, Record<string, number>>): void {
+  if (!Object.keys(processes).length) {
+    return void console.log("\n(strace is not installed: no process counts)");
+  }
+  printTable(
+    title,
+    Object.entries(processes).map(([k, v]) => ({
+      what: k,
+      value: Object.entries(v).map(([n, c]) => `${n} ${c}`).join(", "),
+    })),
+  );
+}
+
+/** Whether strace is installed (the process counts need it). */
+export async function hasStrace(): Promise<boolean> {
+  return (await run(["sh", "-c", "command -v strace"])).code === 0;
 }
 
 function configFor(dir: string, mode: Mode, driver: DriverRoot, cdiDir: string, name: string = mode): string {
@@ -184,15 +205,14 @@ export async function benchGpuCycle(runs: number): Promise<GpuCycleBench> {
         if (keep) s[k].push(t);
       }
     }
-    const hasStrace = (await run(["sh", "-c", "command -v strace"])).code === 0;
-    if (hasStrace) {
+    if (await hasStrace()) {
       writeFileSync(gpu.config, original);
       freshRootfs(plain.dir);
-      processes["runc only"] = (await countProcesses(dir, root, plain.dir, envOf("cdi"))) ?? {};
+      processes["runc only"] = (await countProcesses(dir, shim, root, plain.dir, envOf("cdi"))) ?? {};
       for (const m of MODES) {
         writeFileSync(gpu.config, original);
         freshRootfs(gpu.dir);
-        processes[m] = (await countProcesses(dir, root, gpu.dir, envOf(m))) ?? {};
+        processes[m] = (await countProcesses(dir, shim, root, gpu.dir, envOf(m))) ?? {};
       }
     }
 
@@ -256,15 +276,7 @@ export async function benchGpuCycle(runs: number): Promise<GpuCycleBench> {
       };
     }),
   );
-  if (Object.keys(processes).length) {
-    printTable(
-      "Programs started per container (one `run` through the shim, strace execve)",
-      Object.entries(processes).map(([k, v]) => ({
-        what: k,
-        value: Object.entries(v).map(([n, c]) => `${n} ${c}`).join(", "),
-      })),
-    );
-  } else console.log("\n(strace is not installed: no process counts)");
+  printProcesses("Programs started per container (one `run` through the shim, strace execve)", processes);
   printTable(
     `Per-process start and hook steps (a fresh rootfs, no GPU), medians of ${runs}`,
     Object.entries(starts).map(([k, v]) => ({ what: k, value: ms(v) })),
