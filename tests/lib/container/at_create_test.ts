@@ -2,7 +2,7 @@
  * planAtCreate on hostile and unusual images, without runc: what it refuses to take over from the hook (and
  * never opens), and that a plan it makes writes only inside the root.
  */
-import { readFileSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
+import { readFileSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assertEquals, assertIncludes, assertTrue } from "../../_assert.ts";
 import { cleanup } from "../../_helpers.ts";
@@ -15,7 +15,7 @@ import {
 import { closeRoot, openRoot } from "../../../lib/sys/rootfs.ts";
 import { noSteps, type Steps } from "../../../lib/container/steps.ts";
 import { parseLdCacheFile } from "../../../lib/discover/ldcache.ts";
-import { library, linkerImage } from "./_libs.ts";
+import { ldconfig, library, linkerImage, putLibrary, putLink } from "./_libs.ts";
 
 const ML = "/usr/lib/x86_64-linux-gnu";
 
@@ -150,5 +150,75 @@ Deno.test("takeStepsAtCreate keeps every hook when another createContainer hook 
     assertEquals(r.hooks.map((x) => x.args), [["xpu-cdi-hook", "disable-device-node-modification"]]);
   } finally {
     cleanup(dir);
+  }
+});
+
+Deno.test("mounts made: a folder the mount points made newer than the cache is checked by name instead", () => {
+  // The image: a library and its link in ML, which its config lists, and its cache; then the state a
+  // createContainer hook meets: the mount point made in ML (its time now later than the cache's).
+  const prepare = (change?: (dir: string) => void) => {
+    const dir = image();
+    writeFileSync(join(dir, "etc/ld.so.conf.d/ml.conf"), `${ML}\n`);
+    putLibrary(dir, `${ML}/libxa.so.1.2`, "libxa.so.1");
+    putLink(dir, `${ML}/libxa.so.1`, "libxa.so.1.2");
+    putLibrary(dir, `${ML}/libxr.so.2`, "libxr.so.2");
+    ldconfig(dir);
+    change?.(dir);
+    writeFileSync(join(dir, ML, "libxq.so.1.0"), "");
+    const later = new Date(Date.now() + 5000);
+    utimesSync(join(dir, ML), later, later);
+    return dir;
+  };
+  const mounted = (dir: string) => {
+    const root = openRoot(dir);
+    try {
+      return planAtCreate({
+        root,
+        steps: steps(),
+        mounts: [mount(library("libxq.so.1"), `${ML}/libxq.so.1.0`)],
+        id: "c1",
+        hostLdconfig: true,
+        arch: "x86_64",
+        mounted: true,
+      });
+    } finally {
+      closeRoot(root);
+    }
+  };
+  const cases: [string, ((dir: string) => void) | undefined, string | undefined][] = [
+    ["the same names", undefined, undefined],
+    [
+      "a library added",
+      (d) => putLibrary(d, `${ML}/libxn.so.3`, "libxn.so.3"),
+      "libxn.so.3 is not in the image's",
+    ],
+    [
+      "a listed library removed",
+      (d) => Deno.removeSync(join(d, ML, "libxr.so.2")),
+      "libxr.so.2, which the image's",
+    ],
+    [
+      "a listed link dangling",
+      (d) => Deno.removeSync(join(d, ML, "libxa.so.1.2")),
+      "libxa.so.1.2, which the",
+    ],
+  ];
+  for (const [what, change, part] of cases) {
+    const dir = prepare(change);
+    try {
+      // Before the mounts, the folder's time alone decides.
+      refused(
+        () => plan(dir, steps(), [mount(library("libxq.so.1"), `${ML}/libxq.so.1.0`)]),
+        "changed after",
+      );
+      if (part === undefined) {
+        const p = mounted(dir);
+        assertEquals(p.injected.map((e) => e.key), ["libxq.so.1"], what);
+      } else {
+        refused(() => mounted(dir), part);
+      }
+    } finally {
+      cleanup(dir);
+    }
   }
 });
