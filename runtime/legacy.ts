@@ -9,7 +9,7 @@
  * (`xpu-container-runtime-hook --mode legacy proc-driver FILES`) mounts them.
  */
 import { cleanPath, closeRoot, lstatIn, openIn, openRoot, type Root } from "../lib/sys/rootfs.ts";
-import { SonameCache } from "../lib/container/soname_cache.ts";
+import type { SonameCache } from "../lib/container/soname_cache.ts";
 import { runtimeCacheDir } from "../lib/layout.ts";
 import * as posix from "../lib/sys/path.ts";
 import * as sys from "../lib/sys/syscalls.ts";
@@ -21,8 +21,8 @@ import type { CdiDeviceNode, CdiMount } from "../lib/cdi/spec.ts";
 import {
   applyAtCreate,
   type AtCreatePlan,
-  libraryMountSources,
   planAtCreate,
+  sonameCacheFor,
   type SpecMount,
 } from "../lib/container/at_create.ts";
 import { RequirementError } from "../lib/request/require.ts";
@@ -201,7 +201,7 @@ export function legacyAtCreate(spec: Spec, req: Request, ctx: LegacyContext): bo
     const edited = structuredClone(spec);
     legacySpecEdits(edited, actions, { noCgroups: ctx.config.cli.noCgroups });
     const mounts = (edited.mounts ?? []) as SpecMount[];
-    sonames = SonameCache.open(runtimeCacheDir(Deno.env.toObject()), libraryMountSources(mounts));
+    sonames = sonameCacheFor(runtimeCacheDir(Deno.env.toObject()), mounts);
     const problem = atCreateProblem(root, spec, actions);
     if (problem) return keep(problem);
     let plan: AtCreatePlan;
@@ -247,8 +247,6 @@ export function legacyAtCreate(spec: Spec, req: Request, ctx: LegacyContext): bo
     return true;
   } finally {
     closeRoot(root);
-    try {
-      sonames?.save();
-    } catch { /* read afresh next time */ }
+    sonames?.saveQuietly();
   }
 }

@@ -259,8 +259,13 @@ function hostSoname(path: string, arch: string, cache?: SonameCache): string | u
 }
 
 /** The host files of the mounts that may be libraries in a linker folder: the set the SONAME cache keeps. */
-export function libraryMountSources(mounts: readonly SpecMount[]): string[] {
+function libraryMountSources(mounts: readonly SpecMount[]): string[] {
   return mounts.filter((m) => m.source && isDsoName(posix.basename(m.destination))).map((m) => m.source!);
+}
+
+/** The SONAME cache of the runtime's folder `dir` for the libraries `mounts` bind (none without a folder). */
+export function sonameCacheFor(dir: string | undefined, mounts: readonly SpecMount[]): SonameCache {
+  return SonameCache.open(dir, libraryMountSources(mounts));
 }
 
 function isBind(m: SpecMount): boolean {
@@ -674,7 +679,7 @@ export function takeStepsAtCreate(hooks: HookEntry[], opts: TakeStepsOptions): A
   } catch (err) {
     return keep(errorMessage(err));
   }
-  const sonames = SonameCache.open(opts.cacheDir, libraryMountSources(opts.mounts));
+  const sonames = sonameCacheFor(opts.cacheDir, opts.mounts);
   try {
     const plan = planAtCreate({ root, steps, mounts: opts.mounts, id: opts.id, sonames });
     applyAtCreate(root, plan);
@@ -693,8 +698,6 @@ export function takeStepsAtCreate(hooks: HookEntry[], opts: TakeStepsOptions): A
     return keep(err instanceof KeepHook ? err.message : `cannot take them here: ${errorMessage(err)}`);
   } finally {
     closeRoot(root);
-    try {
-      sonames.save();
-    } catch { /* read afresh next time */ }
+    sonames.saveQuietly();
   }
 }

@@ -102,6 +102,13 @@ export class SonameCache {
     );
     this.#changed = false;
   }
+
+  /** {@link save}, a failure forgotten: the next create reads those files afresh. */
+  saveQuietly(): void {
+    try {
+      this.save();
+    } catch { /* read afresh next time */ }
+  }
 }
 
 function isEntry(e: unknown): e is Entry {
