@@ -15,7 +15,9 @@ import {
   confFileFor,
   createSymlinks,
   enableCudaCompat,
+  HOST_PARAMS,
   hostPid,
+  readHostParams,
   sanitizeParams,
   updateLdcache,
 } from "../lib/container/mod.ts";
@@ -25,7 +27,6 @@ import { closeRoot, fileOnTmpfsIn, lstatIn, openRoot, type Root } from "../lib/s
 import { type AtCreatePlan, planAtCreate, writeLinkerFiles } from "../lib/container/at_create.ts";
 import { hasUserNamespace, loadSpec } from "../lib/oci/mod.ts";
 import { type HookContext, hookContext, say, UsageError } from "./_common.ts";
-import { PARAMS } from "./disable_device_node_modification.ts";
 
 /** A step of `setup` that failed; the message names the step. */
 export class StepError extends ToolkitError {}
@@ -43,12 +44,8 @@ export function parseSetup(args: string[]): Steps {
 export async function runSteps(ctx: HookContext, s: Steps): Promise<void> {
   const setting = s.ldconfigPath ?? "@/sbin/ldconfig";
   const ldconfig = s.ldcache ? chooseLdconfig(setting.startsWith("@") ? setting : "@" + setting) : undefined;
-  let params: string | undefined;
-  if (s.hideModifyDeviceFiles) {
-    try {
-      params = Deno.readTextFileSync(PARAMS);
-    } catch { /* no driver loaded: nothing the container could read */ }
-  }
+  // No driver loaded: nothing the container could read.
+  const params = s.hideModifyDeviceFiles ? readHostParams() : undefined;
   const step = async (name: string, fn: () => unknown) => {
     try {
       await fn();
@@ -79,7 +76,7 @@ export async function runSteps(ctx: HookContext, s: Steps): Promise<void> {
     }
     if (params !== undefined) {
       await step("disable-device-node-modification", () => {
-        if (lstatIn(root, PARAMS)) fileOnTmpfsIn(root, PARAMS, sanitizeParams(params!));
+        if (lstatIn(root, HOST_PARAMS)) fileOnTmpfsIn(root, HOST_PARAMS, sanitizeParams(params!));
       });
     }
   } finally {

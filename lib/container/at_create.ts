@@ -26,7 +26,7 @@ import {
 } from "../sys/rootfs.ts";
 import { type LdCacheEntry, type LdCacheFile, parseLdCacheFile } from "../discover/ldcache.ts";
 import { sonameFrom } from "../discover/_elf.ts";
-import { COMPAT_CONF, COMPAT_DIR, compatDriverVersion, sanitizeParams } from "./compat.ts";
+import { COMPAT_CONF, COMPAT_DIR, compatDriverVersion, readHostParams, sanitizeParams } from "./compat.ts";
 import { confFileFor, configuredLibDirs, listDirIn } from "./ldcache.ts";
 import { libcmp, nativeFlags, sortEntries, TOOLKIT_GENERATOR, writeLdCache } from "./ldcache_write.ts";
 import { createSymlinks, type LinkRequest } from "./links.ts";
@@ -35,8 +35,6 @@ import { addStep, type HookEntry, isToolkitStepHook, noSteps, type Steps } from 
 
 /** The folders ldconfig always scans after the configured ones (glibc's SLIBDIR and LIBDIR on Debian). */
 export const SYSTEM_LIB_DIRS = ["/lib", "/usr/lib"];
-/** The host's driver params, which disable-device-node-modification hides ModifyDeviceFiles from. */
-export const HOST_PARAMS = "/proc/driver/nvidia/params";
 /** The ldconfig settings that name the host's own ldconfig (whose cache this module reproduces). */
 const HOST_LDCONFIG = new Set([
   "@/sbin/ldconfig",
@@ -629,20 +627,10 @@ export interface TakeStepsOptions {
   mounts: SpecMount[];
   /** Whether the container has its own user namespace. */
   userNamespace: boolean;
-  /** The host's driver params text, or undefined when there is none (default: read {@link HOST_PARAMS}). */
+  /** The host's driver params text, or undefined when there is none (default: read the host's /proc/driver/nvidia/params). */
   hostParams?: () => string | undefined;
   /** The runtime's folder of facts, where the SONAMEs of host libraries are kept ({@link SonameCache}). */
   cacheDir?: string;
-}
-
-function readHostParams(): string | undefined {
-  // Most hosts without the driver loaded have no such file: look before reading (a failed read throws).
-  if (typeof sys.statOrErrno(sys.AT.FDCWD, HOST_PARAMS, 0) === "number") return undefined;
-  try {
-    return Deno.readTextFileSync(HOST_PARAMS);
-  } catch {
-    return undefined;
-  }
 }
 
 /**

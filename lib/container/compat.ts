@@ -1,6 +1,7 @@
 /** CUDA forward-compat libraries shipped by an image (/usr/local/cuda/compat), and /proc/driver/nvidia/params. */
 import { compareVersions } from "../request/mod.ts";
 import { type Root, writeFileIn } from "../sys/rootfs.ts";
+import * as sys from "../sys/syscalls.ts";
 import { listDirIn } from "./ldcache.ts";
 
 /** Where CUDA images keep their compat libraries. */
@@ -34,4 +35,19 @@ export function enableCudaCompat(root: Root, hostDriverVersion: string): string 
 /** A copy of /proc/driver/nvidia/params with `ModifyDeviceFiles` turned off. */
 export function sanitizeParams(text: string): string {
   return text.replace(/^ModifyDeviceFiles:[ \t]*\d+[ \t]*$/m, "ModifyDeviceFiles: 0");
+}
+
+/** The host's driver params, which disable-device-node-modification hides ModifyDeviceFiles from. */
+export const HOST_PARAMS = "/proc/driver/nvidia/params";
+
+/** The host's driver params text; undefined when the driver is not loaded or the file cannot be read. */
+export function readHostParams(): string | undefined {
+  // Most hosts without the driver loaded have no such file: look before reading (a failed read throws, which
+  // costs a few ms the first time in a process).
+  if (typeof sys.statOrErrno(sys.AT.FDCWD, HOST_PARAMS, 0) === "number") return undefined;
+  try {
+    return Deno.readTextFileSync(HOST_PARAMS);
+  } catch {
+    return undefined;
+  }
 }
