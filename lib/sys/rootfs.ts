@@ -433,16 +433,21 @@ export function mknodIn(
   inParent(root, path, (dirfd, name) => {
     const kind = node.type === "b" ? sys.S.IFBLK : sys.S.IFCHR;
     const want = sys.makedev(node.major, node.minor);
-    try {
-      const st = sys.fstatat(dirfd, name, sys.AT.SYMLINK_NOFOLLOW);
+    // Usually nothing is there yet: looked at without an exception for it.
+    const st = sys.statOrErrno(dirfd, name, sys.AT.SYMLINK_NOFOLLOW);
+    if (typeof st === "number" && st !== sys.E.ENOENT) {
+      fail(root, path, "prepare", new sys.SysError("stat", st, name));
+    }
+    if (typeof st !== "number") {
       if ((st.mode & sys.S.IFMT) === kind && st.rdev === want) return;
       if ((st.mode & sys.S.IFMT) === sys.S.IFDIR) {
         throw new RootfsError(`${path} in container root ${root.path} is a directory, not a device node`);
       }
-      sys.unlinkat(dirfd, name);
-    } catch (err) {
-      if (err instanceof RootfsError) throw err;
-      if (!isErrno(err, "ENOENT")) fail(root, path, "prepare", err);
+      try {
+        sys.unlinkat(dirfd, name);
+      } catch (err) {
+        fail(root, path, "prepare", err);
+      }
     }
     const mode = node.mode ?? 0o666;
     try {
