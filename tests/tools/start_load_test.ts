@@ -93,7 +93,8 @@ Deno.test("bundled xpu-ctk: --version reads only main.js's static chunks; cdi ge
     });
     assert.equal(b.code, 0, b.stderr + b.stdout);
     const ctk = join(out, "bin", "xpu-ctk");
-    // Compiled eagerly, so that the code cache holds all of a chunk, and run as bytecode (lib/layout.ts).
+    // Compiled eagerly with source positions, so that the code cache holds all of a chunk and the first error
+    // needs no parse, and run as bytecode (lib/layout.ts).
     for (
       const name of [
         "xpu-ctk",
@@ -105,7 +106,7 @@ Deno.test("bundled xpu-ctk: --version reads only main.js's static chunks; cdi ge
     ) {
       assert.match(
         readFileSync(join(out, "bin", name), "utf8"),
-        / --v8-flags=--no-lazy,--jitless(,--min-semi-space-size=8)? "\$xpu_x\//,
+        / --v8-flags=--no-lazy,--jitless,--no-enable-lazy-source-positions(,--min-semi-space-size=8)? "\$xpu_x\//,
         name,
       );
     }
