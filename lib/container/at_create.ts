@@ -16,15 +16,15 @@ import {
   isErrno,
   lstatIn,
   openIn,
+  openInOrErrno,
   openRoot,
   readFileIn,
-  readLinkIn,
   readTextIn,
   removeIn,
   type Root,
   writeFileIn,
 } from "../sys/rootfs.ts";
-import { type LdCacheEntry, type LdCacheFile, parseLdCacheFile } from "../discover/ldcache.ts";
+import { byteString, type LdCacheEntry, type LdCacheFile, parseLdCacheFile } from "../discover/ldcache.ts";
 import { sonameFrom } from "../discover/_elf.ts";
 import { COMPAT_CONF, COMPAT_DIR, compatDriverVersion, readHostParams, sanitizeParams } from "./compat.ts";
 import { confFileFor, configuredLibDirs, listDirIn } from "./ldcache.ts";
@@ -210,6 +210,17 @@ function resolver(root: Root) {
     for (const fd of opened.splice(0)) sys.close(fd);
   };
   return { resolve, close };
+}
+
+/** Which of `names` are entries of the folder `dir` inside the root (of any type; none when it is no folder). */
+function presentIn(root: Root, dir: string, names: Iterable<string>): string[] {
+  const fd = openInOrErrno(root, dir, sys.O.PATH | sys.O.DIRECTORY);
+  if (fd < 0) return [];
+  try {
+    return [...names].filter((n) => typeof sys.statOrErrno(fd, n, sys.AT.SYMLINK_NOFOLLOW) !== "number");
+  } finally {
+    sys.close(fd);
+  }
 }
 
 function mtimeIn(root: Root, path: string): number | undefined {
@@ -496,8 +507,8 @@ function planWith(
       } else {
         newer(real);
       }
-      for (const n of listDirIn(root, real)) {
-        if (!HWCAP_SUBDIRS.has(n)) continue;
+      // The subfolders ldconfig descends into, looked up by name (a folder may hold thousands of files).
+      for (const n of presentIn(root, real, HWCAP_SUBDIRS)) {
         newer(posix.join(real, n));
         if (n === "glibc-hwcaps") {
           for (const h of listDirIn(root, posix.join(real, n))) newer(`${real}/${n}/${h}`);
@@ -541,12 +552,16 @@ function planWith(
   for (const [dir, names] of byDir) {
     const prefix = nameOf.get(dir)!;
     for (const name of names.keys()) {
-      if (imagePaths.has(`${prefix}/${name}`)) no(`the image's cache already lists ${prefix}/${name}`);
+      if (imagePaths.has(byteString(`${prefix}/${name}`))) {
+        no(`the image's cache already lists ${prefix}/${name}`);
+      }
     }
     for (const e of folderEntries(dir, names)) {
-      if (imageKeys.has(`${flags}:${e.key}`)) no(`the image's cache already has a library ${e.key}`);
-      imageKeys.add(`${flags}:${e.key}`);
-      plan.injected.push({ key: e.key, path: `${prefix}/${e.key}`, flags, hwcap: 0n });
+      // The cache holds names as bytes: the image's as read, these as their UTF-8.
+      const key = byteString(e.key);
+      if (imageKeys.has(`${flags}:${key}`)) no(`the image's cache already has a library ${e.key}`);
+      imageKeys.add(`${flags}:${key}`);
+      plan.injected.push({ key, path: byteString(`${prefix}/${e.key}`), flags, hwcap: 0n });
     }
   }
   const entries = sortEntries([...image.entries, ...plan.injected], image.hwcaps, arch);
@@ -575,23 +590,37 @@ function sameNames(
   image: LdCacheFile,
   mountPaths: ReadonlySet<string>,
 ): void {
-  const names = new Set(listDirIn(root, real));
-  const listed = new Set<string>();
-  for (const e of image.entries) {
-    if (posix.dirname(e.path) !== prefix) continue;
-    let n = posix.basename(e.path);
-    for (let hops = 0; hops < 16 && !listed.has(n); hops++) {
-      if (!names.has(n)) no(`${prefix}/${n}, which the image's linker cache lists, is not in the image`);
-      listed.add(n);
-      const target = readLinkIn(root, posix.join(real, n));
-      if (target === undefined || target.includes("/")) break;
-      n = target;
+  // One handle on the folder: its entries with their types (no stat each), links read through it.
+  const fd = openIn(root, real, sys.O.PATH | sys.O.DIRECTORY);
+  try {
+    // By the bytes of each name, as the cache holds names.
+    const names = new Map<string, { name: string; isLink: boolean }>();
+    for (const e of Deno.readDirSync(`/proc/self/fd/${fd}`)) {
+      names.set(byteString(e.name), { name: e.name, isLink: e.isSymlink });
     }
-  }
-  for (const n of names) {
-    if (isDsoName(n) && !listed.has(n) && !mountPaths.has(posix.join(real, n))) {
-      no(`${prefix}/${n} is not in the image's linker cache`);
+    const dir = byteString(prefix) + "/";
+    const listed = new Set<string>();
+    for (const e of image.entries) {
+      if (!e.path.startsWith(dir) || e.path.includes("/", dir.length)) continue;
+      let n = e.path.slice(dir.length);
+      for (let hops = 0; hops < 16 && !listed.has(n); hops++) {
+        const x = names.get(n);
+        if (x === undefined) no(`${prefix}/${n}, which the image's linker cache lists, is not in the image`);
+        listed.add(n);
+        if (!x!.isLink) break;
+        const target = byteString(sys.readlinkat(fd, x!.name));
+        if (target.includes("/")) break;
+        n = target;
+      }
     }
+    const mounted = new Set([...mountPaths].filter((p) => posix.dirname(p) === real).map(posix.basename));
+    for (const [n, { name }] of names) {
+      if (!listed.has(n) && isDsoName(name) && !mounted.has(name)) {
+        no(`${prefix}/${name} is not in the image's linker cache`);
+      }
+    }
+  } finally {
+    sys.close(fd);
   }
 }
 

@@ -125,16 +125,16 @@ export interface StringTable {
  * after it with its NUL.
  */
 export function stringTable(strings: Iterable<string>): StringTable {
-  const list = [...new Set(strings)];
-  list.sort((l, r) => {
-    const n = Math.min(l.length, r.length);
-    for (let i = 1; i <= n; i++) {
-      const lc = l.charCodeAt(l.length - i) & 0xff;
-      const rc = r.charCodeAt(r.length - i) & 0xff;
-      if (lc !== rc) return rc - lc;
-    }
-    return r.length - l.length;
-  });
+  const unique = [...new Set(strings)];
+  for (const s of unique) {
+    // Names are bytes, one char each (lib/discover/ldcache.ts byteString): anything else would be written wrong.
+    if (!/^[\x00-\xff]*$/.test(s)) throw new Error(`the name ${JSON.stringify(s)} is not a byte string`);
+  }
+  // Reversed strings in descending order: a string that ends another (a prefix, reversed) sorts after it.
+  // Compared as whole strings by the engine (char codes are the bytes), not char by char here.
+  const reversed = unique.map((s) => ({ s, r: s.split("").reverse().join("") }));
+  reversed.sort((a, b) => (a.r < b.r ? 1 : a.r > b.r ? -1 : 0));
+  const list = reversed.map((x) => x.s);
   const offsets = new Map<string, number>();
   for (let j = 0; j < list.length; j++) {
     const cur = list[j];

@@ -62,17 +62,40 @@ export function is32Bit(e: LdCacheEntry): boolean {
   return (e.flags & 0xff) === FLAG_ELF_LIBC6 && (e.flags & 0xff00) === 0;
 }
 
-const latin1 = new TextDecoder("latin1");
+const WINDOWS_1252 = new TextDecoder("latin1");
+let fromWindows1252: Map<string, string> | undefined;
+
+/**
+ * Bytes as a string of one char per byte (ISO 8859-1), as the cache writer and ld.so's comparison read names.
+ * TextDecoder's "latin1" is windows-1252, which maps 27 of the bytes 0x80-0x9f to other code points (0x80 to
+ * U+20AC), so a UTF-8 name such as libĀ (c4 80) would be written back with other bytes: those are mapped back.
+ */
+export function latin1(bytes: Uint8Array): string {
+  const s = WINDOWS_1252.decode(bytes);
+  if (!/[^\x00-\xff]/.test(s)) return s;
+  if (!fromWindows1252) {
+    fromWindows1252 = new Map();
+    for (let b = 0x80; b <= 0x9f; b++) {
+      fromWindows1252.set(WINDOWS_1252.decode(Uint8Array.of(b)), String.fromCharCode(b));
+    }
+  }
+  return s.replace(/[^\x00-\xff]/g, (c) => fromWindows1252!.get(c)!);
+}
+
+/** A name as the cache holds it: its UTF-8 bytes, one char per byte (see {@link latin1}); ASCII is unchanged. */
+export function byteString(s: string): string {
+  return /^[\x00-\x7f]*$/.test(s) ? s : latin1(new TextEncoder().encode(s));
+}
 
 function text(bytes: Uint8Array, at: number, len: number): string {
-  return latin1.decode(bytes.subarray(at, at + len));
+  return latin1(bytes.subarray(at, at + len));
 }
 
 function cstr(bytes: Uint8Array, at: number, file: string): string {
   if (at < 0 || at >= bytes.length) throw new LdCacheError(`${file}: string offset ${at} is out of range`);
   const end = bytes.indexOf(0, at);
   if (end < 0) throw new LdCacheError(`${file}: unterminated string at offset ${at}`);
-  return latin1.decode(bytes.subarray(at, end));
+  return latin1(bytes.subarray(at, end));
 }
 
 function parseNew(bytes: Uint8Array, base: number, file: string): LdCacheEntry[] {
@@ -103,7 +126,7 @@ function parseNewFile(bytes: Uint8Array, base: number, file: string): LdCacheFil
   const start = base + NEW_HEADER + n * NEW_ENTRY;
   const len = dv.getUint32(base + 24, true);
   if (start + len > bytes.length) throw new LdCacheError(`${file}: the string table runs past the end`);
-  const strings = len ? latin1.decode(bytes.subarray(start, start + len)).split("\0").slice(0, -1) : [];
+  const strings = len ? latin1(bytes.subarray(start, start + len)).split("\0").slice(0, -1) : [];
   const out: LdCacheFile = { entries, hwcaps: [], strings };
   const ext = dv.getUint32(base + 32, true);
   if (ext && ext + 8 <= bytes.length && dv.getUint32(ext, true) === EXTENSION_MAGIC) {

@@ -222,3 +222,44 @@ Deno.test("mounts made: a folder the mount points made newer than the cache is c
     }
   }
 });
+
+Deno.test("names in UTF-8 with bytes 0x80-0x9f are kept byte for byte, and matched by their bytes", () => {
+  const dir = image();
+  try {
+    writeFileSync(join(dir, "etc/ld.so.conf.d/ml.conf"), `${ML}\n`);
+    putLibrary(dir, `${ML}/libxĀ.so.1.0`, "libxĀ.so.1");
+    putLink(dir, `${ML}/libxĀ.so.1`, "libxĀ.so.1.0");
+    ldconfig(dir);
+    const before = parseLdCacheFile(new Uint8Array(readFileSync(join(dir, "etc/ld.so.cache"))));
+    // The mount point the runtime makes, which dates the folder after the cache: checked by name.
+    writeFileSync(join(dir, ML, "libxq.so.1.0"), "");
+    const later = new Date(Date.now() + 5000);
+    utimesSync(join(dir, ML), later, later);
+    const root = openRoot(dir);
+    let p;
+    try {
+      p = planAtCreate({
+        root,
+        steps: steps(),
+        mounts: [mount(library("libxq.so.1"), `${ML}/libxq.so.1.0`)],
+        id: "c1",
+        hostLdconfig: true,
+        arch: "x86_64",
+        mounted: true,
+      });
+      applyAtCreate(root, p);
+    } finally {
+      closeRoot(root);
+    }
+    const after = parseLdCacheFile(new Uint8Array(readFileSync(join(dir, "etc/ld.so.cache"))));
+    // c4 80: the bytes of Ā, one char each.
+    assertEquals(before.entries.map((e) => e.key), ["libx\u00c4\u0080.so.1"]);
+    assertEquals(after.entries.map((e) => e.key).sort(), ["libxq.so.1", "libx\u00c4\u0080.so.1"]);
+    assertEquals(
+      after.entries.find((e) => e.key.startsWith("libx\u00c4"))?.path,
+      `${ML}/libx\u00c4\u0080.so.1`,
+    );
+  } finally {
+    cleanup(dir);
+  }
+});

@@ -20,7 +20,7 @@ import { ldconfig, listCache, putLibrary, putLink } from "./_libs.ts";
 const ML = "/usr/lib/x86_64-linux-gnu";
 
 /** A root with libraries whose names exercise the number runs, links for the linker and glibc-hwcaps. */
-function sampleRoot(opts: { ties?: boolean; hwcaps?: boolean } = {}): string {
+function sampleRoot(opts: { ties?: boolean; hwcaps?: boolean; nonAscii?: boolean } = {}): string {
   const root = tempDir("xpu-ldw-");
   mkdirSync(join(root, "etc/ld.so.conf.d"), { recursive: true });
   writeFileSync(join(root, "etc/ld.so.conf"), "include /etc/ld.so.conf.d/*.conf\n");
@@ -37,6 +37,12 @@ function sampleRoot(opts: { ties?: boolean; hwcaps?: boolean } = {}): string {
   putLibrary(root, "/opt/a/libpath-tail.so.1", "libpath-tail.so.1");
   putLibrary(root, "/lib/libxd.so.0", "libxd.so.0");
   if (opts.ties) putLibrary(root, "/opt/a/libxa.so.1.0", "libxa.so.1");
+  // Names in UTF-8 whose bytes include 0x80-0x9f (Ā is c4 80, Ÿ is c5 b8, € is e2 82 ac) and above.
+  if (opts.nonAscii) {
+    putLibrary(root, `${ML}/libxĀ.so.1.0`, "libxĀ.so.1");
+    putLibrary(root, `${ML}/libx€Ÿ.so.2`, "libx€Ÿ.so.2");
+    putLibrary(root, "/opt/a/libxé.so.3", "libxé.so.3");
+  }
   if (opts.hwcaps) {
     putLibrary(root, `${ML}/glibc-hwcaps/x86-64-v2/libxa.so.1.2`, "libxa.so.1");
     putLibrary(root, `${ML}/glibc-hwcaps/x86-64-v3/libxb.so.2`, "libxb.so.2");
@@ -47,7 +53,9 @@ function sampleRoot(opts: { ties?: boolean; hwcaps?: boolean } = {}): string {
 }
 
 Deno.test("ldconfig's own cache is rebuilt byte for byte from its entries, strings and extensions", () => {
-  for (const opts of [{}, { ties: true }, { hwcaps: true }, { ties: true, hwcaps: true }]) {
+  for (
+    const opts of [{}, { ties: true }, { hwcaps: true }, { ties: true, hwcaps: true }, { nonAscii: true }]
+  ) {
     const root = sampleRoot(opts);
     try {
       const bytes = new Uint8Array(readFileSync(join(root, "etc/ld.so.cache")));

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { buildDriverRoot, removeDriverRoot } from "../../../fixtures/driver_root.ts";
 import { is32Bit, is64Bit, LdCacheError, parseLdCache, readLdCache } from "../../../lib/discover/mod.ts";
 import { cleanup, tempDir } from "../../_helpers.ts";
+import { byteString, latin1 } from "../../../lib/discover/ldcache.ts";
 
 type Lib = [flags: number, key: string, path: string];
 const X86_64 = 0x0303;
@@ -119,4 +120,14 @@ Deno.test("a cache written by the real ldconfig lists the driver libraries", () 
     removeDriverRoot(r);
     cleanup(dir);
   }
+});
+
+Deno.test("latin1 gives each byte as the char of its value, 0x80-0x9f included", () => {
+  const all = Uint8Array.from({ length: 256 }, (_, i) => i);
+  const s = latin1(all);
+  assert.equal(s.length, 256);
+  assert.deepEqual([...s].map((c) => c.charCodeAt(0)), Array.from(all));
+  // UTF-8 names go in as their bytes, and come back as them.
+  assert.equal(byteString("libĀ€.so.1"), "lib\u00c4\u0080\u00e2\u0082\u00ac.so.1");
+  assert.equal(byteString("libcuda.so.1"), "libcuda.so.1");
 });
