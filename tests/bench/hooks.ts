@@ -1,29 +1,26 @@
 /**
  * What the hooks add to a container start: `runc run` of the same container with no hooks, with the CDI
  * createContainer hooks (one `setup` entry, as a generated CDI spec wires them for engines that read it
- * themselves; and create-symlinks + update-ldcache as two entries, as older specs do) and with the legacy
- * prestart hook (one GPU, compute,utility, on the fixture driver root with the mock NVML), interleaved.
+ * themselves, on the fixture image and on one of 200 libraries, each where the hook writes the linker cache
+ * and where ldconfig must; and create-symlinks + update-ldcache as two entries, as older specs do) and with the
+ * legacy prestart hook (one GPU, compute,utility, on the fixture driver root with the mock NVML), interleaved,
+ * and the programs each starts.
  */
-import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildDriverRoot, removeDriverRoot } from "../../fixtures/driver_root.ts";
 import { bin, type Bundle, cleanup, containerId, makeBundle, run, tempDir } from "../_helpers.ts";
 import { hookEntry, tinyLib } from "../e2e/hooks_fixtures.ts";
+import { ldconfig } from "../lib/container/_libs.ts";
 import { median, ms, printTable, timeCommand } from "./_stats.ts";
 import { countProcesses, freshRootfs, hasStrace, printProcesses } from "./gpu_cycle.ts";
 
 const LIB = "/usr/lib/x86_64-linux-gnu";
 
-/** Medians in ms and the ratios to the start without hooks. */
+/** Medians in ms by variant, and the programs each started (when strace is installed). */
 export interface HooksBench {
-  plain: number;
-  setupHook: number;
-  setupLdconfig: number;
-  cdiHooks: number;
-  legacyHook: number;
-  setupRatio: number;
-  cdiRatio: number;
-  legacyRatio: number;
+  medians: Record<string, number>;
+  processes: Record<string, Record<string, number>>;
 }
 
 function withSpec(b: Bundle, edit: (spec: Record<string, unknown>) => void): Bundle {
@@ -45,16 +42,37 @@ async function start(root: string, b: Bundle, prepare?: (rootfs: string) => void
   }
 }
 
+/** How many libraries the larger image holds (a CUDA base image's linker scan meets a few hundred). */
+const MANY = 200;
+
+/**
+ * `n` libraries in the image's `dir`, each with a SONAME of its own and its SONAME link, made from one library
+ * whose SONAME (libxpu-bench-000.so.1) is patched per copy: the same length, so the ELF stays valid.
+ */
+function manyLibraries(rootfs: string, dir: string, template: Uint8Array, n: number): void {
+  const marker = new TextEncoder().encode("libxpu-bench-000.so.1");
+  const at = template.findIndex((_, i) => marker.every((b, k) => template[i + k] === b));
+  if (at < 0) throw new Error("the template library has no SONAME libxpu-bench-000.so.1");
+  mkdirSync(join(rootfs, dir), { recursive: true });
+  for (let i = 0; i < n; i++) {
+    const soname = `libxpu-bench-${String(i).padStart(3, "0")}.so.1`;
+    const bytes = template.slice();
+    bytes.set(new TextEncoder().encode(soname), at);
+    writeFileSync(join(rootfs, dir, `${soname}.0`), bytes);
+    symlinkSync(`${soname}.0`, join(rootfs, dir, soname));
+  }
+}
+
 /** Runs the benchmark with `runs` samples per variant (at least 15) and prints the table. */
 export async function benchHooks(runs: number): Promise<HooksBench> {
   runs = Math.max(15, runs);
   const dir = tempDir("xpu-hbench-");
   const driver = buildDriverRoot(join(dir, "driver"), { gpus: 1 });
   const lib = await tinyLib("libxpu-probe.so.1");
+  const template = new Uint8Array(readFileSync(await tinyLib("libxpu-bench-000.so.1")));
   const config = join(dir, "config.toml");
   writeFileSync(config, `[xpu-container-cli]\nroot = "${driver.root}"\n`);
   const root = join(dir, "runc");
-  const plain = makeBundle({ args: ["true"] });
   // The SONAME link and the link for the linker, as a generated spec makes them for each library.
   const link = [
     "--link",
@@ -72,14 +90,20 @@ export async function benchHooks(runs: number): Promise<HooksBench> {
       });
       s.hooks = { createContainer };
     });
-  const setup = withHooks([hookEntry("xpu-cdi-hook", ["setup", ...link, "--folder", LIB])]);
-  // The same, on an image with a library its (missing) linker cache does not list: ldconfig must run.
-  const setupLdconfig = withHooks([hookEntry("xpu-cdi-hook", ["setup", ...link, "--folder", LIB])]);
-  const imageLib = (rootfs: string) => copyFileSync(lib, join(rootfs, "lib/libxpu-image.so.1"));
-  const cdi = withHooks([
-    hookEntry("xpu-cdi-hook", ["create-symlinks", ...link]),
-    hookEntry("xpu-cdi-hook", ["update-ldcache", "--folder", LIB]),
-  ]);
+  const setupHook = () => withHooks([hookEntry("xpu-cdi-hook", ["setup", ...link, "--folder", LIB])]);
+  // A library the image's (missing or built) linker cache does not list, added seconds after it was built
+  // (within the same clock tick the folder's time could not tell): ldconfig must run.
+  const unlisted = (rootfs: string) => {
+    copyFileSync(lib, join(rootfs, "lib/libxpu-image.so.1"));
+    const later = new Date(Date.now() + 5000);
+    utimesSync(join(rootfs, "lib"), later, later);
+  };
+  // The larger image: its libraries in the folder the driver's go to, listed in its config, and its cache.
+  const larger = (rootfs: string) => {
+    manyLibraries(rootfs, LIB, template, MANY);
+    writeFileSync(join(rootfs, "etc/ld.so.conf.d/x86_64-linux-gnu.conf"), `${LIB}\n`);
+    ldconfig(rootfs);
+  };
   const legacy = withSpec(
     makeBundle({
       args: ["true"],
@@ -95,80 +119,70 @@ export async function benchHooks(runs: number): Promise<HooksBench> {
       };
     },
   );
-  const processes: Record<string, Record<string, number>> = {};
-  const t = {
-    plain: [] as number[],
-    setup: [] as number[],
-    setupLdconfig: [] as number[],
-    cdi: [] as number[],
-    legacy: [] as number[],
-  };
-  try {
-    // One warm-up of each, then the samples side by side.
-    for (const b of [plain, setup, cdi, legacy]) await start(root, b);
-    await start(root, setupLdconfig, imageLib);
-    for (let i = 0; i < runs; i++) {
-      t.plain.push(await start(root, plain));
-      t.setup.push(await start(root, setup));
-      t.setupLdconfig.push(await start(root, setupLdconfig, imageLib));
-      t.cdi.push(await start(root, cdi));
-      t.legacy.push(await start(root, legacy));
-    }
-    if (await hasStrace()) {
-      const bundles: [string, Bundle, ((rootfs: string) => void)?][] = [
-        ["no hooks", plain],
-        ["one setup entry", setup],
-        ["the same, ldconfig runs", setupLdconfig, imageLib],
-        ["create-symlinks + update-ldcache", cdi],
-        ["legacy prestart hook", legacy],
-      ];
-      for (const [what, b, prepare] of bundles) {
-        freshRootfs(b.dir);
-        prepare?.(b.rootfs);
-        processes[what] = (await countProcesses(dir, "runc", root, b.dir, {})) ?? {};
-      }
-    }
-  } finally {
-    for (const b of [plain, setup, setupLdconfig, cdi, legacy]) cleanup(b.dir);
-    removeDriverRoot(driver);
-    cleanup(dir);
-  }
-  const p = median(t.plain), su = median(t.setup), sl = median(t.setupLdconfig);
-  const c = median(t.cdi), l = median(t.legacy);
-  const out: HooksBench = {
-    plain: p,
-    setupHook: su,
-    setupLdconfig: sl,
-    cdiHooks: c,
-    legacyHook: l,
-    setupRatio: su / p,
-    cdiRatio: c / p,
-    legacyRatio: l / p,
-  };
-  printTable(`Hooks: runc run of one container, medians of ${runs} interleaved runs`, [
-    { what: "no hooks", value: ms(p) },
+  const variants: { what: string; bundle: Bundle; prepare?: (rootfs: string) => void }[] = [
+    { what: "no hooks", bundle: makeBundle({ args: ["true"] }) },
+    { what: "CDI createContainer hook, one setup entry (as generated)", bundle: setupHook() },
     {
-      what: "CDI createContainer hook, one setup entry (as generated)",
-      value: `${ms(su)}  (+${ms(su - p)}, ×${out.setupRatio.toFixed(2)})`,
+      what: "the same, on an image with a library its cache does not list (ldconfig runs)",
+      bundle: setupHook(),
+      prepare: unlisted,
     },
     {
-      what: "the same, on an image whose libraries its linker cache does not list (ldconfig runs)",
-      value: `${ms(sl)}  (+${ms(sl - p)}, ×${(sl / p).toFixed(2)})`,
+      what: `one setup entry, on an image with ${MANY} libraries and their cache`,
+      bundle: setupHook(),
+      prepare: larger,
+    },
+    {
+      what: `the same, and a library its cache does not list (ldconfig runs)`,
+      bundle: setupHook(),
+      prepare: (r) => {
+        larger(r);
+        unlisted(r);
+      },
     },
     {
       what: "CDI createContainer hooks, create-symlinks + update-ldcache (older specs)",
-      value: `${ms(c)}  (+${ms(c - p)}, ×${out.cdiRatio.toFixed(2)})`,
+      bundle: withHooks([
+        hookEntry("xpu-cdi-hook", ["create-symlinks", ...link]),
+        hookEntry("xpu-cdi-hook", ["update-ldcache", "--folder", LIB]),
+      ]),
     },
-    {
-      what: "legacy prestart hook (1 GPU, compute,utility)",
-      value: `${ms(l)}  (+${ms(l - p)}, ×${out.legacyRatio.toFixed(2)})`,
-    },
-  ]);
+    { what: "legacy prestart hook (1 GPU, compute,utility)", bundle: legacy },
+  ];
+  const t = variants.map(() => [] as number[]);
+  const processes: Record<string, Record<string, number>> = {};
+  try {
+    // One warm-up of each, then the samples side by side.
+    for (const v of variants) await start(root, v.bundle, v.prepare);
+    for (let i = 0; i < runs; i++) {
+      for (const [k, v] of variants.entries()) t[k].push(await start(root, v.bundle, v.prepare));
+    }
+    if (await hasStrace()) {
+      for (const v of variants) {
+        freshRootfs(v.bundle.dir);
+        v.prepare?.(v.bundle.rootfs);
+        processes[v.what] = (await countProcesses(dir, "runc", root, v.bundle.dir, {})) ?? {};
+      }
+    }
+  } finally {
+    for (const v of variants) cleanup(v.bundle.dir);
+    removeDriverRoot(driver);
+    cleanup(dir);
+  }
+  const medians = Object.fromEntries(variants.map((v, k) => [v.what, median(t[k])]));
+  const p = medians["no hooks"];
+  printTable(
+    `Hooks: runc run of one container, medians of ${runs} interleaved runs`,
+    variants.map((v) => {
+      const m = medians[v.what];
+      return { what: v.what, value: m === p ? ms(m) : `${ms(m)}  (+${ms(m - p)}, ×${(m / p).toFixed(2)})` };
+    }),
+  );
   printProcesses(
     "Programs started per container by runc and the hooks (one `runc run`, strace execve)",
     processes,
   );
-  return out;
+  return { medians, processes };
 }
 
 if (import.meta.main) await benchHooks(Number(Deno.args[0]) || 15);
