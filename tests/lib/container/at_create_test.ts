@@ -153,6 +153,33 @@ Deno.test("takeStepsAtCreate keeps every hook when another createContainer hook 
   }
 });
 
+/** What a createContainer hook meets: the mount point the runtime made in ML, which dates ML after the cache. */
+function madeMountPoint(dir: string): void {
+  writeFileSync(join(dir, ML, "libxq.so.1.0"), "");
+  const later = new Date(Date.now() + 5000);
+  utimesSync(join(dir, ML), later, later);
+}
+
+/** The plan with the mounts made (libxq.so.1 at ML/libxq.so.1.0), applied when `apply`. */
+function planMounted(dir: string, apply = false) {
+  const root = openRoot(dir);
+  try {
+    const p = planAtCreate({
+      root,
+      steps: steps(),
+      mounts: [mount(library("libxq.so.1"), `${ML}/libxq.so.1.0`)],
+      id: "c1",
+      hostLdconfig: true,
+      arch: "x86_64",
+      mounted: true,
+    });
+    if (apply) applyAtCreate(root, p);
+    return p;
+  } finally {
+    closeRoot(root);
+  }
+}
+
 Deno.test("mounts made: a folder the mount points made newer than the cache is checked by name instead", () => {
   // The image: a library and its link in ML, which its config lists, and its cache; then the state a
   // createContainer hook meets: the mount point made in ML (its time now later than the cache's).
@@ -164,26 +191,8 @@ Deno.test("mounts made: a folder the mount points made newer than the cache is c
     putLibrary(dir, `${ML}/libxr.so.2`, "libxr.so.2");
     ldconfig(dir);
     change?.(dir);
-    writeFileSync(join(dir, ML, "libxq.so.1.0"), "");
-    const later = new Date(Date.now() + 5000);
-    utimesSync(join(dir, ML), later, later);
+    madeMountPoint(dir);
     return dir;
-  };
-  const mounted = (dir: string) => {
-    const root = openRoot(dir);
-    try {
-      return planAtCreate({
-        root,
-        steps: steps(),
-        mounts: [mount(library("libxq.so.1"), `${ML}/libxq.so.1.0`)],
-        id: "c1",
-        hostLdconfig: true,
-        arch: "x86_64",
-        mounted: true,
-      });
-    } finally {
-      closeRoot(root);
-    }
   };
   const cases: [string, ((dir: string) => void) | undefined, string | undefined][] = [
     ["the same names", undefined, undefined],
@@ -212,10 +221,10 @@ Deno.test("mounts made: a folder the mount points made newer than the cache is c
         "changed after",
       );
       if (part === undefined) {
-        const p = mounted(dir);
+        const p = planMounted(dir);
         assertEquals(p.injected.map((e) => e.key), ["libxq.so.1"], what);
       } else {
-        refused(() => mounted(dir), part);
+        refused(() => planMounted(dir), part);
       }
     } finally {
       cleanup(dir);
@@ -231,26 +240,9 @@ Deno.test("names in UTF-8 with bytes 0x80-0x9f are kept byte for byte, and match
     putLink(dir, `${ML}/libxĀ.so.1`, "libxĀ.so.1.0");
     ldconfig(dir);
     const before = parseLdCacheFile(new Uint8Array(readFileSync(join(dir, "etc/ld.so.cache"))));
-    // The mount point the runtime makes, which dates the folder after the cache: checked by name.
-    writeFileSync(join(dir, ML, "libxq.so.1.0"), "");
-    const later = new Date(Date.now() + 5000);
-    utimesSync(join(dir, ML), later, later);
-    const root = openRoot(dir);
-    let p;
-    try {
-      p = planAtCreate({
-        root,
-        steps: steps(),
-        mounts: [mount(library("libxq.so.1"), `${ML}/libxq.so.1.0`)],
-        id: "c1",
-        hostLdconfig: true,
-        arch: "x86_64",
-        mounted: true,
-      });
-      applyAtCreate(root, p);
-    } finally {
-      closeRoot(root);
-    }
+    // The folder, dated after the cache by the mount point, is checked by name.
+    madeMountPoint(dir);
+    planMounted(dir, true);
     const after = parseLdCacheFile(new Uint8Array(readFileSync(join(dir, "etc/ld.so.cache"))));
     // c4 80: the bytes of Ā, one char each.
     assertEquals(before.entries.map((e) => e.key), ["libx\u00c4\u0080.so.1"]);
