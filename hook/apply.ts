@@ -1,7 +1,9 @@
 /**
  * Applying the actions inside the container's mount namespace. The hook itself cannot enter it (a
- * multithreaded process may not change mount namespace), so it starts a helper, `nsenter --target PID
- * --mount` running this program's hidden `__apply` command, which reads the actions on stdin.
+ * multithreaded process may not change mount namespace): a createContainer hook is started there, and a
+ * prestart hook's launcher enters it before Deno starts where it can (tools/launcher.ts). Otherwise the hook
+ * starts a helper, `nsenter --target PID --mount` running this program's hidden `__apply` command, which reads
+ * the actions on stdin.
  */
 import { basename } from "../lib/sys/path.ts";
 import {

@@ -8,6 +8,7 @@ import { containerRoot, hasUserNamespace, loadSpec, parseState, type Spec } from
 import { isTegraHost, onlyCdiDevices, readRequest, type Request, resolveMode } from "../lib/request/mod.ts";
 import { additionalGidsDisabled, checkRequest, decideFor, factsFromPlan } from "../lib/policy/mod.ts";
 import { ToolkitError } from "../lib/sys/errors.ts";
+import { HOOK_ENTERED_VAR } from "../lib/layout.ts";
 import type { Logger } from "../lib/sys/log.ts";
 import { lstatIn, withRoot } from "../lib/sys/rootfs.ts";
 import { applyActions, startHelper } from "./apply.ts";
@@ -148,9 +149,17 @@ export async function prestart(opts: PrestartOptions): Promise<void> {
     );
   }
   // Run as a createContainer hook, this process is already in the container's mount namespace and applies the
-  // actions itself. As a prestart hook it is in the host's: a helper started now in the container's namespace
-  // (its start-up overlapping with the discovery below) waits for the actions.
+  // actions itself; so does a prestart hook whose launcher entered it (tools/launcher.ts), once the process it
+  // entered is the state's. Else, as a prestart hook in the host's namespace, a helper started now in the
+  // container's (its start-up overlapping with the discovery below) waits for the actions.
   const pid = hostPid(state.pid);
+  const entered = Deno.env.get(HOOK_ENTERED_VAR);
+  if (entered !== undefined && entered !== String(pid)) {
+    throw new PrestartError(
+      `The hook's launcher entered the mount namespace of process ${entered}, but the container's state names ` +
+        `process ${pid}: the state on stdin must be the OCI runtime's, with the container's pid first`,
+    );
+  }
   const inside = inContainerMountNamespace(pid);
   const helper = inside ? undefined : startHelper(pid);
   let actions: Actions;
@@ -179,13 +188,20 @@ export async function prestart(opts: PrestartOptions): Promise<void> {
     : "no ldconfig run (no library folders)";
   log.info(
     `Container ${id}: configuring ${actions.rootPath}: ${actions.nodes.length} device nodes, ` +
-      `${actions.mounts.length} mounts, ${actions.symlinks.length} links; ${ldconfig}`,
+      `${actions.mounts.length} mounts, ${actions.symlinks.length} links; ${ldconfig}; ` +
+      (helper
+        ? "from a helper in the container's mount namespace"
+        : entered !== undefined
+        ? "in the container's mount namespace, which the launcher entered"
+        : "in the container's mount namespace (a createContainer hook)"),
   );
   if (helper) {
     const warnings = helper.apply(actions);
     if (warnings) log.warn(warnings);
   } else {
-    await applyActions(actions, (m) => log.warn(m), pid);
+    // Entered from outside, this process is not in the container's cgroup: it joins its device cgroup once the
+    // nodes are made, as the helper does.
+    await applyActions(actions, (m) => log.warn(m), pid, entered !== undefined);
   }
   if (cg) allowDevices(cg, actions.nodes, config.file);
   log.info(

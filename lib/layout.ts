@@ -41,6 +41,12 @@ export function runtimeCacheDir(env: Record<string, string | undefined>): string
   return env.XPU_RUNTIME_CACHE_DIR || RUNTIME_CACHE_DIR;
 }
 
+/**
+ * Set by the legacy hook's launcher when it has entered the container's mount namespace for a prestart hook,
+ * to the pid whose namespace it entered (tools/launcher.ts); the hook checks it against the container's state.
+ */
+export const HOOK_ENTERED_VAR = "XPU_HOOK_ENTERED";
+
 /** The record of what an install under a prefix wrote, in its programs' folder. */
 export const INSTALL_MANIFEST = "install-manifest.json";
 

@@ -4,7 +4,15 @@
  * symlink in PATH; it names no absolute path of the build or the install.
  */
 import { PINNED_RUNTIME_NAMES } from "../runtime/pinned_mode.ts";
-import { CACHE_DIR, DEB_LIBDIR, denoRunArgs, PREFIX_LIBDIR, WARM_CACHE, warmCache } from "../lib/layout.ts";
+import {
+  CACHE_DIR,
+  DEB_LIBDIR,
+  denoRunArgs,
+  HOOK_ENTERED_VAR,
+  PREFIX_LIBDIR,
+  WARM_CACHE,
+  warmCache,
+} from "../lib/layout.ts";
 
 export { CACHE_DIR, DEB_LIBDIR, PREFIX_LIBDIR, WARM_CACHE, warmCache };
 
@@ -197,6 +205,53 @@ export const HOOK_SCRUB_PATTERNS = [
 ];
 
 /**
+ * The legacy hook's last lines: a `prestart` hook enters the container's mount namespace before Deno starts.
+ * runc runs prestart hooks in its own mount namespace, before the container's root is switched, while the
+ * container's namespace is still a copy of runc's with the container's mounts added under its rootfs: the host's
+ * driver files, /dev and /proc are there at the same paths. A multithreaded process (Deno) cannot enter another
+ * mount namespace, and the hook started a second Deno in it (`nsenter`, the `__apply` helper) to make the mounts;
+ * entered here, while the launcher is one thread, the hook finds the driver and configures the container in one
+ * process. The container's state (stdin) is read to find its pid, the number after the first `"pid":` (no JSON
+ * string can hold that text: its quotes are escaped; only a member named pid can), and handed on whole. The
+ * namespace is entered only when that process's root is this one's (the container before its root switch) and
+ * its mount namespace differs; the hook then checks the pid against the state it parses ({@link
+ * HOOK_ENTERED_VAR}: a second pid member would differ) and refuses a difference. Anything else runs as before,
+ * in this namespace.
+ */
+function prestartLines(exec: string): string {
+  return `unset ${HOOK_ENTERED_VAR}
+eval "xpu_c=\\\${$#}"
+if [ "$xpu_c" = prestart ]; then
+  xpu_st=
+  xpu_l=
+  while IFS= read -r xpu_l || [ -n "$xpu_l" ]; do
+    xpu_st="$xpu_st$xpu_l
+"
+  done
+  xpu_p=\${xpu_st#*\\"pid\\":}
+  [ "$xpu_p" = "$xpu_st" ] && xpu_p=
+  xpu_p=\${xpu_p#"\${xpu_p%%[! ]*}"}
+  xpu_p=\${xpu_p%%[!0-9]*}
+  xpu_e=
+  for xpu_r in /usr/bin/nsenter /bin/nsenter; do
+    [ -x "$xpu_r" ] && xpu_e=$xpu_r && break
+  done
+  if [ -n "$xpu_p" ] && [ -n "$xpu_e" ] && [ "/proc/$xpu_p/root" -ef / ] &&
+    ! [ "/proc/$xpu_p/ns/mnt" -ef /proc/self/ns/mnt ]; then
+    ${HOOK_ENTERED_VAR}=$xpu_p
+    export ${HOOK_ENTERED_VAR}
+    exec "$xpu_e" --target "$xpu_p" --mount -- ${exec} "$@" <<xpu_eof
+$xpu_st
+xpu_eof
+  fi
+  exec ${exec} "$@" <<xpu_eof
+$xpu_st
+xpu_eof
+fi
+`;
+}
+
+/**
  * A hook's launcher: from `/`, without the inherited variables of {@link HOOK_SCRUB_PATTERNS}, exec the program.
  * Everything else (PATH, the LXC variables, a driver library's own settings) is kept. Shell builtins only, so
  * that the container's PATH picks no command (the programs are found after the variables are dropped; a
@@ -221,7 +276,7 @@ done <<xpu_eof
 $xpu_vars
 xpu_eof
 unset xpu_vars xpu_l xpu_n OLDPWD
-${p.find ?? ""}exec ${p.exec} "$@"
+${p.find ?? ""}${name === "xpu-container-runtime-hook" ? prestartLines(p.exec) : ""}exec ${p.exec} "$@"
 `;
 }
 

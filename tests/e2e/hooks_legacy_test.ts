@@ -435,3 +435,64 @@ Deno.test("poststart and poststop exit 0; other commands print the usage and exi
     cleanup(b.dir);
   }
 });
+
+Deno.test("as a prestart hook it configures the container in one process, in the mount namespace its launcher entered", async () => {
+  const h = host();
+  const log = join(h.dir, "hook.log");
+  writeFileSync(h.config, `[xpu-container-cli]\nroot = "${h.driver.root}"\ndebug = "${log}"\n`);
+  const r = await legacy(h, {
+    env: ["NVIDIA_VISIBLE_DEVICES=0", "NVIDIA_DRIVER_CAPABILITIES=utility"],
+    args: ["sh", "-c", "nvidia-smi"],
+  });
+  try {
+    assertEquals(r.code, 0, r.stderr);
+    assertIncludes(r.stdout, "NVIDIA-SMI xpu-fixture driver 550.54.15");
+    assertIncludes(
+      readFileSync(log, "utf8"),
+      "in the container's mount namespace, which the launcher entered",
+    );
+  } finally {
+    dropHost(h);
+  }
+});
+
+Deno.test("a state whose first pid member is not the pid it parses to is refused before anything is done", async () => {
+  const h = host();
+  const b = makeBundle({ args: ["true"], env: ["NVIDIA_VISIBLE_DEVICES=0"] });
+  // A process whose root is the host's and whose mount namespace is its own: the launcher enters it.
+  const decoy = new Deno.Command("unshare", {
+    args: ["--mount", "--propagation", "private", "sleep", "60"],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    for (let i = 0; i < 100; i++) {
+      try {
+        if (Deno.readLinkSync(`/proc/${decoy.pid}/ns/mnt`) !== Deno.readLinkSync("/proc/self/ns/mnt")) break;
+      } catch { /* not yet */ }
+      await new Promise((ok) => setTimeout(ok, 10));
+    }
+    // A string cannot hold `"pid":` (its quotes are escaped), but a second pid member can: the launcher reads
+    // the first, JSON.parse keeps the last. No OCI runtime writes one.
+    const state = `{"ociVersion":"1.0.2","id":"xpu-decoy","pid":${decoy.pid},"status":"creating",` +
+      `"pid":${Deno.pid},"bundle":${JSON.stringify(b.dir)}}`;
+    const r = await run([bin("xpu-container-runtime-hook"), "--config", h.config, "prestart"], {
+      stdin: state,
+      env: { MOCK_NVML_CONFIG: h.driver.nvmlConfig },
+    });
+    assertTrue(r.code !== 0, `accepted: ${r.stdout}${r.stderr}`);
+    assertIncludes(
+      r.stderr,
+      `entered the mount namespace of process ${decoy.pid}, but the container's state names process ${Deno.pid}`,
+    );
+    assertEquals(
+      Deno.readDirSync(join(b.rootfs, "dev")).toArray().filter((e) => e.name.startsWith("nvidia")),
+      [],
+    );
+  } finally {
+    decoy.kill();
+    await decoy.status;
+    cleanup(b.dir);
+    dropHost(h);
+  }
+});
