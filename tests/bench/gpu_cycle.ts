@@ -6,7 +6,7 @@
  * every round; the processes each mode starts per container (counted with strace, when installed); and the
  * start of each executable and the work of each hook step.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildDriverRoot, type DriverRoot, removeDriverRoot } from "../../fixtures/driver_root.ts";
 import { bin, cleanup, containerId, makeBundle, run, tempDir } from "../_helpers.ts";
@@ -184,7 +184,32 @@ export async function benchGpuCycle(runs: number): Promise<GpuCycleBench> {
   const plain = makeBundle({ args: ["true"] });
   const original = readFileSync(gpu.config, "utf8");
   const shim = bin("xpu-container-runtime");
-  const keys = ["runc", ...MODES, "cdi, YAML spec", "runc, no-GPU bundle", "no GPU, shim"];
+  // The documented defaults as `xpu-ctk config default` writes them (every key, commented), with the bench's
+  // own settings: the launcher reads the whole file at every runc command to see that it did not change.
+  const fullConfig = join(dir, "default.toml");
+  for (
+    const args of [
+      ["config", "default", "--output", fullConfig],
+      [
+        "config",
+        "--config",
+        fullConfig,
+        "--in-place",
+        "--set",
+        "xpu-container-runtime.mode=cdi",
+        "--set",
+        `xpu-container-runtime.modes.cdi.spec-dirs=${cdiDir}`,
+        "--set",
+        `xpu-container-cli.root=${driver.root}`,
+      ],
+    ]
+  ) {
+    const r = await run([bin("xpu-ctk"), ...args]);
+    if (r.code !== 0) throw new Error(`xpu-ctk ${args.join(" ")} failed: ${r.stderr}`);
+  }
+  const fullEnv = { XPU_CTK_CONFIG_FILE_PATH: fullConfig, ...driver.env };
+  const fullName = `no GPU, shim, the default config (${statSync(fullConfig).size} bytes)`;
+  const keys = ["runc", ...MODES, "cdi, YAML spec", "runc, no-GPU bundle", "no GPU, shim", fullName];
   const s: Record<string, number[]> = Object.fromEntries(keys.map((k) => [k, []]));
   const processes: Record<string, Record<string, number>> = {};
   const starts: Record<string, number> = {};
@@ -196,6 +221,7 @@ export async function benchGpuCycle(runs: number): Promise<GpuCycleBench> {
     ["cdi, YAML spec", () => cycle(shim, root, gpu.dir, yamlEnv)],
     ["runc, no-GPU bundle", () => cycle("runc", root, plain.dir, envOf("cdi"))],
     ["no GPU, shim", () => cycle(shim, root, plain.dir, envOf("cdi"))],
+    [fullName, () => cycle(shim, root, plain.dir, fullEnv)],
   ];
   try {
     for (let i = 0; i < runs + 2; i++) {
@@ -298,7 +324,7 @@ export async function benchGpuCycle(runs: number): Promise<GpuCycleBench> {
       `(load average ${load}); the cdi spec's hooks: ${hookEntries.map((h) => h.args[1]).join(", ")}`,
     keys.map((k) => {
       // The no-GPU container is compared with runc on its own bundle.
-      const base = k === "no GPU, shim" ? m["runc, no-GPU bundle"] : m.runc;
+      const base = k.startsWith("no GPU, shim") ? m["runc, no-GPU bundle"] : m.runc;
       const plain = k === "runc" || k === "runc, no-GPU bundle";
       return {
         what: k === "runc" ? "plain runc, same bundle" : k,
