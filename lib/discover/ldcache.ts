@@ -87,15 +87,25 @@ export function byteString(s: string): string {
   return /^[\x00-\x7f]*$/.test(s) ? s : latin1(new TextEncoder().encode(s));
 }
 
+/** Each cache file's bytes decoded once (see {@link latin1}): its names are then slices of one string. */
+const decoded = new WeakMap<Uint8Array, string>();
+
+function whole(bytes: Uint8Array): string {
+  let s = decoded.get(bytes);
+  if (s === undefined) decoded.set(bytes, s = latin1(bytes));
+  return s;
+}
+
 function text(bytes: Uint8Array, at: number, len: number): string {
-  return latin1(bytes.subarray(at, at + len));
+  return whole(bytes).slice(at, at + len);
 }
 
 function cstr(bytes: Uint8Array, at: number, file: string): string {
   if (at < 0 || at >= bytes.length) throw new LdCacheError(`${file}: string offset ${at} is out of range`);
-  const end = bytes.indexOf(0, at);
+  const s = whole(bytes);
+  const end = s.indexOf("\0", at);
   if (end < 0) throw new LdCacheError(`${file}: unterminated string at offset ${at}`);
-  return latin1(bytes.subarray(at, end));
+  return s.slice(at, end);
 }
 
 function parseNew(bytes: Uint8Array, base: number, file: string): LdCacheEntry[] {
@@ -126,7 +136,7 @@ function parseNewFile(bytes: Uint8Array, base: number, file: string): LdCacheFil
   const start = base + NEW_HEADER + n * NEW_ENTRY;
   const len = dv.getUint32(base + 24, true);
   if (start + len > bytes.length) throw new LdCacheError(`${file}: the string table runs past the end`);
-  const strings = len ? latin1(bytes.subarray(start, start + len)).split("\0").slice(0, -1) : [];
+  const strings = len ? text(bytes, start, len).split("\0").slice(0, -1) : [];
   const out: LdCacheFile = { entries, hwcaps: [], strings };
   const ext = dv.getUint32(base + 32, true);
   if (ext && ext + 8 <= bytes.length && dv.getUint32(ext, true) === EXTENSION_MAGIC) {
