@@ -5,7 +5,7 @@
  * Given the same entries and strings as glibc 2.36's ldconfig, the bytes are the same but for the generator.
  * Pure logic: no file is read or written here.
  */
-import { EXTENSION_MAGIC, HWCAP_EXTENSION, type LdCacheEntry } from "../discover/ldcache.ts";
+import { EXTENSION_MAGIC, HWCAP_EXTENSION, isByteString, type LdCacheEntry } from "../discover/ldcache.ts";
 
 /** The generator the toolkit records in the caches it writes (`ldconfig -p` prints it last). */
 export const TOOLKIT_GENERATOR = "xpu-container-toolkit";
@@ -128,7 +128,7 @@ export function stringTable(strings: Iterable<string>): StringTable {
   const unique = [...new Set(strings)];
   for (const s of unique) {
     // Names are bytes, one char each (lib/discover/ldcache.ts byteString): anything else would be written wrong.
-    if (!/^[\x00-\xff]*$/.test(s)) throw new Error(`the name ${JSON.stringify(s)} is not a byte string`);
+    if (!isByteString(s)) throw new Error(`the name ${JSON.stringify(s)} is not a byte string`);
   }
   // Reversed strings in descending order: a string that ends another (a prefix, reversed) sorts after it.
   // Compared as whole strings by the engine (char codes are the bytes), not char by char here.

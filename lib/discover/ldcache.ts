@@ -63,6 +63,11 @@ export function is32Bit(e: LdCacheEntry): boolean {
 }
 
 const WINDOWS_1252 = new TextDecoder("latin1");
+
+/** Whether every char of `s` is a byte (0-0xff), as the cache's names are held (see {@link latin1}). */
+export function isByteString(s: string): boolean {
+  return !/[\u0100-\uffff]/.test(s);
+}
 let fromWindows1252: Map<string, string> | undefined;
 
 /**
@@ -72,19 +77,19 @@ let fromWindows1252: Map<string, string> | undefined;
  */
 export function latin1(bytes: Uint8Array): string {
   const s = WINDOWS_1252.decode(bytes);
-  if (!/[^\x00-\xff]/.test(s)) return s;
+  if (isByteString(s)) return s;
   if (!fromWindows1252) {
     fromWindows1252 = new Map();
     for (let b = 0x80; b <= 0x9f; b++) {
       fromWindows1252.set(WINDOWS_1252.decode(Uint8Array.of(b)), String.fromCharCode(b));
     }
   }
-  return s.replace(/[^\x00-\xff]/g, (c) => fromWindows1252!.get(c)!);
+  return s.replace(/[\u0100-\uffff]/g, (c) => fromWindows1252!.get(c)!);
 }
 
 /** A name as the cache holds it: its UTF-8 bytes, one char per byte (see {@link latin1}); ASCII is unchanged. */
 export function byteString(s: string): string {
-  return /^[\x00-\x7f]*$/.test(s) ? s : latin1(new TextEncoder().encode(s));
+  return /[\u0080-\uffff]/.test(s) ? latin1(new TextEncoder().encode(s)) : s;
 }
 
 /** Each cache file's bytes decoded once (see {@link latin1}): its names are then slices of one string. */
