@@ -68,6 +68,7 @@ const WINDOWS_1252 = new TextDecoder("latin1");
 export function isByteString(s: string): boolean {
   return !/[\u0100-\uffff]/.test(s);
 }
+
 let fromWindows1252: Map<string, string> | undefined;
 
 /**

@@ -6,12 +6,12 @@
  * legacy prestart hook (one GPU, compute,utility, on the fixture driver root with the mock NVML), interleaved,
  * and the programs each starts.
  */
-import { copyFileSync, mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildDriverRoot, removeDriverRoot } from "../../fixtures/driver_root.ts";
 import { bin, type Bundle, cleanup, containerId, makeBundle, run, tempDir } from "../_helpers.ts";
 import { hookEntry, tinyLib } from "../e2e/hooks_fixtures.ts";
-import { ldconfig } from "../lib/container/_libs.ts";
+import { dateLater, ldconfig } from "../lib/container/_libs.ts";
 import { median, ms, printTable, timeCommand } from "./_stats.ts";
 import { countProcesses, freshRootfs, hasStrace, printProcesses } from "./gpu_cycle.ts";
 
@@ -95,8 +95,7 @@ export async function benchHooks(runs: number): Promise<HooksBench> {
   // (within the same clock tick the folder's time could not tell): ldconfig must run.
   const unlisted = (rootfs: string) => {
     copyFileSync(lib, join(rootfs, "lib/libxpu-image.so.1"));
-    const later = new Date(Date.now() + 5000);
-    utimesSync(join(rootfs, "lib"), later, later);
+    dateLater(join(rootfs, "lib"));
   };
   // The larger image: its libraries in the folder the driver's go to, listed in its config, and its cache.
   const larger = (rootfs: string) => {

@@ -24,7 +24,7 @@ import { parseLdCacheFile } from "../../lib/discover/ldcache.ts";
 import { TOOLKIT_GENERATOR, writeLdCache } from "../../lib/container/ldcache_write.ts";
 import { driverSandbox, ldconfigSetting } from "./_driver_sandbox.ts";
 import { bundle, shim, teardown } from "./_shim.ts";
-import { dlopenProbe, ldconfig, putLibrary, putLink } from "../lib/container/_libs.ts";
+import { dateLater, dlopenProbe, ldconfig, putLibrary, putLink } from "../lib/container/_libs.ts";
 
 const ML = "/usr/lib/x86_64-linux-gnu";
 const PROBE_NAMES = [
@@ -52,15 +52,6 @@ function withLibc(rootfs: string, libDir = "/lib/x86_64-linux-gnu"): void {
   putLink(rootfs, `${ML}/libxa.so.1`, "libxa.so.1.2");
   putLibrary(rootfs, `${ML}/glibc-hwcaps/x86-64-v2/libxa.so.1.2`, "libxa.so.1", 2);
   putLibrary(rootfs, "/lib/libxd.so.0", "libxd.so.0");
-}
-
-/**
- * Dates a folder seconds after now: a change made within the same clock tick as the cache may carry the
- * cache's own time, which no rule of times can tell apart.
- */
-function later(dir: string): void {
-  const t = new Date(Date.now() + 5000);
-  utimesSync(dir, t, t);
 }
 
 interface Case {
@@ -136,7 +127,7 @@ const CASES: Case[] = [
     prepare: (r) => {
       withLibc(r);
       ldconfig(r);
-      later(join(r, ML));
+      dateLater(join(r, ML));
     },
     taken: false,
     hookOwn: true,
@@ -148,7 +139,7 @@ const CASES: Case[] = [
       withLibc(r);
       ldconfig(r);
       putLibrary(r, `${ML}/libxn.so.3`, "libxn.so.3");
-      later(join(r, ML));
+      dateLater(join(r, ML));
     },
     taken: false,
     dlopen: true,
@@ -160,7 +151,7 @@ const CASES: Case[] = [
       putLibrary(r, `${ML}/libxr.so.2`, "libxr.so.2");
       ldconfig(r);
       Deno.removeSync(join(r, ML, "libxr.so.2"));
-      later(join(r, ML));
+      dateLater(join(r, ML));
     },
     taken: false,
     dlopen: true,

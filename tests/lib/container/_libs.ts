@@ -2,7 +2,7 @@
  * Tiny shared libraries with chosen SONAMEs and a dlopen probe, compiled once per process with the host's cc,
  * for comparing the toolkit's linker cache with the host's ldconfig.
  */
-import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { tempDir } from "../../_helpers.ts";
 
@@ -93,4 +93,13 @@ export function listCache(file: string): string[] {
   const r = new Deno.Command("/sbin/ldconfig", { args: ["-p", "-C", file] }).outputSync();
   if (!r.success) throw new Error(`ldconfig -p failed: ${new TextDecoder().decode(r.stderr)}`);
   return new TextDecoder().decode(r.stdout).split("\n").filter(Boolean);
+}
+
+/**
+ * Dates `path` seconds after now, as if changed after a linker cache built now: a change made within the same
+ * clock tick as the cache may carry the cache's own time, which no rule of times can tell apart.
+ */
+export function dateLater(path: string): void {
+  const t = new Date(Date.now() + 5000);
+  utimesSync(path, t, t);
 }

@@ -2,7 +2,7 @@
  * planAtCreate on hostile and unusual images, without runc: what it refuses to take over from the hook (and
  * never opens), and that a plan it makes writes only inside the root.
  */
-import { readFileSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
+import { readFileSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assertEquals, assertIncludes, assertTrue } from "../../_assert.ts";
 import { cleanup } from "../../_helpers.ts";
@@ -15,7 +15,7 @@ import {
 import { closeRoot, openRoot } from "../../../lib/sys/rootfs.ts";
 import { noSteps, type Steps } from "../../../lib/container/steps.ts";
 import { parseLdCacheFile } from "../../../lib/discover/ldcache.ts";
-import { ldconfig, library, linkerImage, putLibrary, putLink } from "./_libs.ts";
+import { dateLater, ldconfig, library, linkerImage, putLibrary, putLink } from "./_libs.ts";
 
 const ML = "/usr/lib/x86_64-linux-gnu";
 
@@ -156,8 +156,7 @@ Deno.test("takeStepsAtCreate keeps every hook when another createContainer hook 
 /** What a createContainer hook meets: the mount point the runtime made in ML, which dates ML after the cache. */
 function madeMountPoint(dir: string): void {
   writeFileSync(join(dir, ML, "libxq.so.1.0"), "");
-  const later = new Date(Date.now() + 5000);
-  utimesSync(join(dir, ML), later, later);
+  dateLater(join(dir, ML));
 }
 
 /** The plan with the mounts made (libxq.so.1 at ML/libxq.so.1.0), applied when `apply`. */
