@@ -236,15 +236,14 @@ if [ "$xpu_c" = prestart ]; then
   for xpu_r in /usr/bin/nsenter /bin/nsenter; do
     [ -x "$xpu_r" ] && xpu_e=$xpu_r && break
   done
+  set -- ${exec} "$@"
   if [ -n "$xpu_p" ] && [ -n "$xpu_e" ] && [ "/proc/$xpu_p/root" -ef / ] &&
     ! [ "/proc/$xpu_p/ns/mnt" -ef /proc/self/ns/mnt ]; then
     ${HOOK_ENTERED_VAR}=$xpu_p
     export ${HOOK_ENTERED_VAR}
-    exec "$xpu_e" --target "$xpu_p" --mount -- ${exec} "$@" <<xpu_eof
-$xpu_st
-xpu_eof
+    set -- "$xpu_e" --target "$xpu_p" --mount -- "$@"
   fi
-  exec ${exec} "$@" <<xpu_eof
+  exec "$@" <<xpu_eof
 $xpu_st
 xpu_eof
 fi
