@@ -28,6 +28,7 @@ import {
   writeWarmCache,
 } from "./launcher.ts";
 import { checkTemplate } from "./runtime_launcher.ts";
+import { type Bundler, dynamicImports, mergeChunks } from "./merge_chunks.ts";
 
 /** The executables and their entry points. */
 export const PROGRAMS: Record<string, string> = {
@@ -39,8 +40,8 @@ export const PROGRAMS: Record<string, string> = {
 
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), "..");
 
-async function run(cmd: string[], quiet = false): Promise<{ ok: boolean; out: string }> {
-  const p = new Deno.Command(cmd[0], { args: cmd.slice(1), stdout: "piped", stderr: "piped", cwd: ROOT });
+async function run(cmd: string[], quiet = false, cwd = ROOT): Promise<{ ok: boolean; out: string }> {
+  const p = new Deno.Command(cmd[0], { args: cmd.slice(1), stdout: "piped", stderr: "piped", cwd });
   const r = await p.output();
   const out = new TextDecoder().decode(r.stdout) + new TextDecoder().decode(r.stderr);
   if (!r.success && !quiet) console.error(out);
@@ -80,6 +81,83 @@ function deferBundleImports(outdir: string): void {
     const out = deferChunkImports(text, chunks);
     if (out !== text) writeFileSync(path, out);
   }
+}
+
+/**
+ * Per program, the commands whose chunks are merged into one file (tools/merge_chunks.ts), by their source
+ * module: loading them at run time otherwise reads each of their chunks. main.js's are always merged.
+ */
+const MERGED_COMMANDS: Readonly<Record<string, readonly string[]>> = {
+  "xpu-ctk": ["ctk/cdi/generate.ts"],
+};
+
+/** The bundle file in `outdir` that holds the source module `source` and is loaded at run time. */
+function commandChunk(outdir: string, source: string): string {
+  const files = readdirSync(outdir).filter((f) => f.endsWith(".js"));
+  const loaded = new Set(files.flatMap((f) => dynamicImports(readFileSync(join(outdir, f), "utf8"))));
+  const found = files.filter((f) =>
+    loaded.has(f) && readFileSync(join(outdir, f), "utf8").split("\n").includes(`// ${source}`)
+  );
+  if (found.length !== 1) {
+    throw new Error(`${outdir}: ${found.length} chunks loaded at run time hold ${source}; expected one`);
+  }
+  return found[0];
+}
+
+/**
+ * Bundles the program `entry` into chunks in `outdir`, each command's loaded only when it runs
+ * ({@link deferBundleImports}); false when the bundler failed (it said why).
+ */
+export async function bundleSplit(entry: string, outdir: string): Promise<boolean> {
+  const r = await run([
+    Deno.execPath(),
+    "bundle",
+    "--quiet",
+    // "browser" selects ESM builds of npm packages (yaml's CommonJS build would make every chunk import
+    // node:module, ~30 ms per start); node: and Deno APIs stay as they are.
+    "--platform",
+    "browser",
+    "--code-splitting",
+    "--outdir",
+    outdir,
+    entry,
+  ]);
+  if (r.ok) deferBundleImports(outdir);
+  return r.ok;
+}
+
+/** Merges the chunks of the program bundle in `outdir`: main.js's into main.group.js, and each merged command's. */
+async function mergeBundle(name: string, outdir: string): Promise<void> {
+  const wanted = [
+    { file: "main.group.js", entries: ["main.js"] },
+    ...(MERGED_COMMANDS[name] ?? []).map((source) => {
+      const base = source.replace(/^.*\//, "").replace(/\.ts$/, "");
+      return { file: `${base}.group.js`, entries: [commandChunk(outdir, source)] };
+    }),
+  ];
+  await mergeChunks(outdir, wanted, denoBundler(outdir));
+}
+
+/** The {@link Bundler} merges use: `deno bundle` of one module of the bundle in `outdir`, into one file. */
+export function denoBundler(outdir: string): Bundler {
+  return async (entry, out, external) => {
+    const r = await run(
+      [
+        Deno.execPath(),
+        "bundle",
+        "--quiet",
+        "--platform",
+        "browser",
+        ...external.flatMap((e) => ["--external", `./${e}`]),
+        "--output",
+        join(outdir, out),
+        join(outdir, entry),
+      ],
+      false,
+      outdir,
+    );
+    if (!r.ok) throw new Error(`deno bundle of ${entry} in ${outdir} failed`);
+  };
 }
 
 /** What `deno task build --help` prints. */
@@ -165,21 +243,13 @@ async function main() {
       }
     } else {
       const outdir = join(libexec, name);
-      const r = await run([
-        Deno.execPath(),
-        "bundle",
-        "--quiet",
-        // "browser" selects ESM builds of npm packages (yaml's CommonJS build would make every chunk
-        // import node:module, ~30 ms per start); node: and Deno APIs stay as they are.
-        "--platform",
-        "browser",
-        "--code-splitting",
-        "--outdir",
-        outdir,
-        entry,
-      ]);
-      if (!r.ok) fail();
-      deferBundleImports(outdir);
+      if (!await bundleSplit(entry, outdir)) fail();
+      try {
+        await mergeBundle(name, outdir);
+      } catch (err) {
+        console.error(`build: cannot merge the chunks of ${name}: ${(err as Error).message}`);
+        fail();
+      }
     }
     const path = join(work, "bin", name);
     writeFileSync(path, programLauncher(name, made as BuildForm, PREFIX_LIBDIR, template));

@@ -118,6 +118,11 @@ Deno.test("bundled xpu-ctk: --version reads only main.js's static chunks; cdi ge
       `main.js reaches ${start.size} of ${all.length} chunks statically`,
     );
 
+    // main.js's static chunks are one file (tools/merge_chunks.ts), in every program that has any.
+    assert.deepEqual([...start].sort(), ["main.group.js", "main.js"]);
+    const runtime = join(out, "libexec", "xpu-container-toolkit", "xpu-container-runtime");
+    assert.deepEqual([...staticClosure(runtime, "main.js")].sort(), ["main.group.js", "main.js"]);
+
     const version = await openedChunks(chunks, [ctk, "--version"]);
     assert.deepEqual([...version].sort(), [...start].sort());
 
@@ -129,6 +134,13 @@ Deno.test("bundled xpu-ctk: --version reads only main.js's static chunks; cdi ge
     );
     const main = readFileSync(join(chunks, "main.js"), "utf8");
     assert.ok(generate.has(nounChunk(main, "cdi")), [...generate].join(" "));
+    // cdi generate: its noun's chunk, its command's chunk and the one file of that command's chunks.
+    const command = main.match(/\bgenerate: \(\) => import\(new URL\("\.\/([^"]+\.js)"/);
+    assert.ok(command, "main.js names no chunk for cdi generate");
+    assert.deepEqual(
+      [...generate].sort(),
+      [...start, nounChunk(main, "cdi"), command[1], "generate.group.js"].sort(),
+    );
     for (const noun of ["runtime", "config", "system", "install", "info", "doctor"]) {
       const c = nounChunk(main, noun);
       assert.ok(!generate.has(c), `cdi generate read ${c}, the chunk of xpu-ctk ${noun}`);
