@@ -103,7 +103,7 @@ export async function main(argv: string[]): Promise<number> {
   log.program = PROGRAM;
   log.stderrLevel = "warning";
   try {
-    const config = await loadKeptConfig(configFile ?? configPath(), runtimeCacheDir(Deno.env.toObject()));
+    const config = await loadKeptConfig(configFile ?? configPath(), runtimeCacheDir());
     log.level = parseLevel(config.runtime.logLevel) ?? "info";
     try {
       log.addFile(config.cli.debug);

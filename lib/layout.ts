@@ -36,9 +36,12 @@ export function warmCache(libexec: string): string {
  */
 export const RUNTIME_CACHE_DIR = "/run/xpu-container-runtime";
 
-/** The runtime's folder of facts under `env` ({@link RUNTIME_CACHE_DIR} unless XPU_RUNTIME_CACHE_DIR names one). */
-export function runtimeCacheDir(env: Record<string, string | undefined>): string {
-  return env.XPU_RUNTIME_CACHE_DIR || RUNTIME_CACHE_DIR;
+/**
+ * The runtime's folder of facts under `env`, else this process's environment ({@link RUNTIME_CACHE_DIR} unless
+ * XPU_RUNTIME_CACHE_DIR names one). Without `env` the one variable is read: Deno.env.toObject copies them all.
+ */
+export function runtimeCacheDir(env?: Record<string, string | undefined>): string {
+  return (env ? env.XPU_RUNTIME_CACHE_DIR : Deno.env.get("XPU_RUNTIME_CACHE_DIR")) || RUNTIME_CACHE_DIR;
 }
 
 /**
@@ -66,8 +69,10 @@ const DENO_RUN = ["run", "-A", "--quiet", "--no-config", "--no-lock", "--no-remo
  * uses WebAssembly, which `--jitless` turns off). A cache a user cannot write is only read. `cdi generate`
  * allocates past V8's first young generation (1 MiB) and paid one scavenge of ~0.6 ms; starting it at 8 MiB
  * (`--min-semi-space-size`, pages are touched only as used: peak memory unchanged at 41 MiB) made the 8-GPU
- * generate 1.1-1.2 ms faster in two interleaved series of 25. The legacy prestart hook paid one of ~0.5 ms too;
- * the shim and xpu-cdi-hook collect no garbage. V8 leaves the source positions out of bytecode and, at the
+ * generate 1.1-1.2 ms faster in two interleaved series of 25. The legacy prestart hook paid one of ~0.5 ms too,
+ * and the shim one of 0.6-0.7 ms at a cdi or jit-cdi create and two (1.4 ms) at a legacy one: at 8 MiB its own
+ * work at a create (runc stubbed, medians of 31) went 33.4 -> 32.8 ms (cdi), 37.5 -> 36.2 (jit-cdi), 40.6 ->
+ * 39.8 (legacy). xpu-cdi-hook's `setup` collects no garbage. V8 leaves the source positions out of bytecode and, at the
  * first error a process creates, parses its whole module again to find them: ~3 ms for a hook's 176 KB bundle,
  * whose top-level function spans the file. Kept in the bytecode from the start
  * (`--no-enable-lazy-source-positions`, in the code cache with it), that first error costs ~0.03 ms and the
@@ -76,7 +81,8 @@ const DENO_RUN = ["run", "-A", "--quiet", "--no-config", "--no-lock", "--no-remo
  */
 const DENO_V8_FLAGS: Readonly<Record<string, string>> = {
   "xpu-ctk": "--v8-flags=--no-lazy,--jitless,--no-enable-lazy-source-positions,--min-semi-space-size=8",
-  "xpu-container-runtime": "--v8-flags=--no-lazy,--jitless,--no-enable-lazy-source-positions",
+  "xpu-container-runtime":
+    "--v8-flags=--no-lazy,--jitless,--no-enable-lazy-source-positions,--min-semi-space-size=8",
   "xpu-cdi-hook": "--v8-flags=--no-lazy,--jitless,--no-enable-lazy-source-positions",
   "xpu-container-runtime-hook":
     "--v8-flags=--no-lazy,--jitless,--no-enable-lazy-source-positions,--min-semi-space-size=8",

@@ -201,7 +201,7 @@ export function legacyAtCreate(spec: Spec, req: Request, ctx: LegacyContext): bo
     const edited = structuredClone(spec);
     legacySpecEdits(edited, actions, { noCgroups: ctx.config.cli.noCgroups });
     const mounts = (edited.mounts ?? []) as SpecMount[];
-    sonames = sonameCacheFor(runtimeCacheDir(Deno.env.toObject()), mounts);
+    sonames = sonameCacheFor(runtimeCacheDir(), mounts);
     const problem = atCreateProblem(root, spec, actions);
     if (problem) return keep(problem);
     let plan: AtCreatePlan;

@@ -274,7 +274,7 @@ export function takeHookSteps(spec: Spec, ctx: ModifyContext): void {
     id: ctx.id,
     mounts: (spec.mounts ?? []) as SpecMount[],
     userNamespace: hasUserNamespace(spec),
-    cacheDir: runtimeCacheDir(Deno.env.toObject()),
+    cacheDir: runtimeCacheDir(),
   });
   if (!r.taken) {
     ctx.log.info(`The toolkit's createContainer hook stays: ${r.note}`);
@@ -306,7 +306,7 @@ export async function applyCdi(spec: Spec, req: Request, ctx: ModifyContext): Pr
   removeLegacyHooks(spec, ctx.log);
   await applyExtraDevices(spec, req, ctx);
   const reg = await loadRegistry(ctx.config.runtime.cdiSpecDirs, undefined, {
-    keepDir: runtimeCacheDir(Deno.env.toObject()),
+    keepDir: runtimeCacheDir(),
   });
   for (const c of reg.conflicts) {
     ctx.log.warn(`CDI device ${c.qualifiedName} is defined in ${c.files.join(" and ")}; ignoring it`);

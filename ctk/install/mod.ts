@@ -276,7 +276,7 @@ async function installHere(o: InstallOptions): Promise<void> {
   const treeDirs = realpathOr(source.root) !== realpathOr(T) ? copyTree(source, T, T) : undefined;
   let manifest = readManifest(T) ?? emptyManifest(T, VERSION);
   manifest = recordDirs({ ...manifest, version: VERSION }, [...o.createdDirs, ...(treeDirs ?? [])]);
-  const cache = runtimeCacheDir(Deno.env.toObject());
+  const cache = runtimeCacheDir();
   manifest.runtimeCache ??= { path: cache, existed: exists(cache, true) };
   const rec = new Recorder(manifest);
   try {

@@ -50,7 +50,8 @@ export function withRoot<T>(path: string, fn: (root: Root) => T): T {
  * not followed here; the kernel follows them inside the root when the path is opened.
  */
 export function cleanPath(path: string): string {
-  return posix.normalize("/" + path).replace(/\/+$/, "") || "/";
+  // An absolute path goes as it is: "/" before it would make "//", which normalize's fast path refuses.
+  return posix.normalize(path.startsWith("/") ? path : "/" + path);
 }
 
 function fail(root: Root, path: string, what: string, err: unknown): never {

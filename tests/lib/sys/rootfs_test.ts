@@ -41,6 +41,20 @@ Deno.test("cleanPath folds .. at the root and makes paths absolute", () => {
   assertEquals(cleanPath("../../etc/shadow"), "/etc/shadow");
   assertEquals(cleanPath("/usr/../../lib/"), "/lib");
   assertEquals(cleanPath(""), "/");
+  for (
+    const [p, want] of [
+      ["/", "/"],
+      ["//", "/"],
+      ["/usr/lib/", "/usr/lib"],
+      ["//usr//lib", "/usr/lib"],
+      ["usr/./lib/.", "/usr/lib"],
+      ["/a/b/..", "/a"],
+      ["/..", "/"],
+      ["/usr/lib", "/usr/lib"],
+    ]
+  ) {
+    assertEquals(cleanPath(p), want, p);
+  }
 });
 
 Deno.test("writes through a lib dir that links to a host dir land inside the root, or are refused", () => {
