@@ -9,7 +9,8 @@ import type { Config } from "../lib/config/mod.ts";
 import { DEVICE_LIST_MOUNT_ROOT } from "../lib/request/mod.ts";
 import { ToolkitError } from "../lib/sys/errors.ts";
 import { concatBytes } from "../lib/sys/bytes.ts";
-import { basename, join } from "../lib/sys/path.ts";
+import { basename, dirname, join } from "../lib/sys/path.ts";
+import { AT, type FileTime, mtimeOrErrno, setMtimeAt } from "../lib/sys/syscalls.ts";
 import { isExecutableFile, STANDARD_DIRS } from "../lib/sys/which.ts";
 import { writeOwnerOnly } from "../lib/sys/files.ts";
 
@@ -107,6 +108,12 @@ export interface LauncherFacts {
   /** The config file chosen, and its bytes (undefined: no file, the defaults apply). */
   configFile: string;
   configBytes?: Uint8Array;
+  /**
+   * A file of the runtime's folder whose modification time is the config's, to the nanosecond, when that time
+   * says the config is unchanged ({@link settledTime}): the launcher then compares the two times instead of
+   * reading the config's bytes, and the facts leave the bytes out.
+   */
+  configTime?: string;
   runtime: ResolvedRuntime;
   /** Every create goes to the full runtime. */
   createFull: boolean;
@@ -146,6 +153,7 @@ function asLines(bytes: Uint8Array): Uint8Array {
  */
 export function renderLauncherFacts(f: LauncherFacts): Uint8Array | undefined {
   const paths = [f.runtime.path, ...f.runtime.absent, f.configFile, f.launcher, ...f.programs];
+  if (f.configTime !== undefined) paths.push(f.configTime);
   if (paths.some((p) => !p.startsWith("/") || p.includes("\n"))) return undefined;
   if (f.markers.some((m) => m === "" || m.includes("\n"))) return undefined;
   if (f.configBytes?.includes(0)) return undefined;
@@ -160,7 +168,8 @@ export function renderLauncherFacts(f: LauncherFacts): Uint8Array | undefined {
   set("env_path", f.env.path);
   set("config", f.configFile);
   set("config_exists", f.configBytes ? "1" : "");
-  set("config_text", f.configBytes ? asLines(f.configBytes) : "");
+  set("config_time", f.configTime ?? "");
+  set("config_text", f.configBytes && f.configTime === undefined ? asLines(f.configBytes) : "");
   set("absent", f.runtime.absent.join("\n"));
   set("runtime", f.runtime.path);
   set("create", f.createFull ? "full" : "grep");
@@ -193,6 +202,39 @@ function sameBytes(a: Uint8Array | undefined | null, b: Uint8Array | undefined |
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
+/** How long after its last change a config's modification time stands for its bytes, in ms. */
+export const SETTLED_MS = 2000;
+
+/**
+ * The config's modification time when it can stand for the config's bytes: every later change of the file
+ * gives it a time no earlier than now, and so another one. Refused (undefined) when the time is less than
+ * {@link SETTLED_MS} old, or ahead of the clock (a change in the same clock tick would keep it), and when its
+ * nanoseconds are 0: a file system that keeps whole seconds, or a tool that set the time (tar, dpkg, a store
+ * whose every file has one time), may give two contents one time.
+ */
+export function settledTime(path: string, nowMs: number): FileTime | undefined {
+  const t = mtimeOrErrno(AT.FDCWD, path, 0);
+  if (typeof t === "number" || t.nsec === 0) return undefined;
+  return t.sec * 1000 + t.nsec / 1e6 <= nowMs - SETTLED_MS ? t : undefined;
+}
+
+/** The name of the file that holds the config's time `t` for the facts at `factsPath`. */
+function configTimeFile(factsPath: string, t: FileTime): string {
+  return `${factsPath}.mtime.${t.sec}.${t.nsec}`;
+}
+
+/** Removes the time files of `factsPath` other than `keep` (earlier facts' ones). */
+function removeOtherTimeFiles(factsPath: string, keep: string | undefined): void {
+  const dir = dirname(factsPath);
+  const prefix = `${basename(factsPath)}.mtime.`;
+  try {
+    for (const e of Deno.readDirSync(dir)) {
+      const path = join(dir, e.name);
+      if (e.name.startsWith(prefix) && path !== keep) Deno.removeSync(path);
+    }
+  } catch { /* another writer's; the launcher checks what the facts name */ }
+}
+
 /** What the full runtime knows when it writes the launcher's facts. */
 export interface FactsContext {
   /** Where the launcher asked for them (XPU_LAUNCHER_FACTS). */
@@ -220,6 +262,9 @@ export function updateLauncherFacts(c: FactsContext): string {
     programs.push(decodeURIComponent(new URL(Deno.mainModule).pathname));
   }
   const markers = requestMarkers(c.config);
+  // Read after the bytes: a change since gave the file a time too recent to be taken.
+  const time = c.configBytes ? settledTime(c.configFile, Date.now()) : undefined;
+  const configTime = time && configTimeFile(c.factsPath, time);
   const data = renderLauncherFacts({
     launcher: c.launcher,
     programs,
@@ -230,11 +275,22 @@ export function updateLauncherFacts(c: FactsContext): string {
     },
     configFile: c.configFile,
     configBytes: c.configBytes,
+    configTime,
     runtime: c.runtime,
     createFull: markers === undefined || createNeedsFullRuntime(c.config),
     markers: markers ?? [],
   });
   if (!data) return "Not writing launcher facts: a path is relative or the config holds a NUL byte";
+  if (time && configTime) {
+    writeOwnerOnly(
+      configTime,
+      new Uint8Array(),
+      "The launcher's cache folder",
+      (tmp) => setMtimeAt(AT.FDCWD, tmp, time, AT.SYMLINK_NOFOLLOW),
+    );
+  }
   writeLauncherFacts(c.factsPath, data);
-  return `Wrote launcher facts ${c.factsPath}`;
+  removeOtherTimeFiles(c.factsPath, configTime);
+  return `Wrote launcher facts ${c.factsPath}` +
+    (configTime ? ` (the config checked by its time, ${configTime})` : " (the config checked by its bytes)");
 }

@@ -122,6 +122,7 @@ xpu_f_env_xdg=
 xpu_f_env_path=
 xpu_f_config=
 xpu_f_config_exists=
+xpu_f_config_time=
 xpu_f_config_text=
 xpu_f_absent=
 xpu_f_runtime=
@@ -139,6 +140,7 @@ xpu_nl='
 # A program rebuilt or reinstalled since, or an executable probed before the runtime that now is one, makes
 # them stale; so does a runtime that no longer is one.
 xpu_stale=
+xpu_bytes=
 xpu_oldifs=$IFS
 IFS=$xpu_nl
 for xpu_p in $xpu_f_programs; do
@@ -150,13 +152,22 @@ done
 IFS=$xpu_oldifs
 [ -z "$xpu_stale" ] && [ -f "$xpu_f_runtime" ] && [ -x "$xpu_f_runtime" ] || xpu_refresh "$@"
 # The config must hold the very bytes the facts were derived from (or still be absent).
+# A config whose time had settled when the facts were derived is checked by that time, to the nanosecond (a
+# file of that time beside the facts; any change since gives the config a later one): its bytes are not read,
+# a byte per read(2) here. Otherwise by its bytes, and the next full run may take its time.
 if [ -n "$xpu_f_config_exists" ]; then
   [ -f "$xpu_f_config" ] && [ -r "$xpu_f_config" ] && ! [ "$xpu_f_config" -nt "$xpu_facts" ] || xpu_refresh "$@"
-  xpu_t=
-  while IFS= read -r xpu_l || [ -n "$xpu_l" ]; do
-    xpu_t=$xpu_t$xpu_l$xpu_nl
-  done <"$xpu_f_config"
-  [ "$xpu_t" = "$xpu_f_config_text" ] || xpu_refresh "$@"
+  if [ -n "$xpu_f_config_time" ]; then
+    [ -f "$xpu_f_config_time" ] && ! [ "$xpu_f_config" -nt "$xpu_f_config_time" ] &&
+      ! [ "$xpu_f_config_time" -nt "$xpu_f_config" ] || xpu_refresh "$@"
+  else
+    xpu_t=
+    while IFS= read -r xpu_l || [ -n "$xpu_l" ]; do
+      xpu_t=$xpu_t$xpu_l$xpu_nl
+    done <"$xpu_f_config"
+    [ "$xpu_t" = "$xpu_f_config_text" ] || xpu_refresh "$@"
+    xpu_bytes=1
+  fi
 else
   [ -e "$xpu_f_config" ] && xpu_refresh "$@"
 fi
@@ -166,10 +177,13 @@ if [ "$xpu_f_runtime" -ef "$0" ]; then
   exit 1
 fi
 
-# A create whose spec holds none of the request markers is forwarded with its spec untouched.
+# A create whose spec holds none of the request markers is forwarded with its spec untouched. The full
+# runtime a create needs writes facts checked by the config's bytes again: by now it may take its time.
 if [ -n "$xpu_id" ]; then
-  [ "$xpu_f_create" = grep ] && [ -r "$xpu_bundle/config.json" ] || xpu_full "$@"
+  xpu_create=xpu_full
+  [ -n "$xpu_bytes" ] && xpu_create=xpu_refresh
+  [ "$xpu_f_create" = grep ] && [ -r "$xpu_bundle/config.json" ] || $xpu_create "$@"
   grep -q -F -e "$xpu_f_markers" "$xpu_bundle/config.json"
-  [ $? -eq 1 ] || xpu_full "$@"
+  [ $? -eq 1 ] || $xpu_create "$@"
 fi
 exec "$xpu_f_runtime" "$@"

@@ -28,6 +28,7 @@ export interface SyscallNumbers {
   readonly symlinkat: bigint;
   readonly readlinkat: bigint;
   readonly fchmod: bigint;
+  readonly utimensat: bigint;
   readonly statx: bigint;
   readonly mount: bigint;
   readonly prlimit64: bigint;
@@ -69,6 +70,7 @@ const SYSCALLS: Record<string, SyscallNumbers> = {
     symlinkat: 266n,
     readlinkat: 267n,
     fchmod: 91n,
+    utimensat: 280n,
     statx: 332n,
     mount: 165n,
     prlimit64: 302n,
@@ -91,6 +93,7 @@ const SYSCALLS: Record<string, SyscallNumbers> = {
     symlinkat: 36n,
     readlinkat: 78n,
     fchmod: 52n,
+    utimensat: 88n,
     statx: 291n,
     mount: 40n,
     prlimit64: 261n,

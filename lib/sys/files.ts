@@ -69,9 +69,15 @@ function ownerOnly(st: Deno.FileInfo, uid: number): boolean {
  * Writes `data` to `path` in a folder of the runtime's own (the launcher's facts, the SONAMEs of host
  * libraries): atomically (a temp file in the same folder, renamed) and owner-only. The folder is made when
  * missing and must be a folder owned by this user and writable by no one else, since what is read back from
- * it is acted on; `what` names the folder in the error.
+ * it is acted on; `what` names the folder in the error. `beforeRename` is given the temp file's path, written,
+ * before it takes the name.
  */
-export function writeOwnerOnly(path: string, data: Uint8Array, what: string): void {
+export function writeOwnerOnly(
+  path: string,
+  data: Uint8Array,
+  what: string,
+  beforeRename?: (tmp: string) => void,
+): void {
   const dir = dirname(path);
   try {
     Deno.mkdirSync(dir, { recursive: true, mode: 0o755 });
@@ -89,6 +95,7 @@ export function writeOwnerOnly(path: string, data: Uint8Array, what: string): vo
   const tmp = `${path}.${Deno.pid}.tmp`;
   try {
     Deno.writeFileSync(tmp, data, { mode: 0o600, createNew: true });
+    beforeRename?.(tmp);
     Deno.renameSync(tmp, path);
   } catch (err) {
     try {

@@ -348,10 +348,12 @@ function statxInto(
   const r = syscall(SYS.statx, dirfd, ptr(p), flags, mask, ptr(buf));
   keep(p, buf);
   if (r < 0) return -errno();
-  if ((buf[0] & mask) !== mask) {
+  const got = buf[0] | (buf[1] << 8) | (buf[2] << 16) | (buf[3] << 24);
+  if ((got & mask) !== mask) {
     throw new ToolkitError(
-      `statx of ${name || `fd ${dirfd}`}: the kernel returned no type, mode or owner (mask ${buf[0]}); ` +
-        "its file system does not report them, use another one",
+      `statx of ${name || `fd ${dirfd}`}: the kernel returned fields 0x${got.toString(16)} of 0x${
+        mask.toString(16)
+      } (type, mode, owner, inode, size, times); its file system does not report them, use another one`,
     );
   }
   return 0;
@@ -402,18 +404,9 @@ export interface Identity {
 /** The {@link Identity} of `name` relative to `dirfd` (one statx), or the failure's errno negated. */
 export function identityOrErrno(dirfd: number, name: string, flags: number): Identity | number {
   const buf = scratch(256);
-  const p = cstr(name);
-  const r = syscall(SYS.statx, dirfd, ptr(p), flags, STATX_IDENTITY, ptr(buf));
-  keep(p, buf);
-  if (r < 0) return -errno();
+  const e = statxInto(buf, dirfd, name, flags, STATX_IDENTITY);
+  if (e < 0) return e;
   const v = new DataView(buf.buffer, buf.byteOffset, 256);
-  const mask = v.getUint32(0, true);
-  if ((mask & STATX_IDENTITY) !== STATX_IDENTITY) {
-    throw new ToolkitError(
-      `statx of ${name || `fd ${dirfd}`}: the kernel returned no inode, size or times (mask ${mask}); ` +
-        "its file system does not report them, use another one",
-    );
-  }
   // In 32-bit words, as they are laid out: dev major and minor, ino, size, mtime (seconds and nanoseconds),
   // ctime (the same); no BigInt to build for each of many lookups.
   const w = (at: number) => v.getUint32(at, true);
@@ -434,6 +427,36 @@ export function statOrErrno(dirfd: number, name: string, flags: number): Stat | 
   const r = syscall(SYS.statx, dirfd, ptr(p), flags, STATX_WANTED, ptr(buf));
   keep(p, buf);
   return r < 0 ? errno() : parseStatx(buf, name || `fd ${dirfd}`);
+}
+
+/** A file time to the nanosecond, as statx reports it. */
+export interface FileTime {
+  sec: number;
+  nsec: number;
+}
+
+/** statx(2) mask bit of the modification time. */
+const STATX_MTIME = 0x40;
+
+/** The modification time of `name` relative to `dirfd` (one statx), or the failure's errno negated. */
+export function mtimeOrErrno(dirfd: number, name: string, flags: number): FileTime | number {
+  const buf = scratch(256);
+  const e = statxInto(buf, dirfd, name, flags, STATX_MTIME);
+  if (e < 0) return e;
+  const v = new DataView(buf.buffer, buf.byteOffset, 256);
+  return { sec: Number(v.getBigInt64(112, true)), nsec: v.getUint32(120, true) };
+}
+
+/** utimensat's "leave this time as it is". */
+const UTIME_OMIT = (1n << 30n) - 2n;
+
+/** Sets the modification time of `name` relative to `dirfd` to `t` (utimensat(2)); its access time stays. */
+export function setMtimeAt(dirfd: number, name: string, t: FileTime, flags: number): void {
+  const times = new BigInt64Array([0n, UTIME_OMIT, BigInt(t.sec), BigInt(t.nsec)]);
+  const p = cstr(name);
+  const r = syscall(SYS.utimensat, dirfd, ptr(p), ptr(times), flags);
+  keep(p, times);
+  check(r, "utimensat", name);
 }
 
 /** fchmod(2). */

@@ -4,7 +4,7 @@
  * same spec, or fail the same way. Where the fast path must not start Deno, a run with Deno made unable to
  * start proves it did not.
  */
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { assertEquals, assertIncludes, assertTrue } from "../_assert.ts";
 import { bin, cleanup, run, tempDir } from "../_helpers.ts";
@@ -296,6 +296,106 @@ Deno.test("a launcher started by a relative path gets its facts written and skip
     const second = await run(rel, { env: { ...env, ...NO_DENO } });
     assertEquals(second.code, 0, `the second call started Deno: ${second.stderr}`);
     assertEquals(readFileSync(record, "utf8"), `${w.fake}\n--root\n${join(w.dir, "root")}\nstate\nctr\n`);
+  } finally {
+    cleanup(w.dir);
+  }
+});
+
+/** Sets `path`'s modification time to `sec`.`nsec` exactly (touch, to the nanosecond). */
+async function setTime(path: string, sec: number, nsec: number): Promise<void> {
+  const r = await run(["touch", "-m", "-d", `@${sec}.${String(nsec).padStart(9, "0")}`, path]);
+  assertEquals(r.code, 0, r.stderr);
+}
+
+/** The facts the launcher of `config` sources, and the values it reads from them (through sh). */
+async function factsOf(w: World, config: string): Promise<{ text: string; time: string; bytes: string }> {
+  const file = join(w.cache, `launcher.${`${config}:`.replaceAll("/", "%")}`);
+  const r = await run([
+    "sh",
+    "-c",
+    '. "$1"; printf "%s\\n" "$xpu_f_config_time"; printf "%s" "$xpu_f_config_text" | wc -c',
+    "sh",
+    file,
+  ]);
+  assertEquals(r.code, 0, r.stderr);
+  const [time, bytes] = r.stdout.split("\n");
+  return { text: readFileSync(file, "utf8"), time, bytes: bytes.trim() };
+}
+
+Deno.test("a config whose time has settled is checked by that time, to the nanosecond, and not read", async () => {
+  const w = makeWorld();
+  try {
+    const config = join(w.dir, "config.toml");
+    const text = `[xpu-container-runtime]\nruntimes = ["xpu-test-later", "${w.fake}"]\n`;
+    writeFileSync(config, text);
+    const state = ["state", "x"];
+    const past = Math.floor(Date.now() / 1000) - 60;
+    await setTime(config, past, 123456789);
+    assertEquals((await once(w, config, state, makeSpec(), {})).code, 0);
+    const facts = await factsOf(w, config);
+    // The facts name a file of the config's time and leave the config's bytes out.
+    assertEquals(facts.bytes, "0");
+    assertTrue(facts.time.endsWith(`.mtime.${past}.123456789`), facts.time);
+    assertTrue(!facts.text.includes("runtimes = ["), facts.text);
+    const stamp = await run(["stat", "-c", "%.9Y", facts.time]);
+    assertEquals(stamp.stdout.trim(), `${past}.123456789`);
+    assertEquals((await once(w, config, state, makeSpec(), NO_DENO)).record.split("\n")[0], w.fake);
+
+    // An edit gives the config the time of now: the facts are stale, and the full runtime sees the edit.
+    const later = join(w.pathBin, "xpu-test-later");
+    writeFileSync(later, '#!/bin/sh\nprintf "later\\n" >"$XPU_TEST_RECORD"\n');
+    chmodSync(later, 0o755);
+    writeFileSync(config, text.replace(`"xpu-test-later", `, ""));
+    assertIncludes((await once(w, config, state, makeSpec(), NO_DENO)).stderr, "V8 did not recognize");
+    assertEquals((await once(w, config, state, makeSpec(), {})).record.split("\n")[0], w.fake);
+    // Less than two seconds old: checked by its bytes.
+    assertEquals((await factsOf(w, config)).time, "");
+    assertEquals((await once(w, config, state, makeSpec(), NO_DENO)).record.split("\n")[0], w.fake);
+
+    // An older copy put back with its own time (cp -p of a backup): another time, so stale again.
+    writeFileSync(config, text);
+    await setTime(config, past - 3600, 5);
+    assertIncludes((await once(w, config, state, makeSpec(), NO_DENO)).stderr, "V8 did not recognize");
+    assertEquals((await once(w, config, state, makeSpec(), {})).record, "later\n");
+    const again = await factsOf(w, config);
+    assertTrue(again.time.endsWith(`.mtime.${past - 3600}.5`), again.time);
+    assertEquals((await once(w, config, state, makeSpec(), NO_DENO)).record, "later\n");
+    // The previous facts' time file is gone; only the one the facts name is left.
+    const left = readdirSync(w.cache).filter((f) => f.includes(".mtime."));
+    assertEquals(left, [basename(again.time)]);
+
+    // A whole second (a file system of seconds, or a time a tool set): two contents may share it, so bytes.
+    await setTime(config, past, 0);
+    assertEquals((await once(w, config, state, makeSpec(), {})).record, "later\n");
+    const whole = await factsOf(w, config);
+    assertEquals(whole.time, "");
+    assertEquals(whole.bytes, String(new TextEncoder().encode(text).length));
+  } finally {
+    cleanup(w.dir);
+  }
+});
+
+Deno.test("a GPU create rewrites facts checked by the config's bytes, which may then take its settled time", async () => {
+  const w = makeWorld();
+  try {
+    const config = join(w.dir, "config.toml");
+    writeFileSync(config, configs(w)[0][1]!);
+    const [, args, spec] = invocations()[5];
+    const state = ["state", "x"];
+    // Written just now: the first facts check the bytes.
+    assertEquals((await once(w, config, state, makeSpec(), {})).code, 0);
+    assertEquals((await factsOf(w, config)).time, "");
+    // Settled since (its time set back, as if a minute had passed): the next GPU create, which starts the full
+    // runtime anyway, writes facts that check the time; a plain command would have kept the bytes.
+    const past = Math.floor(Date.now() / 1000) - 60;
+    await setTime(config, past, 42);
+    assertEquals((await once(w, config, state, makeSpec(), NO_DENO)).code, 0);
+    assertEquals((await factsOf(w, config)).time, "");
+    const gpu = await once(w, config, args, spec, {});
+    assertEquals(gpu.code, 0, gpu.stderr);
+    assertIncludes(gpu.spec, "/dev/xpu-gpu0");
+    assertTrue((await factsOf(w, config)).time.endsWith(`.mtime.${past}.42`));
+    assertEquals((await once(w, config, state, makeSpec(), NO_DENO)).record.split("\n")[0], w.fake);
   } finally {
     cleanup(w.dir);
   }

@@ -115,6 +115,27 @@ Deno.test("the facts file reads back in sh as exactly the values written, whatev
       `1|/c'f|/p1\n/p 2|/x/runc\n/y/runc|grep|` + new TextDecoder().decode(config) + "\n",
     );
     assertThrows(() => Deno.statSync(join(t, "pwned")), Deno.errors.NotFound);
+    // Checked by the config's time: the file of that time is named, the bytes left out.
+    const timed = renderLauncherFacts({
+      launcher: "/l",
+      programs: [],
+      env: { configFile: "", xdgConfigHome: "", path: "" },
+      configFile: "/c",
+      configBytes: config,
+      configTime: "/run/x/launcher.%c:.mtime.1700000000.5",
+      runtime: { path: "/usr/bin/runc", absent: [] },
+      createFull: false,
+      markers: ["VISIBLE_DEVICES"],
+    })!;
+    writeFileSync(file, timed);
+    const t2 = await run([
+      "/bin/sh",
+      "-c",
+      '. "$1"; printf "%s|%s|%s" "$xpu_f_config_exists" "$xpu_f_config_time" "$xpu_f_config_text"',
+      "sh",
+      file,
+    ]);
+    assertEquals(t2.stdout, "1|/run/x/launcher.%c:.mtime.1700000000.5|");
     const relative = { runtime: { path: "runc", absent: [] } };
     assertEquals(
       renderLauncherFacts({

@@ -13,10 +13,12 @@ import {
   lookOrErrno,
   makedev,
   modeOrErrno,
+  mtimeOrErrno,
   O,
   openat,
   parseStatx,
   S,
+  setMtimeAt,
   statOrErrno,
   SysError,
 } from "../../../lib/sys/syscalls.ts";
@@ -224,6 +226,29 @@ Deno.test("the lookups that do not throw agree with Deno's own stat on a node, a
     // A path through a file is ENOTDIR, not a missing path.
     assertEquals(modeOrErrno(AT.FDCWD, join(file, "x"), 0), -20);
     assertEquals(statOrErrno(AT.FDCWD, join(dir, "missing"), 0), 2);
+  } finally {
+    cleanup(dir);
+  }
+});
+
+Deno.test("mtimeOrErrno reads and setMtimeAt writes a modification time to the nanosecond", async () => {
+  const dir = tempDir();
+  try {
+    const f = join(dir, "f");
+    writeFileSync(f, "x");
+    setMtimeAt(AT.FDCWD, f, { sec: 1700000000, nsec: 123456789 }, AT.SYMLINK_NOFOLLOW);
+    assertEquals(mtimeOrErrno(AT.FDCWD, f, 0), { sec: 1700000000, nsec: 123456789 });
+    // As the kernel reports it to another program.
+    assertEquals((await run(["stat", "-c", "%.9Y", f])).stdout.trim(), "1700000000.123456789");
+    // Through a link, the file's own time; with AT_SYMLINK_NOFOLLOW, the link's.
+    symlinkSync(f, join(dir, "l"));
+    assertEquals(mtimeOrErrno(AT.FDCWD, join(dir, "l"), 0), { sec: 1700000000, nsec: 123456789 });
+    assertEquals(mtimeOrErrno(AT.FDCWD, join(dir, "missing"), 0), -2);
+    assertThrows(
+      () => setMtimeAt(AT.FDCWD, join(dir, "missing"), { sec: 1, nsec: 0 }, 0),
+      SysError,
+      "utimensat",
+    );
   } finally {
     cleanup(dir);
   }
