@@ -207,14 +207,14 @@ export const SETTLED_MS = 2000;
 
 /**
  * The config's modification time when it can stand for the config's bytes: every later change of the file
- * gives it a time no earlier than now, and so another one. Refused (undefined) when the time is less than
- * {@link SETTLED_MS} old, or ahead of the clock (a change in the same clock tick would keep it), and when its
- * nanoseconds are 0: a file system that keeps whole seconds, or a tool that set the time (tar, dpkg, a store
- * whose every file has one time), may give two contents one time.
+ * gives it a time no earlier than now, and so another one (also where times are kept in whole seconds, as
+ * dpkg and tar leave them). Refused (undefined) when the time is less than {@link SETTLED_MS} old, or ahead of
+ * the clock (a change in the same clock tick would keep it), and when it is before 2001: stores that give
+ * every file one time (Nix's 1, ostree's 0) may give two contents that time.
  */
 export function settledTime(path: string, nowMs: number): FileTime | undefined {
   const t = mtimeOrErrno(AT.FDCWD, path, 0);
-  if (typeof t === "number" || t.nsec === 0) return undefined;
+  if (typeof t === "number" || t.sec < 1e9) return undefined;
   return t.sec * 1000 + t.nsec / 1e6 <= nowMs - SETTLED_MS ? t : undefined;
 }
 
