@@ -8,7 +8,8 @@
  *
  * The linker cache is written by this process, without ldconfig, where the rules the runtime uses at create
  * (lib/container/at_create.ts) show that ldconfig would write the same one: the image's cache with the spec's
- * injected libraries merged in. Anything they refuse runs ldconfig as above.
+ * injected libraries merged in. Anything they refuse runs ldconfig as above. The SONAMEs of the host's
+ * libraries are kept between containers in the runtime's folder, as the runtime keeps them.
  */
 import {
   chooseLdconfig,
@@ -24,7 +25,14 @@ import {
 import { addStep, noSteps, SETUP_COMMAND, type Steps } from "../lib/container/steps.ts";
 import { errorMessage, ToolkitError } from "../lib/sys/errors.ts";
 import { closeRoot, fileOnTmpfsIn, lstatIn, openRoot, type Root } from "../lib/sys/rootfs.ts";
-import { type AtCreatePlan, planAtCreate, writeLinkerFiles } from "../lib/container/at_create.ts";
+import {
+  type AtCreatePlan,
+  planAtCreate,
+  sonameCacheFor,
+  writeLinkerFiles,
+} from "../lib/container/at_create.ts";
+import type { SonameCache } from "../lib/container/soname_cache.ts";
+import { runtimeCacheDir } from "../lib/layout.ts";
 import { hasUserNamespace, loadSpec } from "../lib/oci/mod.ts";
 import { type HookContext, hookContext, say, UsageError } from "./_common.ts";
 
@@ -90,13 +98,20 @@ export async function runSteps(ctx: HookContext, s: Steps): Promise<void> {
  * a user namespace, or the rules find that the result could differ from ldconfig's.
  */
 function ownLinkerCache(root: Root, ctx: HookContext, s: Steps): AtCreatePlan | undefined {
+  let sonames: SonameCache | undefined;
   try {
     const spec = ctx.spec ?? loadSpec(ctx.state.bundle).spec;
     if (hasUserNamespace(spec)) return undefined;
-    return planAtCreate({ root, steps: s, mounts: spec.mounts ?? [], id: ctx.state.id, mounted: true });
+    const mounts = spec.mounts ?? [];
+    // The runtime's SONAMEs of the host's libraries, kept between containers in its folder (root's own: a
+    // hook of another user reads the files themselves).
+    sonames = sonameCacheFor(runtimeCacheDir(), mounts);
+    return planAtCreate({ root, steps: s, mounts, id: ctx.state.id, mounted: true, sonames });
   } catch {
     // Whatever the rules refuse, or cannot read, is left to ldconfig, which meets the same rootfs.
     return undefined;
+  } finally {
+    sonames?.saveQuietly();
   }
 }
 

@@ -1,11 +1,13 @@
 /**
  * `xpu-cdi-hook setup` as one createContainer hook of real runc containers: the same container state as the
  * single-step hooks it stands for (links, the compat folder first, the linker cache listing the injected
- * library), printed side by side; a failing step named in the hook's error; and the shim merging an older
- * spec's single-step hooks into one.
+ * library), printed side by side; a failing step named in the hook's error; the shim merging an older
+ * spec's single-step hooks into one; and the host libraries' SONAMEs kept between containers.
  */
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { parseLdCacheFile } from "../../lib/discover/ldcache.ts";
+import { TOOLKIT_GENERATOR } from "../../lib/container/ldcache_write.ts";
 import { assertEquals, assertIncludes, assertTrue } from "../_assert.ts";
 import { bin, type Bundle, cleanup, containerId, makeBundle, run, tempDir } from "../_helpers.ts";
 import { hookEntry, hostMounts, removeBundle, runContainer, tinyLib } from "./hooks_fixtures.ts";
@@ -223,5 +225,45 @@ Deno.test("the shim merges an older spec's single-step hooks into one setup hook
     }
   } finally {
     cleanup(dir);
+  }
+});
+
+Deno.test("setup keeps the host libraries' SONAMEs in the runtime's folder and reads them from there", async () => {
+  const lib = await tinyLib("libxpu-probe.so.1");
+  const cache = tempDir("xpu-hook-sonames-");
+  // As a generated spec has it: the library mounted and its SONAME link made by the hook.
+  const soLink = `libxpu-probe.so.1.0.0::${LIB}/libxpu-probe.so.1`;
+  const entry = hookEntry("xpu-cdi-hook", ["setup", "--link", soLink, "--folder", LIB], [
+    "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+    `XPU_RUNTIME_CACHE_DIR=${cache}`,
+  ]);
+  const runs: Awaited<ReturnType<typeof runWith>>[] = [];
+  try {
+    runs.push(await runWith([entry], lib));
+    assertEquals(runs[0].code, 0, runs[0].stderr);
+    assertIncludes(runs[0].stdout, `libxpu-probe.so.1 (libc6,x86-64) => ${LIB}/libxpu-probe.so.1`);
+    // Written by the hook itself (the case the SONAMEs serve), not by ldconfig.
+    const generator = (r: { bundle: Bundle }) =>
+      parseLdCacheFile(new Uint8Array(readFileSync(join(r.bundle.rootfs, "etc/ld.so.cache")))).generator;
+    assertEquals(generator(runs[0]), TOOLKIT_GENERATOR);
+    // What the hook read from the library, kept by its identity (the runtime's own record, lib/container/
+    // soname_cache.ts).
+    const files = Deno.readDirSync(cache).map((e) => e.name).filter((n) => n.startsWith("sonames."))
+      .toArray();
+    assertEquals(files.length, 1, files.join(" "));
+    const kept = join(cache, files[0]);
+    const record = JSON.parse(readFileSync(kept, "utf8")).files[lib];
+    assertEquals(record.slice(1), ["x86_64", "libxpu-probe.so.1"]);
+    // The next container's hook takes the SONAME from there, not from the file: a record naming another one
+    // (only the folder's owner can write it) is a SONAME whose link the spec does not make, so the hook leaves
+    // the cache to ldconfig, which reads the file.
+    writeFileSync(kept, readFileSync(kept, "utf8").replace('"libxpu-probe.so.1"]', '"libxpu-kept.so.1"]'));
+    runs.push(await runWith([entry], lib));
+    assertEquals(runs[1].code, 0, runs[1].stderr);
+    assertTrue(generator(runs[1]) !== TOOLKIT_GENERATOR, "the hook wrote the cache from the file's SONAME");
+    assertIncludes(runs[1].stdout, `libxpu-probe.so.1 (libc6,x86-64) => ${LIB}/libxpu-probe.so.1`);
+  } finally {
+    for (const r of runs) removeBundle(r.bundle);
+    cleanup(cache);
   }
 });
