@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parse as parseYaml } from "yaml";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { buildDriverRoot, type DriverRoot, type DriverRootOptions } from "../../../fixtures/driver_root.ts";
 import { writeMockNvmlConfig } from "../../../fixtures/mock_nvml.ts";
 import { bin, cleanup, run, tempDir } from "../../_helpers.ts";
@@ -270,5 +270,44 @@ Deno.test("cdi refresh refuses a spec others could write and leaves a spec alone
     assert.equal(down.code, 1);
     assert.match(down.stderr, new RegExp(`^xpu-ctk cdi refresh: Cannot refresh ${file}, left as it is: `));
     assert.equal(fileId(file), before);
+  });
+});
+
+Deno.test("cdi refresh rewrites a spec an older version wrote with a hook per step into one setup entry", async () => {
+  await withHost({ gpus: 1 }, async (h) => {
+    const file = join(h.cdi, "nvidia.yaml");
+    await generate(h, file);
+    const current = readFileSync(file, "utf8");
+    const [line, ...rest] = current.split("\n");
+    // The older form: create-symlinks, enable-cuda-compat and update-ldcache as hooks of their own, with the
+    // same generator line.
+    const spec = parseYaml(rest.join("\n")) as Spec;
+    const hooks = spec.containerEdits.hooks as { hookName: string; path: string; args: string[] }[];
+    const setup = hooks.findIndex((x) => x.args[1] === "setup");
+    assert.ok(setup >= 0, JSON.stringify(hooks));
+    const args = hooks[setup].args.slice(2);
+    const links = args.flatMap((a, i) => args[i - 1] === "--link" ? ["--link", a] : []);
+    const folders = args.flatMap((a, i) => args[i - 1] === "--folder" ? ["--folder", a] : []);
+    const driver = args.filter((a) => a.startsWith("--host-driver-version="));
+    assert.ok(links.length && folders.length && driver.length, args.join(" "));
+    const entry = (step: string[]) => ({ ...hooks[setup], args: ["xpu-cdi-hook", ...step] });
+    hooks.splice(
+      setup,
+      1,
+      entry(["create-symlinks", ...links]),
+      entry(["enable-cuda-compat", ...driver]),
+      entry(["update-ldcache", ...folders]),
+    );
+    writeFileSync(file, `${line}\n${stringifyYaml(spec)}`);
+
+    const r = await ctk(h, ["cdi", "refresh", "--output", file]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(
+      r.stdout,
+      `refreshed ${file} (driver, GPUs and MIG devices the same; other content changed)\n`,
+    );
+    assert.equal(readFileSync(file, "utf8"), current);
+    const after = readSpec(file).containerEdits.hooks.map((x) => x.args[1]);
+    assert.ok(["create-symlinks", "enable-cuda-compat", "update-ldcache"].every((x) => !after.includes(x)));
   });
 });
