@@ -114,6 +114,11 @@ export interface LauncherFacts {
    * reading the config's bytes, and the facts leave the bytes out.
    */
   configTime?: string;
+  /**
+   * With {@link configTime}: the config's real path then (links resolved). The launcher checks that the
+   * config still is that file, so a link turned to another file of the same time is not taken for it.
+   */
+  configReal?: string;
   runtime: ResolvedRuntime;
   /** Every create goes to the full runtime. */
   createFull: boolean;
@@ -153,7 +158,7 @@ function asLines(bytes: Uint8Array): Uint8Array {
  */
 export function renderLauncherFacts(f: LauncherFacts): Uint8Array | undefined {
   const paths = [f.runtime.path, ...f.runtime.absent, f.configFile, f.launcher, ...f.programs];
-  if (f.configTime !== undefined) paths.push(f.configTime);
+  if (f.configTime !== undefined) paths.push(f.configTime, f.configReal ?? "");
   if (paths.some((p) => !p.startsWith("/") || p.includes("\n"))) return undefined;
   if (f.markers.some((m) => m === "" || m.includes("\n"))) return undefined;
   if (f.configBytes?.includes(0)) return undefined;
@@ -169,6 +174,7 @@ export function renderLauncherFacts(f: LauncherFacts): Uint8Array | undefined {
   set("config", f.configFile);
   set("config_exists", f.configBytes ? "1" : "");
   set("config_time", f.configTime ?? "");
+  set("config_real", f.configTime !== undefined ? f.configReal ?? "" : "");
   set("config_text", f.configBytes && f.configTime === undefined ? asLines(f.configBytes) : "");
   set("absent", f.runtime.absent.join("\n"));
   set("runtime", f.runtime.path);
@@ -218,6 +224,14 @@ export function settledTime(path: string, nowMs: number): FileTime | undefined {
   return t.sec * 1000 + t.nsec / 1e6 <= nowMs - SETTLED_MS ? t : undefined;
 }
 
+function realPath(path: string): string | undefined {
+  try {
+    return Deno.realPathSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
 /** The name of the file that holds the config's time `t` for the facts at `factsPath`. */
 function configTimeFile(factsPath: string, t: FileTime): string {
   return `${factsPath}.mtime.${t.sec}.${t.nsec}`;
@@ -264,7 +278,8 @@ export function updateLauncherFacts(c: FactsContext): string {
   const markers = requestMarkers(c.config);
   // Read after the bytes: a change since gave the file a time too recent to be taken.
   const time = c.configBytes ? settledTime(c.configFile, Date.now()) : undefined;
-  const configTime = time && configTimeFile(c.factsPath, time);
+  const configReal = time && realPath(c.configFile);
+  const configTime = configReal ? configTimeFile(c.factsPath, time) : undefined;
   const data = renderLauncherFacts({
     launcher: c.launcher,
     programs,
@@ -276,6 +291,7 @@ export function updateLauncherFacts(c: FactsContext): string {
     configFile: c.configFile,
     configBytes: c.configBytes,
     configTime,
+    configReal,
     runtime: c.runtime,
     createFull: markers === undefined || createNeedsFullRuntime(c.config),
     markers: markers ?? [],

@@ -123,6 +123,7 @@ xpu_f_env_path=
 xpu_f_config=
 xpu_f_config_exists=
 xpu_f_config_time=
+xpu_f_config_real=
 xpu_f_config_text=
 xpu_f_absent=
 xpu_f_runtime=
@@ -153,13 +154,15 @@ IFS=$xpu_oldifs
 [ -z "$xpu_stale" ] && [ -f "$xpu_f_runtime" ] && [ -x "$xpu_f_runtime" ] || xpu_refresh "$@"
 # The config must hold the very bytes the facts were derived from (or still be absent).
 # A config whose time had settled when the facts were derived is checked by that time, to the nanosecond (a
-# file of that time beside the facts; any change since gives the config a later one): its bytes are not read,
-# a byte per read(2) here. Otherwise by its bytes, and the next full run may take its time.
+# file of that time beside the facts; any change since gives the config a later one), and by being the same
+# file (a link turned elsewhere): its bytes are not read, a byte per read(2) here. Otherwise by its bytes, and
+# the next full run may take its time.
 if [ -n "$xpu_f_config_exists" ]; then
   [ -f "$xpu_f_config" ] && [ -r "$xpu_f_config" ] && ! [ "$xpu_f_config" -nt "$xpu_facts" ] || xpu_refresh "$@"
   if [ -n "$xpu_f_config_time" ]; then
     [ -f "$xpu_f_config_time" ] && ! [ "$xpu_f_config" -nt "$xpu_f_config_time" ] &&
-      ! [ "$xpu_f_config_time" -nt "$xpu_f_config" ] || xpu_refresh "$@"
+      ! [ "$xpu_f_config_time" -nt "$xpu_f_config" ] && [ "$xpu_f_config" -ef "$xpu_f_config_real" ] ||
+      xpu_refresh "$@"
   else
     xpu_t=
     while IFS= read -r xpu_l || [ -n "$xpu_l" ]; do

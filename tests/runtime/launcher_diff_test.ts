@@ -4,7 +4,7 @@
  * same spec, or fail the same way. Where the fast path must not start Deno, a run with Deno made unable to
  * start proves it did not.
  */
-import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { assertEquals, assertIncludes, assertTrue } from "../_assert.ts";
 import { bin, cleanup, run, tempDir } from "../_helpers.ts";
@@ -363,6 +363,23 @@ Deno.test("a config whose time has settled is checked by that time, to the nanos
     // The previous facts' time file is gone; only the one the facts name is left.
     const left = readdirSync(w.cache).filter((f) => f.includes(".mtime."));
     assertEquals(left, [basename(again.time)]);
+
+    // A link turned to another file of the very same time (two files a tool unpacked in one second): the
+    // config is another file, so the facts are stale.
+    const a = join(w.dir, "a.toml");
+    const b = join(w.dir, "b.toml");
+    writeFileSync(a, text);
+    writeFileSync(b, text.replace(`"xpu-test-later", `, ""));
+    for (const f of [a, b]) await setTime(f, past, 0);
+    const link = join(w.dir, "link.toml");
+    symlinkSync(a, link);
+    assertEquals((await once(w, link, state, makeSpec(), {})).record, "later\n");
+    assertTrue((await factsOf(w, link)).time.endsWith(`.mtime.${past}.0`));
+    assertEquals((await once(w, link, state, makeSpec(), NO_DENO)).record, "later\n");
+    Deno.removeSync(link);
+    symlinkSync(b, link);
+    assertIncludes((await once(w, link, state, makeSpec(), NO_DENO)).stderr, "V8 did not recognize");
+    assertEquals((await once(w, link, state, makeSpec(), {})).record.split("\n")[0], w.fake);
 
     // A whole second, as dpkg and tar leave a file: checked by that time too.
     await setTime(config, past, 0);

@@ -123,6 +123,7 @@ Deno.test("the facts file reads back in sh as exactly the values written, whatev
       configFile: "/c",
       configBytes: config,
       configTime: "/run/x/launcher.%c:.mtime.1700000000.5",
+      configReal: "/etc/real c",
       runtime: { path: "/usr/bin/runc", absent: [] },
       createFull: false,
       markers: ["VISIBLE_DEVICES"],
@@ -131,11 +132,11 @@ Deno.test("the facts file reads back in sh as exactly the values written, whatev
     const t2 = await run([
       "/bin/sh",
       "-c",
-      '. "$1"; printf "%s|%s|%s" "$xpu_f_config_exists" "$xpu_f_config_time" "$xpu_f_config_text"',
+      '. "$1"; printf "%s|%s|%s|%s" "$xpu_f_config_exists" "$xpu_f_config_time" "$xpu_f_config_real" "$xpu_f_config_text"',
       "sh",
       file,
     ]);
-    assertEquals(t2.stdout, "1|/run/x/launcher.%c:.mtime.1700000000.5|");
+    assertEquals(t2.stdout, "1|/run/x/launcher.%c:.mtime.1700000000.5|/etc/real c|");
     const relative = { runtime: { path: "runc", absent: [] } };
     assertEquals(
       renderLauncherFacts({
