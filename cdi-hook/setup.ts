@@ -33,7 +33,7 @@ import {
 } from "../lib/container/at_create.ts";
 import type { SonameCache } from "../lib/container/soname_cache.ts";
 import { runtimeCacheDir } from "../lib/layout.ts";
-import { hasUserNamespace, loadSpec } from "../lib/oci/mod.ts";
+import { hasUserNamespace, loadSpec, type Spec } from "../lib/oci/mod.ts";
 import { type HookContext, hookContext, say, UsageError } from "./_common.ts";
 
 /** A step of `setup` that failed; the message names the step. */
@@ -64,7 +64,7 @@ export async function runSteps(ctx: HookContext, s: Steps): Promise<void> {
   const root = openRoot(ctx.rootPath);
   try {
     // Planned on the image as the mounts left it, before the links and the compat line are made.
-    const own = ldconfig ? ownLinkerCache(root, ctx, s) : undefined;
+    const own = ldconfig ? ownLinkerCache(root, ctx, () => s) : undefined;
     if (s.links.length) await step("create-symlinks", () => createSymlinks(root, s.links));
     if (s.hostDriverVersion !== undefined) {
       await step("enable-cuda-compat", () => enableCudaCompat(root, s.hostDriverVersion!));
@@ -94,19 +94,27 @@ export async function runSteps(ctx: HookContext, s: Steps): Promise<void> {
 
 /**
  * The linker config and cache this process writes instead of running ldconfig, planned on the container's
- * rootfs with the spec's mounts made; undefined (ldconfig runs) when the spec cannot be read, the container has
- * a user namespace, or the rules find that the result could differ from ldconfig's.
+ * rootfs with the spec's mounts made, for the steps `stepsOf` finds in the spec (and, with `linksMade`, their
+ * links made by an earlier hook); undefined (ldconfig runs) when the spec cannot be read, the container has a
+ * user namespace, there are no steps, or the rules find that the result could differ from ldconfig's.
  */
-function ownLinkerCache(root: Root, ctx: HookContext, s: Steps): AtCreatePlan | undefined {
+export function ownLinkerCache(
+  root: Root,
+  ctx: HookContext,
+  stepsOf: (spec: Spec) => Steps | undefined,
+  linksMade = false,
+): AtCreatePlan | undefined {
   let sonames: SonameCache | undefined;
   try {
     const spec = ctx.spec ?? loadSpec(ctx.state.bundle).spec;
     if (hasUserNamespace(spec)) return undefined;
+    const steps = stepsOf(spec);
+    if (!steps) return undefined;
     const mounts = spec.mounts ?? [];
     // The runtime's SONAMEs of the host's libraries, kept between containers in its folder (root's own: a
     // hook of another user reads the files themselves).
     sonames = sonameCacheFor(runtimeCacheDir(), mounts);
-    return planAtCreate({ root, steps: s, mounts, id: ctx.state.id, mounted: true, sonames });
+    return planAtCreate({ root, steps, mounts, id: ctx.state.id, mounted: true, linksMade, sonames });
   } catch {
     // Whatever the rules refuse, or cannot read, is left to ldconfig, which meets the same rootfs.
     return undefined;

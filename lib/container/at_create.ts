@@ -98,6 +98,12 @@ export interface AtCreateInput {
    * by name against the image's cache instead of by time (see {@link planAtCreate}).
    */
   mounted?: boolean;
+  /**
+   * With {@link mounted}: the steps' links are already made (by an earlier hook of the spec, before its own
+   * update-ldcache). Each must be the link the steps make; their folders are then checked by name as the mount
+   * points' are, and the links count as the steps' own names there.
+   */
+  linksMade?: boolean;
 }
 
 /** The changes to make in the rootfs, all decided before any is made. */
@@ -382,7 +388,7 @@ function planWith(
   input: AtCreateInput,
   plan: AtCreatePlan,
   flags: number,
-  resolve: (p: string) => Resolved,
+  resolve: (p: string) => Resolved & { fd?: number },
 ): AtCreatePlan {
   const { root, steps: s } = input;
   const arch = input.arch ?? Deno.build.arch;
@@ -432,9 +438,28 @@ function planWith(
     }
   }
   for (const { r } of mountDests) parents(r.path);
-  // Mounted view: the mount destinations, and every folder on the way to one (the runtime may have made them).
   const mounted = input.mounted === true;
-  const mountPaths = new Set(mounted ? mountDests.map(({ r }) => r.path) : []);
+  const linksMade = mounted && input.linksMade === true;
+  // A link an earlier hook made is looked at where it was made (its folder resolved, the link not followed).
+  const madeLink = (l: LinkRequest): Resolved => {
+    const c = cleanPath(l.link);
+    const dir = resolve(posix.dirname(c));
+    const path = posix.join(dir.path, posix.basename(c));
+    let target: string | undefined;
+    try {
+      target = dir.fd === undefined ? undefined : sys.readlinkat(dir.fd, posix.basename(c));
+    } catch { /* not a link */ }
+    if (target !== l.target) no(`${l.link} is not the link to ${l.target} the steps make`);
+    return { path, exists: true };
+  };
+  const linkDests = s.links.map((l) => ({ l, r: linksMade ? madeLink(l) : resolve(l.link) }));
+  for (const { r } of linkDests) parents(r.path);
+  // Mounted view: the mount destinations (and links made), and every folder on the way to one (the runtime, or
+  // the hook that made the links, may have made them).
+  const mountPaths = new Set([
+    ...(mounted ? mountDests.map(({ r }) => r.path) : []),
+    ...(linksMade ? linkDests.map(({ r }) => r.path) : []),
+  ]);
   const touched = new Set<string>();
   for (const p of mountPaths) {
     for (let d = posix.dirname(p); !touched.has(d); d = posix.dirname(d)) {
@@ -444,16 +469,11 @@ function planWith(
   }
   const imageLibrary = (dir: string, n: string) =>
     (isDsoName(n) || HWCAP_SUBDIRS.has(n)) && !mountPaths.has(posix.join(dir, n));
-  const linkDests = s.links.map((l) => ({ l, r: resolve(l.link) }));
-  for (const { r } of linkDests) parents(r.path);
   // What the steps write or read must not be covered by a mount: the hook would see the mount, this the image.
   const watched = [
-    "/etc/ld.so.cache",
-    "/etc/ld.so.conf",
-    conf,
-    COMPAT_DIR,
-    ...linkDests.map(({ r }) => r.path),
-  ].map((p) => resolve(p).path);
+    ...["/etc/ld.so.cache", "/etc/ld.so.conf", conf, COMPAT_DIR].map((p) => resolve(p).path),
+    ...linkDests.map(({ r }) => linksMade ? r.path : resolve(r.path).path),
+  ];
   for (const { m, r } of mountDests) {
     if (watched.some((w) => w === r.path || w.startsWith(r.path + "/"))) {
       no(`the mount at ${m.destination} covers a path the steps use`);

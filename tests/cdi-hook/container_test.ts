@@ -12,6 +12,7 @@ import {
 } from "../../lib/container/mod.ts";
 import { withRoot } from "../../lib/sys/rootfs.ts";
 import { parseHooksFile } from "../../cdi-hook/lxc.ts";
+import { stepsSoFar } from "../../cdi-hook/update_ldcache.ts";
 import { assertEquals, assertThrows } from "../_assert.ts";
 import { cleanup, tempDir } from "../_helpers.ts";
 import { makeSentinel } from "../e2e/hooks_fixtures.ts";
@@ -73,4 +74,27 @@ Deno.test("parseHooksFile checks the LXC hooks file's shape", () => {
   });
   assertThrows(() => parseHooksFile("[]", "f.json"), Error, "f.json");
   assertThrows(() => parseHooksFile('{"ld_cache_updates": ["rel"]}', "f.json"), Error, "absolute");
+});
+
+Deno.test("stepsSoFar: the steps of the toolkit's entries up to this update-ldcache, found once", () => {
+  const hook = (args: string[], path = "/usr/bin/xpu-cdi-hook") => ({
+    path,
+    args: ["xpu-cdi-hook", ...args],
+  });
+  const links = hook(["create-symlinks", "--link", "libcuda.so.1::/usr/lib/libcuda.so"]);
+  const compat = hook(["enable-cuda-compat", "--host-driver-version=550.54.15"]);
+  const self = hook(["update-ldcache", "--folder", "/usr/lib"]);
+  const later = hook(["create-symlinks", "--link", "a::/b"]);
+  const other = { path: "/bin/sh", args: ["sh", "-c", "true"] };
+  const s = stepsSoFar([links, other, compat, self, later], ["--folder", "/usr/lib"]);
+  assertEquals(s?.links, [{ target: "libcuda.so.1", link: "/usr/lib/libcuda.so" }]);
+  assertEquals([s?.hostDriverVersion, s?.folders, s?.ldcache], ["550.54.15", ["/usr/lib"], true]);
+  // Not the spec's entry, or twice in it: nothing to go by.
+  assertEquals(stepsSoFar([links, self], ["--folder", "/usr/lib64"]), undefined);
+  assertEquals(stepsSoFar([self, links, self], ["--folder", "/usr/lib"]), undefined);
+  // An entry of another program with the same arguments is not the toolkit's.
+  assertEquals(
+    stepsSoFar([hook(["update-ldcache", "--folder", "/usr/lib"], "/opt/other")], ["--folder", "/usr/lib"]),
+    undefined,
+  );
 });

@@ -159,8 +159,11 @@ function madeMountPoint(dir: string): void {
   dateLater(join(dir, ML));
 }
 
-/** The plan with the mounts made (libxq.so.1 at ML/libxq.so.1.0), applied when `apply`. */
-function planMounted(dir: string, apply = false) {
+/**
+ * The plan with the mounts made (libxq.so.1 at ML/libxq.so.1.0), and with the links made when `linksMade`;
+ * applied when `apply`.
+ */
+function planMounted(dir: string, apply = false, linksMade = false) {
   const root = openRoot(dir);
   try {
     const p = planAtCreate({
@@ -171,6 +174,7 @@ function planMounted(dir: string, apply = false) {
       hostLdconfig: true,
       arch: "x86_64",
       mounted: true,
+      linksMade,
     });
     if (apply) applyAtCreate(root, p);
     return p;
@@ -252,5 +256,39 @@ Deno.test("names in UTF-8 with bytes 0x80-0x9f are kept byte for byte, and match
     );
   } finally {
     cleanup(dir);
+  }
+});
+
+Deno.test("links made by an earlier hook: taken where they are when they are the steps' links, else refused", () => {
+  // The state an older spec's update-ldcache meets: the mount point made, then create-symlinks' link.
+  const prepare = (link?: string) => {
+    const dir = image();
+    writeFileSync(join(dir, "etc/ld.so.conf.d/ml.conf"), `${ML}\n`);
+    putLibrary(dir, `${ML}/libxa.so.1`, "libxa.so.1");
+    ldconfig(dir);
+    madeMountPoint(dir);
+    if (link !== undefined) symlinkSync(link, join(dir, `${ML}/libxq.so.1`));
+    dateLater(join(dir, ML));
+    return dir;
+  };
+  const planMade = (dir: string) => planMounted(dir, false, true);
+  const dirs: string[] = [];
+  try {
+    // As made: the link is the steps' own name in the folder (not an unlisted library), and its entry is
+    // the link's, not the file it leads to.
+    const ok = prepare("libxq.so.1.0");
+    dirs.push(ok);
+    const p = planMade(ok);
+    assertEquals(p.injected.map((e) => `${e.key} ${e.path}`), [`libxq.so.1 ${ML}/libxq.so.1`]);
+    // Without the flag the link is followed to the mount it leads to, where the steps would make it.
+    refused(() => planMounted(ok), `the mount at ${ML}/libxq.so.1.0 covers a path the steps use`);
+    // Missing, or leading elsewhere: not what the steps made.
+    for (const link of [undefined, "libxa.so.1"]) {
+      const dir = prepare(link);
+      dirs.push(dir);
+      refused(() => planMade(dir), `${ML}/libxq.so.1 is not the link to libxq.so.1.0 the steps make`);
+    }
+  } finally {
+    for (const d of dirs) cleanup(d);
   }
 });
