@@ -110,7 +110,7 @@ export interface LauncherFacts {
   configBytes?: Uint8Array;
   /**
    * A file of the runtime's folder whose modification time is the config's, to the nanosecond, when that time
-   * says the config is unchanged ({@link settledTime}): the launcher then compares the two times instead of
+   * says the config is unchanged ({@link configTimeCheck}): the launcher then compares the two times instead of
    * reading the config's bytes, and the facts leave the bytes out.
    */
   configTime?: string;
@@ -119,6 +119,8 @@ export interface LauncherFacts {
    * config still is that file, so a link turned to another file of the same time is not taken for it.
    */
   configReal?: string;
+  /** Without {@link configTime}: the config's time will do once settled, so a later full run rewrites the facts. */
+  configTimeLater?: boolean;
   runtime: ResolvedRuntime;
   /** Every create goes to the full runtime. */
   createFull: boolean;
@@ -175,6 +177,7 @@ export function renderLauncherFacts(f: LauncherFacts): Uint8Array | undefined {
   set("config_exists", f.configBytes ? "1" : "");
   set("config_time", f.configTime ?? "");
   set("config_real", f.configTime !== undefined ? f.configReal ?? "" : "");
+  set("config_later", f.configTime === undefined && f.configTimeLater ? "1" : "");
   set("config_text", f.configBytes && f.configTime === undefined ? asLines(f.configBytes) : "");
   set("absent", f.runtime.absent.join("\n"));
   set("runtime", f.runtime.path);
@@ -211,17 +214,25 @@ function sameBytes(a: Uint8Array | undefined | null, b: Uint8Array | undefined |
 /** How long after its last change a config's modification time stands for its bytes, in ms. */
 export const SETTLED_MS = 2000;
 
+/** What the config's modification time can stand for (see {@link configTimeCheck}). */
+export interface ConfigTimeCheck {
+  /** The time, when it stands for the config's bytes now. */
+  time?: FileTime;
+  /** Not yet, but it will once it is {@link SETTLED_MS} old: a later full run may take it. */
+  later: boolean;
+}
+
 /**
  * The config's modification time when it can stand for the config's bytes: every later change of the file
  * gives it a time no earlier than now, and so another one (also where times are kept in whole seconds, as
- * dpkg and tar leave them). Refused (undefined) when the time is less than {@link SETTLED_MS} old, or ahead of
- * the clock (a change in the same clock tick would keep it), and when it is before 2001: stores that give
+ * dpkg and tar leave them). Not when the time is less than {@link SETTLED_MS} old, or ahead of the clock (a
+ * change in the same clock tick would keep it): `later` then. Never when it is before 2001: stores that give
  * every file one time (Nix's 1, ostree's 0) may give two contents that time.
  */
-export function settledTime(path: string, nowMs: number): FileTime | undefined {
+export function configTimeCheck(path: string, nowMs: number): ConfigTimeCheck {
   const t = mtimeOrErrno(AT.FDCWD, path, 0);
-  if (typeof t === "number" || t.sec < 1e9) return undefined;
-  return t.sec * 1000 + t.nsec / 1e6 <= nowMs - SETTLED_MS ? t : undefined;
+  if (typeof t === "number" || t.sec < 1e9) return { later: false };
+  return t.sec * 1000 + t.nsec / 1e6 <= nowMs - SETTLED_MS ? { time: t, later: false } : { later: true };
 }
 
 function realPath(path: string): string | undefined {
@@ -277,7 +288,8 @@ export function updateLauncherFacts(c: FactsContext): string {
   }
   const markers = requestMarkers(c.config);
   // Read after the bytes: a change since gave the file a time too recent to be taken.
-  const time = c.configBytes ? settledTime(c.configFile, Date.now()) : undefined;
+  const check = c.configBytes ? configTimeCheck(c.configFile, Date.now()) : { later: false };
+  const time = check.time;
   const configReal = time && realPath(c.configFile);
   const configTime = configReal ? configTimeFile(c.factsPath, time) : undefined;
   const data = renderLauncherFacts({
@@ -292,6 +304,7 @@ export function updateLauncherFacts(c: FactsContext): string {
     configBytes: c.configBytes,
     configTime,
     configReal,
+    configTimeLater: check.later,
     runtime: c.runtime,
     createFull: markers === undefined || createNeedsFullRuntime(c.config),
     markers: markers ?? [],

@@ -124,6 +124,7 @@ xpu_f_config=
 xpu_f_config_exists=
 xpu_f_config_time=
 xpu_f_config_real=
+xpu_f_config_later=
 xpu_f_config_text=
 xpu_f_absent=
 xpu_f_runtime=
@@ -169,7 +170,7 @@ if [ -n "$xpu_f_config_exists" ]; then
       xpu_t=$xpu_t$xpu_l$xpu_nl
     done <"$xpu_f_config"
     [ "$xpu_t" = "$xpu_f_config_text" ] || xpu_refresh "$@"
-    xpu_bytes=1
+    xpu_bytes=$xpu_f_config_later
   fi
 else
   [ -e "$xpu_f_config" ] && xpu_refresh "$@"
@@ -181,7 +182,8 @@ if [ "$xpu_f_runtime" -ef "$0" ]; then
 fi
 
 # A create whose spec holds none of the request markers is forwarded with its spec untouched. The full
-# runtime a create needs writes facts checked by the config's bytes again: by now it may take its time.
+# runtime a create needs writes facts checked by the config's bytes again when its time was too recent to be
+# taken: by now it may be.
 if [ -n "$xpu_id" ]; then
   xpu_create=xpu_full
   [ -n "$xpu_bytes" ] && xpu_create=xpu_refresh

@@ -208,7 +208,7 @@ export async function benchGpuCycle(runs: number): Promise<GpuCycleBench> {
     if (r.code !== 0) throw new Error(`xpu-ctk ${args.join(" ")} failed: ${r.stderr}`);
   }
   // Installed a minute before, as a config is by the time containers run: the launcher checks it by its time
-  // (runtime/launcher_facts.ts settledTime). A copy written just now is checked by its bytes, which the
+  // (runtime/launcher_facts.ts configTimeCheck). A copy written just now is checked by its bytes, which the
   // launcher reads at every runc command until a full run (a GPU create) finds it settled.
   const recentConfig = join(dir, "default-recent.toml");
   writeFileSync(recentConfig, readFileSync(fullConfig));

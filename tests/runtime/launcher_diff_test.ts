@@ -418,6 +418,20 @@ Deno.test("a GPU create rewrites facts checked by the config's bytes, which may 
     assertIncludes(gpu.spec, "/dev/xpu-gpu0");
     assertTrue((await factsOf(w, config)).time.endsWith(`.mtime.${past}.42`));
     assertEquals((await once(w, config, state, makeSpec(), NO_DENO)).record.split("\n")[0], w.fake);
+
+    // A time that will never do (a store's 1): the facts check the bytes, and GPU creates leave them be.
+    const store = join(w.dir, "store.toml");
+    writeFileSync(store, configs(w)[0][1]!);
+    await setTime(store, 1, 0);
+    assertEquals((await once(w, store, state, makeSpec(), {})).code, 0);
+    const facts = join(w.cache, `launcher.${`${store}:`.replaceAll("/", "%")}`);
+    const before = Deno.statSync(facts);
+    assertEquals((await factsOf(w, store)).time, "");
+    const again = await once(w, store, args, spec, {});
+    assertEquals(again.code, 0, again.stderr);
+    assertIncludes(again.spec, "/dev/xpu-gpu0");
+    const after = Deno.statSync(facts);
+    assertEquals([after.ino, after.mtime?.getTime()], [before.ino, before.mtime?.getTime()]);
   } finally {
     cleanup(w.dir);
   }
