@@ -25,13 +25,7 @@ import {
 import { addStep, noSteps, SETUP_COMMAND, type Steps } from "../lib/container/steps.ts";
 import { errorMessage, ToolkitError } from "../lib/sys/errors.ts";
 import { closeRoot, fileOnTmpfsIn, lstatIn, openRoot, type Root } from "../lib/sys/rootfs.ts";
-import {
-  type AtCreatePlan,
-  planAtCreate,
-  sonameCacheFor,
-  writeLinkerFiles,
-} from "../lib/container/at_create.ts";
-import type { SonameCache } from "../lib/container/soname_cache.ts";
+import { type AtCreatePlan, planAtCreate, writeLinkerFiles } from "../lib/container/at_create.ts";
 import { runtimeCacheDir } from "../lib/layout.ts";
 import { hasUserNamespace, loadSpec, type Spec } from "../lib/oci/mod.ts";
 import { type HookContext, hookContext, say, UsageError } from "./_common.ts";
@@ -104,22 +98,26 @@ export function ownLinkerCache(
   stepsOf: (spec: Spec) => Steps | undefined,
   linksMade = false,
 ): AtCreatePlan | undefined {
-  let sonames: SonameCache | undefined;
   try {
     const spec = ctx.spec ?? loadSpec(ctx.state.bundle).spec;
     if (hasUserNamespace(spec)) return undefined;
     const steps = stepsOf(spec);
     if (!steps) return undefined;
-    const mounts = spec.mounts ?? [];
     // The runtime's SONAMEs of the host's libraries, kept between containers in its folder (root's own: a
     // hook of another user reads the files themselves).
-    sonames = sonameCacheFor(runtimeCacheDir(), mounts);
-    return planAtCreate({ root, steps, mounts, id: ctx.state.id, mounted: true, linksMade, sonames });
+    const sonameDir = runtimeCacheDir();
+    return planAtCreate({
+      root,
+      steps,
+      mounts: spec.mounts ?? [],
+      id: ctx.state.id,
+      mounted: true,
+      linksMade,
+      sonameDir,
+    });
   } catch {
     // Whatever the rules refuse, or cannot read, is left to ldconfig, which meets the same rootfs.
     return undefined;
-  } finally {
-    sonames?.saveQuietly();
   }
 }
 

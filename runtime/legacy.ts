@@ -9,7 +9,6 @@
  * (`xpu-container-runtime-hook --mode legacy proc-driver FILES`) mounts them.
  */
 import { cleanPath, closeRoot, lstatIn, openIn, openRoot, type Root } from "../lib/sys/rootfs.ts";
-import type { SonameCache } from "../lib/container/soname_cache.ts";
 import { runtimeCacheDir } from "../lib/layout.ts";
 import * as posix from "../lib/sys/path.ts";
 import * as sys from "../lib/sys/syscalls.ts";
@@ -22,7 +21,6 @@ import {
   applyAtCreate,
   type AtCreatePlan,
   planAtCreate,
-  sonameCacheFor,
   type SpecMount,
 } from "../lib/container/at_create.ts";
 import { RequirementError } from "../lib/request/require.ts";
@@ -196,12 +194,10 @@ export function legacyAtCreate(spec: Spec, req: Request, ctx: LegacyContext): bo
   } catch (err) {
     return keep(errorMessage(err));
   }
-  let sonames: SonameCache | undefined;
   try {
     const edited = structuredClone(spec);
     legacySpecEdits(edited, actions, { noCgroups: ctx.config.cli.noCgroups });
     const mounts = (edited.mounts ?? []) as SpecMount[];
-    sonames = sonameCacheFor(runtimeCacheDir(), mounts);
     const problem = atCreateProblem(root, spec, actions);
     if (problem) return keep(problem);
     let plan: AtCreatePlan;
@@ -218,7 +214,7 @@ export function legacyAtCreate(spec: Spec, req: Request, ctx: LegacyContext): bo
         },
         mounts,
         confFile: actions.ldConf,
-        sonames,
+        sonameDir: runtimeCacheDir(),
       });
     } catch (err) {
       return keep(errorMessage(err));
@@ -247,6 +243,5 @@ export function legacyAtCreate(spec: Spec, req: Request, ctx: LegacyContext): bo
     return true;
   } finally {
     closeRoot(root);
-    sonames?.saveQuietly();
   }
 }

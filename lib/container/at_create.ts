@@ -90,8 +90,12 @@ export interface AtCreateInput {
   arch?: string;
   /** Whether the host has the ldconfig the hook would run (default: /sbin/ldconfig or .real exists). */
   hostLdconfig?: boolean;
-  /** The SONAMEs of host libraries known from earlier creates; read from each file when absent. */
-  sonames?: SonameCache;
+  /**
+   * The runtime's folder where the SONAMEs of host libraries are kept between calls ({@link SonameCache}): the
+   * plan takes the records of the mounts' libraries from there and saves what it read afresh. Without it, each
+   * library's SONAME is read from the file.
+   */
+  sonameDir?: string;
   /**
    * The mounts are already made (a createContainer hook in the container's mount namespace): what the rootfs
    * shows at their destinations is theirs, and the folders the runtime made their mount points in are checked
@@ -278,8 +282,8 @@ function libraryMountSources(mounts: readonly SpecMount[]): string[] {
   return mounts.filter((m) => m.source && isDsoName(posix.basename(m.destination))).map((m) => m.source!);
 }
 
-/** The SONAME cache of the runtime's folder `dir` for the libraries `mounts` bind (none without a folder). */
-export function sonameCacheFor(dir: string | undefined, mounts: readonly SpecMount[]): SonameCache {
+/** The SONAME cache of the runtime's folder `dir` for the libraries `mounts` bind. */
+function sonameCacheFor(dir: string, mounts: readonly SpecMount[]): SonameCache {
   return SonameCache.open(dir, libraryMountSources(mounts));
 }
 
@@ -376,11 +380,14 @@ export function planAtCreate(input: AtCreateInput): AtCreatePlan {
   // The compat folder joins the scan ahead of the injected ones, with its own libcuda.
   if (plan.compat) no(`the image's ${COMPAT_DIR} is newer than the host driver`);
   const flags = nativeFlags(arch) ?? no(`no cache flags known for ${arch}`);
+  const sonames = input.sonameDir === undefined ? undefined : sonameCacheFor(input.sonameDir, input.mounts);
   const paths = resolver(root);
   try {
-    return planWith(input, plan, flags, paths.resolve);
+    return planWith(input, plan, flags, paths.resolve, sonames);
   } finally {
     paths.close();
+    // What was read is kept even when the plan is refused: the hook, or the next create, meets the same files.
+    sonames?.saveQuietly();
   }
 }
 
@@ -389,6 +396,7 @@ function planWith(
   plan: AtCreatePlan,
   flags: number,
   resolve: (p: string) => Resolved & { fd?: number },
+  sonames: SonameCache | undefined,
 ): AtCreatePlan {
   const { root, steps: s } = input;
   const arch = input.arch ?? Deno.build.arch;
@@ -557,7 +565,7 @@ function planWith(
   for (const { m, r } of mountDests) {
     if (!nameOf.has(posix.dirname(r.path)) || !isDsoName(posix.basename(r.path))) continue;
     if (!isBind(m) || !m.source) no(`${m.destination} is not a bind mount of a host file`);
-    const soname = hostSoname(m.source!, arch, input.sonames) ??
+    const soname = hostSoname(m.source!, arch, sonames) ??
       no(`${m.source} has no SONAME ldconfig would read here`);
     // A SONAME names a file beside the library: one that names another folder is left to the confined ldconfig.
     if (soname.includes("/") || soname === "." || soname === ".." || soname.includes("\0")) {
@@ -716,9 +724,8 @@ export function takeStepsAtCreate(hooks: HookEntry[], opts: TakeStepsOptions): A
   } catch (err) {
     return keep(errorMessage(err));
   }
-  const sonames = sonameCacheFor(opts.cacheDir, opts.mounts);
   try {
-    const plan = planAtCreate({ root, steps, mounts: opts.mounts, id: opts.id, sonames });
+    const plan = planAtCreate({ root, steps, mounts: opts.mounts, id: opts.id, sonameDir: opts.cacheDir });
     applyAtCreate(root, plan);
     const what = [
       plan.links.length ? `${plan.links.length} links` : "",
@@ -735,6 +742,5 @@ export function takeStepsAtCreate(hooks: HookEntry[], opts: TakeStepsOptions): A
     return keep(err instanceof KeepHook ? err.message : `cannot take them here: ${errorMessage(err)}`);
   } finally {
     closeRoot(root);
-    sonames.saveQuietly();
   }
 }
