@@ -464,19 +464,19 @@ function planWith(
   for (const { r } of linkDests) parents(r.path);
   // Mounted view: the mount destinations (and links made), and every folder on the way to one (the runtime, or
   // the hook that made the links, may have made them).
-  const mountPaths = new Set([
+  const madePaths = new Set([
     ...(mounted ? mountDests.map(({ r }) => r.path) : []),
     ...(linksMade ? linkDests.map(({ r }) => r.path) : []),
   ]);
   const touched = new Set<string>();
-  for (const p of mountPaths) {
+  for (const p of madePaths) {
     for (let d = posix.dirname(p); !touched.has(d); d = posix.dirname(d)) {
       touched.add(d);
       if (d === "/") break;
     }
   }
   const imageLibrary = (dir: string, n: string) =>
-    (isDsoName(n) || HWCAP_SUBDIRS.has(n)) && !mountPaths.has(posix.join(dir, n));
+    (isDsoName(n) || HWCAP_SUBDIRS.has(n)) && !madePaths.has(posix.join(dir, n));
   // What the steps write or read must not be covered by a mount: the hook would see the mount, this the image.
   const watched = [
     ...["/etc/ld.so.cache", "/etc/ld.so.conf", conf, COMPAT_DIR].map((p) => resolve(p).path),
@@ -531,7 +531,7 @@ function planWith(
     for (const f of visitedBefore) newer(f);
     for (const real of imageReal) {
       if (touched.has(real)) {
-        if (isNewer(real)) sameNames(root, real, nameOf.get(real)!, image, mountPaths);
+        if (isNewer(real)) sameNames(root, real, nameOf.get(real)!, image, madePaths);
       } else {
         newer(real);
       }
@@ -609,14 +609,14 @@ function planWith(
  * Whether a library folder the runtime made mount points in still holds what the image's cache was built from,
  * by name (its time no longer says): each file the cache lists under `prefix` (the folder's configured name) is
  * there, and each library name in it is one the cache lists, one such a name's links lead to in the folder, or
- * a mount. Throws {@link KeepHook} otherwise.
+ * one of `madePaths` (the mounts, and links an earlier hook made). Throws {@link KeepHook} otherwise.
  */
 function sameNames(
   root: Root,
   real: string,
   prefix: string,
   image: LdCacheFile,
-  mountPaths: ReadonlySet<string>,
+  madePaths: ReadonlySet<string>,
 ): void {
   // One handle on the folder: its entries with their types (no stat each), links read through it.
   const fd = openIn(root, real, sys.O.PATH | sys.O.DIRECTORY);
@@ -641,9 +641,9 @@ function sameNames(
         n = target;
       }
     }
-    const mounted = new Set([...mountPaths].filter((p) => posix.dirname(p) === real).map(posix.basename));
+    const madeHere = new Set([...madePaths].filter((p) => posix.dirname(p) === real).map(posix.basename));
     for (const [n, { name }] of names) {
-      if (!listed.has(n) && isDsoName(name) && !mounted.has(name)) {
+      if (!listed.has(n) && isDsoName(name) && !madeHere.has(name)) {
         no(`${prefix}/${name} is not in the image's linker cache`);
       }
     }
