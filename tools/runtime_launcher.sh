@@ -142,7 +142,7 @@ xpu_nl='
 # A program rebuilt or reinstalled since, or an executable probed before the runtime that now is one, makes
 # them stale; so does a runtime that no longer is one.
 xpu_stale=
-xpu_bytes=
+xpu_later=
 xpu_oldifs=$IFS
 IFS=$xpu_nl
 for xpu_p in $xpu_f_programs; do
@@ -153,11 +153,10 @@ for xpu_p in $xpu_f_absent; do
 done
 IFS=$xpu_oldifs
 [ -z "$xpu_stale" ] && [ -f "$xpu_f_runtime" ] && [ -x "$xpu_f_runtime" ] || xpu_refresh "$@"
-# The config must hold the very bytes the facts were derived from (or still be absent).
-# A config whose time had settled when the facts were derived is checked by that time, to the nanosecond (a
-# file of that time beside the facts; any change since gives the config a later one), and by being the same
-# file (a link turned elsewhere): its bytes are not read, a byte per read(2) here. Otherwise by its bytes, and
-# the next full run may take its time.
+# The config must be the one the facts were derived from (or still be absent). One whose time had settled then
+# is checked by that time, to the nanosecond (a file of that time beside the facts; any change since gives the
+# config a later one), and by being the same file (a link turned elsewhere): its bytes are not read, a byte per
+# read(2) here. Otherwise it must hold the very bytes, and a full run may take its time once it settles.
 if [ -n "$xpu_f_config_exists" ]; then
   [ -f "$xpu_f_config" ] && [ -r "$xpu_f_config" ] && ! [ "$xpu_f_config" -nt "$xpu_facts" ] || xpu_refresh "$@"
   if [ -n "$xpu_f_config_time" ]; then
@@ -170,7 +169,7 @@ if [ -n "$xpu_f_config_exists" ]; then
       xpu_t=$xpu_t$xpu_l$xpu_nl
     done <"$xpu_f_config"
     [ "$xpu_t" = "$xpu_f_config_text" ] || xpu_refresh "$@"
-    xpu_bytes=$xpu_f_config_later
+    xpu_later=$xpu_f_config_later
   fi
 else
   [ -e "$xpu_f_config" ] && xpu_refresh "$@"
@@ -186,7 +185,7 @@ fi
 # taken: by now it may be.
 if [ -n "$xpu_id" ]; then
   xpu_create=xpu_full
-  [ -n "$xpu_bytes" ] && xpu_create=xpu_refresh
+  [ -n "$xpu_later" ] && xpu_create=xpu_refresh
   [ "$xpu_f_create" = grep ] && [ -r "$xpu_bundle/config.json" ] || $xpu_create "$@"
   # Plain ASCII markers match byte for byte: the C locale spares grep loading the caller's (~0.14 ms).
   LC_ALL=C grep -q -F -e "$xpu_f_markers" "$xpu_bundle/config.json"

@@ -1,9 +1,8 @@
 /**
  * The runtime launcher's generated parts: the `case` patterns for runc's flags in tools/runtime_launcher.sh,
  * made from the tables the full runtime parses with (runtime/argv.ts), and its cache folder (lib/layout.ts),
- * so the two cannot drift. The build
- * refuses a launcher whose generated blocks differ; `deno run -A tools/runtime_launcher.ts --write` rewrites
- * them.
+ * so the two cannot drift. The build refuses a launcher whose generated blocks differ; `deno run -A
+ * tools/runtime_launcher.ts --write` rewrites them.
  *
  * Usage: deno run -A tools/runtime_launcher.ts [--check | --write]
  */
