@@ -212,6 +212,12 @@ Deno.test("the toolkit's own linker cache, at create and in the hook, against ld
       await t.step(c.name, async () => {
         // One id for every run: it names the linker config drop-in.
         const id = containerId("ldown");
+        // What a run left: the container's report and the linker cache it was given.
+        const seen = (rootfs: string) => {
+          const cache = new Uint8Array(readFileSync(join(rootfs, c.etc ?? "etc", "ld.so.cache")));
+          const out = readFileSync(join(rootfs, "out.txt"), "utf8");
+          return { out, cache, generator: parseLdCacheFile(cache).generator };
+        };
         const once = async (setting: string, keepHook: boolean) => {
           withLdconfig(setting);
           const spec = makeSpec({
@@ -229,11 +235,8 @@ Deno.test("the toolkit's own linker cache, at create and in the hook, against ld
           assertEquals(r.code, 0, r.stderr);
           const config = JSON.parse(readFileSync(b.config, "utf8"));
           const hooks = (config.hooks?.createContainer ?? []) as { args?: string[] }[];
-          const cache = new Uint8Array(readFileSync(join(b.rootfs, c.etc ?? "etc", "ld.so.cache")));
           return {
-            out: readFileSync(join(b.rootfs, "out.txt"), "utf8"),
-            cache,
-            generator: parseLdCacheFile(cache).generator,
+            ...seen(b.rootfs),
             toolkitHook: hooks.some((h) => h.args?.[0] === "xpu-cdi-hook"),
             log: readFileSync(log, "utf8"),
             spec: config,
@@ -249,13 +252,7 @@ Deno.test("the toolkit's own linker cache, at create and in the hook, against ld
           const r = await runc(sb, ["run", "--bundle", b.dir, id]);
           await runc(sb, ["delete", "--force", id]);
           assertEquals(r.code, 0, r.stderr);
-          const cache = new Uint8Array(readFileSync(join(b.rootfs, c.etc ?? "etc", "ld.so.cache")));
-          return {
-            out: readFileSync(join(b.rootfs, "out.txt"), "utf8"),
-            cache,
-            generator: parseLdCacheFile(cache).generator,
-            steps: hooks.map((h) => h.args[1]),
-          };
+          return { ...seen(b.rootfs), steps: hooks.map((h) => h.args[1]) };
         };
         const own = await once("@/sbin/ldconfig", false);
         const hook = await once("@/sbin/ldconfig", true);
