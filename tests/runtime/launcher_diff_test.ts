@@ -137,6 +137,11 @@ async function once(
   return { code: r.code, record: rec, spec: after === specText ? "untouched" : after, stderr: r.stderr };
 }
 
+/** The launcher's facts for `config` (XPU_CTK_CONFIG_FILE_PATH, XDG_CONFIG_HOME empty) in the world's folder. */
+function factsFile(w: World, config: string): string {
+  return join(w.cache, `launcher.${`${config}:`.replaceAll("/", "%")}`);
+}
+
 /** Which runs must not start Deno: every non-create, and a create that asks for nothing, unless creates are logged. */
 function mustSkipDeno(configName: string, invocation: string): boolean {
   if (configName.startsWith("unreadable")) return false;
@@ -224,7 +229,6 @@ Deno.test("a runtimes list naming the shim itself fails promptly with a clear er
       assertTrue(ms < 10_000, `took ${ms} ms`);
     }
     // Facts naming the launcher (as a stale or forged file might) are refused by the shell itself.
-    const key = `${config}:`.replaceAll("/", "%");
     mkdirSync(w.cache, { recursive: true });
     const facts = renderLauncherFacts({
       launcher: SHIM,
@@ -236,7 +240,7 @@ Deno.test("a runtimes list naming the shim itself fails promptly with a clear er
       createFull: false,
       markers: ["VISIBLE_DEVICES"],
     })!;
-    writeFileSync(join(w.cache, `launcher.${key}`), facts, { mode: 0o600 });
+    writeFileSync(factsFile(w, config), facts, { mode: 0o600 });
     const t0 = performance.now();
     const r = await once(w, config, ["state", "x"], makeSpec(), NO_DENO);
     assertEquals([r.code, r.record], [1, ""], r.stderr);
@@ -309,7 +313,7 @@ async function setTime(path: string, sec: number, nsec: number): Promise<void> {
 
 /** The facts the launcher of `config` sources, and the values it reads from them (through sh). */
 async function factsOf(w: World, config: string): Promise<{ text: string; time: string; bytes: string }> {
-  const file = join(w.cache, `launcher.${`${config}:`.replaceAll("/", "%")}`);
+  const file = factsFile(w, config);
   const r = await run([
     "sh",
     "-c",
@@ -424,7 +428,7 @@ Deno.test("a GPU create rewrites facts checked by the config's bytes, which may 
     writeFileSync(store, configs(w)[0][1]!);
     await setTime(store, 1, 0);
     assertEquals((await once(w, store, state, makeSpec(), {})).code, 0);
-    const facts = join(w.cache, `launcher.${`${store}:`.replaceAll("/", "%")}`);
+    const facts = factsFile(w, store);
     const before = Deno.statSync(facts);
     assertEquals((await factsOf(w, store)).time, "");
     const again = await once(w, store, args, spec, {});
