@@ -72,9 +72,9 @@ const DENO_RUN = ["run", "-A", "--quiet", "--no-config", "--no-lock", "--no-remo
  * generate 1.1-1.2 ms faster in two interleaved series of 25. The legacy prestart hook paid one of ~0.5 ms too,
  * and the shim one of 0.6-0.7 ms at a cdi or jit-cdi create and two (1.4 ms) at a legacy one: at 8 MiB its own
  * work at a create (runc stubbed, medians of 31) went 33.4 -> 32.8 ms (cdi), 37.5 -> 36.2 (jit-cdi), 40.6 ->
- * 39.8 (legacy). xpu-cdi-hook's `setup` collects no garbage. V8 leaves the source positions out of bytecode and, at the
- * first error a process creates, parses its whole module again to find them: ~3 ms for a hook's 176 KB bundle,
- * whose top-level function spans the file. Kept in the bytecode from the start
+ * 39.8 (legacy). xpu-cdi-hook's `setup` collects no garbage. V8 leaves the source positions out of bytecode
+ * and, at the first error a process creates, parses its whole module again to find them: ~3 ms for a hook's
+ * 176 KB bundle, whose top-level function spans the file. Kept in the bytecode from the start
  * (`--no-enable-lazy-source-positions`, in the code cache with it), that first error costs ~0.03 ms and the
  * start does not move; the legacy prestart hook, whose helper met one at each create, went 96.2 -> 93.9 ms
  * a container (runc run, interleaved medians of 21), and an error exit is as quick as any other.

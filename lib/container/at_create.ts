@@ -684,7 +684,7 @@ export interface TakeStepsOptions {
   mounts: SpecMount[];
   /** Whether the container has its own user namespace. */
   userNamespace: boolean;
-  /** The host's driver params text, or undefined when there is none (default: read the host's /proc/driver/nvidia/params). */
+  /** The host's driver params text, or undefined when there is none (default: readHostParams, ./compat.ts). */
   hostParams?: () => string | undefined;
   /** The runtime's folder of facts, where the SONAMEs of host libraries are kept ({@link SonameCache}). */
   cacheDir?: string;
