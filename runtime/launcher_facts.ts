@@ -35,6 +35,8 @@ export function resolveRuntime(runtimes: string[], path: string): ResolvedRuntim
       ? [r]
       : [...path.split(":"), ...STANDARD_DIRS].filter((d) => d !== "").map((d) => join(d, r));
     for (const p of candidates) {
+      // A folder named twice (in PATH and the standard dirs) is probed, and checked by the launcher, once.
+      if (absent.includes(p)) continue;
       if (isExecutableFile(p)) return { path: p, absent };
       absent.push(p);
     }

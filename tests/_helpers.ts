@@ -16,6 +16,14 @@ export function bin(name: string): string {
   return join(BIN, name);
 }
 
+/**
+ * The file the runtime's launcher `launcher` (an absolute path) keeps its facts in, in the cache folder `cache`,
+ * for XPU_CTK_CONFIG_FILE_PATH `config` and XDG_CONFIG_HOME `xdg`: the three joined by `:`, every `/` as `%`.
+ */
+export function launcherFactsFile(cache: string, launcher: string, config: string, xdg = ""): string {
+  return join(cache, `launcher.${`${launcher}:${config}:${xdg}`.replaceAll("/", "%")}`);
+}
+
 /** The result of {@link run}. */
 export interface RunResult {
   code: number;

@@ -7,6 +7,9 @@
 # facts the full runtime derived (runtime/launcher_facts.ts) and uses them only while everything they were
 # derived from is unchanged. Anything else goes to the full runtime, which writes the facts afresh.
 
+# Absolute, so that the full runtime can write the facts for it (a relative $0 names no file for later), and so
+# that the facts are this launcher's own (below).
+case "$0" in /*) xpu_self=$0 ;; *) xpu_self=$PWD/$0 ;; esac
 xpu_full() {
   # Deno raises the soft RLIMIT_NOFILE at start; pass the caller's value on so runc gets it back. Read with
   # builtins (a $(ulimit -Sn) subshell would cost a fork).
@@ -14,8 +17,7 @@ xpu_full() {
   while read -r xpu_a xpu_b xpu_c xpu_d xpu_e; do
     [ "$xpu_a $xpu_b $xpu_c" = "Max open files" ] && XPU_LAUNCHER_NOFILE=$xpu_d && break
   done </proc/self/limits
-  # Absolute, so that the full runtime can write the facts for it (a relative $0 names no file for later).
-  case "$0" in /*) XPU_LAUNCHER_SELF=$0 ;; *) XPU_LAUNCHER_SELF=$PWD/$0 ;; esac
+  XPU_LAUNCHER_SELF=$xpu_self
   export XPU_LAUNCHER_NOFILE XPU_LAUNCHER_SELF
   exec @EXEC@ "$@"
 }
@@ -82,9 +84,10 @@ done
 [ -z "$xpu_want" ] && [ -n "$xpu_cmd" ] || xpu_full "$@"
 case "$xpu_cmd" in create | run) [ -n "$xpu_id" ] && [ "$xpu_nbundle" -le 1 ] || xpu_full "$@" ;; esac
 
-# The facts, kept per config choice in a folder only their owner can write. Stale or missing facts: the
-# full runtime runs and writes them to the path it is given.
-xpu_k="$XPU_CTK_CONFIG_FILE_PATH:$XDG_CONFIG_HOME"
+# The facts, kept per launcher and config choice in a folder only their owner can write. Two installs, or a
+# mode-pinned name (xpu-container-runtime.cdi, .legacy), used in turn keep facts of their own instead of
+# replacing each other's. Stale or missing facts: the full runtime runs and writes them to the path it is given.
+xpu_k="$xpu_self:$XPU_CTK_CONFIG_FILE_PATH:$XDG_CONFIG_HOME"
 xpu_n=
 while :; do
   case "$xpu_k" in
@@ -102,12 +105,7 @@ done
 # BEGIN GENERATED cache folder
 xpu_dir=${XPU_RUNTIME_CACHE_DIR:-/run/xpu-container-runtime}
 # END GENERATED cache folder
-# A mode-pinned name (xpu-container-runtime.cdi, .legacy) keeps facts of its own, so that handlers used in
-# turn do not replace each other's.
-case "$0" in
-*.cdi | *.legacy) xpu_facts=$xpu_dir/launcher.${0##*.}.$xpu_n ;;
-*) xpu_facts=$xpu_dir/launcher.$xpu_n ;;
-esac
+xpu_facts=$xpu_dir/launcher.$xpu_n
 xpu_refresh() {
   XPU_LAUNCHER_FACTS=$xpu_facts
   export XPU_LAUNCHER_FACTS

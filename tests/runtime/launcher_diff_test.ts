@@ -7,7 +7,7 @@
 import { chmodSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { assertEquals, assertIncludes, assertTrue } from "../_assert.ts";
-import { bin, cleanup, run, tempDir } from "../_helpers.ts";
+import { bin, cleanup, DIST, launcherFactsFile, run, tempDir } from "../_helpers.ts";
 import { gpuSpecDir, writeRecordingRunc } from "./_world.ts";
 import { makeSpec } from "../../fixtures/spec.ts";
 import { documentedConfigToml } from "../../lib/config/documented.ts";
@@ -139,7 +139,7 @@ async function once(
 
 /** The launcher's facts for `config` (XPU_CTK_CONFIG_FILE_PATH, XDG_CONFIG_HOME empty) in the world's folder. */
 function factsFile(w: World, config: string): string {
-  return join(w.cache, `launcher.${`${config}:`.replaceAll("/", "%")}`);
+  return launcherFactsFile(w.cache, SHIM, config);
 }
 
 /** Which runs must not start Deno: every non-create, and a create that asks for nothing, unless creates are logged. */
@@ -300,6 +300,35 @@ Deno.test("a launcher started by a relative path gets its facts written and skip
     const second = await run(rel, { env: { ...env, ...NO_DENO } });
     assertEquals(second.code, 0, `the second call started Deno: ${second.stderr}`);
     assertEquals(readFileSync(record, "utf8"), `${w.fake}\n--root\n${join(w.dir, "root")}\nstate\nctr\n`);
+  } finally {
+    cleanup(w.dir);
+  }
+});
+
+Deno.test("two installs of the launcher used in turn keep facts of their own and both skip Deno", async () => {
+  const w = makeWorld();
+  try {
+    const config = join(w.dir, "config.toml");
+    writeFileSync(config, `[xpu-container-runtime]\nmode = "cdi"\nruntimes = ["${w.fake}"]\n`);
+    // A second tree, as a package and an operator's install under another prefix are.
+    const other = join(w.dir, "other");
+    const cp = await run(["cp", "-a", DIST, other]);
+    assertEquals(cp.code, 0, cp.stderr);
+    const launchers = [SHIM, join(other, "bin", "xpu-container-runtime")];
+    const record = join(w.dir, "record");
+    const env = { XPU_CTK_CONFIG_FILE_PATH: config, XPU_RUNTIME_CACHE_DIR: w.cache, XPU_TEST_RECORD: record };
+    const state = ["--root", join(w.dir, "root"), "state", "ctr"];
+    for (const launcher of launchers) assertEquals((await run([launcher, ...state], { env })).code, 0);
+    for (let round = 0; round < 2; round++) {
+      for (const launcher of launchers) {
+        const r = await run([launcher, ...state], { env: { ...env, ...NO_DENO } });
+        assertEquals(r.code, 0, `${launcher} started Deno in round ${round}: ${r.stderr}`);
+      }
+    }
+    for (const launcher of launchers) {
+      const facts = launcherFactsFile(w.cache, launcher, config);
+      assertIncludes(readFileSync(facts, "utf8"), `xpu_f_launcher='${launcher}'`);
+    }
   } finally {
     cleanup(w.dir);
   }

@@ -73,6 +73,10 @@ Deno.test("the runtime lookup finds what which finds, lists what it probed, and 
     assertEquals(found.absent.slice(-1), [join(a, "rt")]);
     assertTrue(found.absent.includes(join(a, "no-such-xpu-rt")));
     assertEquals(resolveRuntime(["no-such-xpu-rt"], path), undefined);
+    // A folder named twice in PATH, and again among the standard dirs, is probed once.
+    const twice = resolveRuntime(["no-such-xpu-rt", "rt"], `${a}:${a}:/usr/bin:/usr/bin:${b}`)!;
+    assertEquals(twice.absent.filter((p) => p === join(a, "rt")).length, 1);
+    assertEquals(twice.absent.filter((p) => p === "/usr/bin/no-such-xpu-rt").length, 1);
     symlinkSync(join(b, "rt"), join(t, "link"));
     assertThrows(
       () => refuseSelf(join(t, "link"), [join(b, "rt")], "/etc/x.toml"),

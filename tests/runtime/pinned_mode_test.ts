@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assertEquals, assertIncludes, assertTrue } from "../_assert.ts";
-import { bin, cleanup, run, tempDir } from "../_helpers.ts";
+import { bin, cleanup, launcherFactsFile, run, tempDir } from "../_helpers.ts";
 import { gpuSpecDir, writeRecordingRunc } from "./_world.ts";
 import { makeSpec } from "../../fixtures/spec.ts";
 import { loadConfig } from "../../lib/config/mod.ts";
@@ -186,9 +186,9 @@ Deno.test("every name forwards a create that asks for nothing untouched, by the 
         }
       }
       // Names used in turn keep facts of their own instead of replacing each other's.
-      const key = `${config}:`.replaceAll("/", "%");
-      for (const f of [`launcher.${key}`, `launcher.cdi.${key}`, `launcher.legacy.${key}`]) {
-        assertTrue(existsSync(join(w.cache, f)), `${f} in ${w.cache}`);
+      for (const name of NAMES) {
+        const f = launcherFactsFile(w.cache, bin(name), config);
+        assertTrue(existsSync(f), `${name}'s facts ${f}`);
       }
       // A GPU request still reaches the full runtime under a pinned name.
       const gpu = await create(w, "xpu-container-runtime.cdi", config, gpuSpec(), NO_DENO);
