@@ -1,6 +1,7 @@
 /**
  * The shim's cost: full create/start/delete cycles through the shim and through runc directly, side by side
- * (interleaved in one run), for a container without devices and one in cdi mode.
+ * (interleaved in one run), for a container in cdi mode on a spec without hooks; one `state` and one create.
+ * A container without devices is measured in gpu_cycle.ts, as its difference from runc within each round.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -9,8 +10,6 @@ import { median, ms, printTable, timeCommand } from "./_stats.ts";
 
 /** Medians in ms. */
 export interface RuntimeBench {
-  plainDirect: number;
-  plainShim: number;
   cdiDirect: number;
   cdiShim: number;
   stateDirect: number;
@@ -67,7 +66,6 @@ export async function benchRuntime(runs: number): Promise<RuntimeBench> {
     );
     const env = { XPU_CTK_CONFIG_FILE_PATH: config };
     const root = join(dir, "runc");
-    const plain = makeBundle({ args: ["true"] });
     const gpu = makeBundle({ args: ["true"], env: ["NVIDIA_VISIBLE_DEVICES=0"] });
     const gpuOriginal = readFileSync(gpu.config, "utf8");
     // The direct cdi path runs runc on the spec the shim would write.
@@ -78,8 +76,6 @@ export async function benchRuntime(runs: number): Promise<RuntimeBench> {
     writeFileSync(direct.config, readFileSync(gpu.config));
 
     const s: Record<keyof RuntimeBench, number[]> = {
-      plainDirect: [],
-      plainShim: [],
       cdiDirect: [],
       cdiShim: [],
       stateDirect: [],
@@ -90,8 +86,6 @@ export async function benchRuntime(runs: number): Promise<RuntimeBench> {
     for (let i = 0; i < runs + 2; i++) {
       const keep = i >= 2; // two warm-up rounds
       const add = (k: keyof RuntimeBench, v: number) => keep && s[k].push(v);
-      add("plainDirect", await cycle("runc", root, plain.dir, env));
-      add("plainShim", await cycle(shimBin, root, plain.dir, env));
       add("cdiDirect", await cycle("runc", root, direct.dir, env));
       writeFileSync(gpu.config, gpuOriginal);
       add("cdiShim", await cycle(shimBin, root, gpu.dir, env));
@@ -121,13 +115,6 @@ export async function benchRuntime(runs: number): Promise<RuntimeBench> {
       Object.entries(s).map(([k, v]) => [k, median(v)]),
     ) as unknown as RuntimeBench;
     printTable(`create/start/delete cycle, medians of ${runs} interleaved runs`, [
-      { what: "no devices: runc directly", value: ms(m.plainDirect) },
-      {
-        what: "no devices: through the shim",
-        value: `${ms(m.plainShim)}  (x${(m.plainShim / m.plainDirect).toFixed(2)}, +${
-          ms(m.plainShim - m.plainDirect)
-        })`,
-      },
       { what: "cdi device: runc directly (pre-edited spec)", value: ms(m.cdiDirect) },
       {
         what: "cdi device: through the shim",
@@ -146,7 +133,7 @@ export async function benchRuntime(runs: number): Promise<RuntimeBench> {
         value: `${ms(m.createShimCdi)}  (+${ms(m.createShimCdi - m.createDirect)})`,
       },
     ]);
-    for (const b of [plain, gpu, direct]) cleanup(b.dir);
+    for (const b of [gpu, direct]) cleanup(b.dir);
     return m;
   } finally {
     const list = await run(["runc", "--root", join(dir, "runc"), "list", "-q"]);
