@@ -2,7 +2,7 @@
 import { basename, dirname, isAbsolute, join } from "../sys/path.ts";
 import { ToolkitError } from "../sys/errors.ts";
 import { parseJson, stringifyJson } from "../sys/json.ts";
-import { makeDirs, resolveWriteTarget } from "../sys/files.ts";
+import { makeDirs, resolveWriteTarget, tempName } from "../sys/files.ts";
 
 /** A malformed or unreadable spec or state. */
 export class SpecError extends ToolkitError {}
@@ -243,10 +243,7 @@ export function writeFileAtomic(
     } catch { /* new file */ }
     const mode = old && !opts.forceMode ? (old.mode ?? 0o644) & 0o7777 : opts.mode ?? 0o644;
     if (opts.mkdirParent) makeDirs(dirname(target));
-    const name = join(
-      dirname(target),
-      `.${basename(target)}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`,
-    );
+    const name = join(dirname(target), tempName(basename(target)));
     file = Deno.openSync(name, { write: true, createNew: true, mode: mode & 0o777 });
     tmp = name;
     const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;

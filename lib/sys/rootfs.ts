@@ -6,6 +6,7 @@
  */
 import * as posix from "./path.ts";
 import { ToolkitError } from "./errors.ts";
+import { tempName } from "./files.ts";
 import * as sys from "./syscalls.ts";
 
 export { makedev, SysError } from "./syscalls.ts";
@@ -143,15 +144,11 @@ export function inParent<T>(root: Root, path: string, fn: (dirfd: number, name: 
   }
 }
 
-function tmpName(name: string): string {
-  return `.${name}.xpu-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-}
-
 /** Writes a file inside the root atomically (temp file beside it, then rename); never follows a link. */
 export function writeFileIn(root: Root, path: string, data: string | Uint8Array, mode = 0o644): void {
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : new Uint8Array(data);
   inParent(root, path, (dirfd, name) => {
-    const tmp = tmpName(name);
+    const tmp = tempName(name);
     let fd: number | undefined;
     try {
       fd = sys.openat(dirfd, tmp, sys.O.WRONLY | sys.O.CREAT | sys.O.EXCL | sys.O.NOFOLLOW, mode);
@@ -343,7 +340,7 @@ function replaceLink(
   try {
     if (sys.readlinkat(dirfd, name) === target) return false;
   } catch { /* not a link */ }
-  const tmp = tmpName(name);
+  const tmp = tempName(name);
   try {
     sys.symlinkat(target, dirfd, tmp);
     sys.renameat(dirfd, tmp, dirfd, name);
