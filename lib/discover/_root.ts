@@ -1,6 +1,7 @@
 /** Paths inside a driver or dev root: symlinks followed without leaving the root, and device node stats. */
 import type { DeviceNode } from "./plan.ts";
-import { lstat, normalize, readDirNames, stat } from "./_fs.ts";
+import { normalize, readDirNames, stat } from "./_fs.ts";
+import { AT, E, readlinkOrErrno } from "../sys/syscalls.ts";
 
 /** Joins a root and an absolute path inside it ("/" as root gives the path itself). */
 export function inRoot(root: string, path: string): string {
@@ -33,22 +34,12 @@ export function listDir(hostDir: string, memo?: DirMemo): string[] | undefined {
   return names;
 }
 
+// One readlink per path: its target for a link, EINVAL for anything else that is there (no lstat first).
 function look(root: string, cur: string, memo?: ResolveMemo): string | null {
   const hit = memo?.get(cur);
   if (hit !== undefined) return hit;
-  const host = inRoot(root, cur);
-  const st = lstat(host);
-  let v: string | null = null;
-  if (st) {
-    if (!st.isSymlink) v = "";
-    else {
-      try {
-        v = Deno.readLinkSync(host) || null;
-      } catch {
-        v = null;
-      }
-    }
-  }
+  const r = readlinkOrErrno(AT.FDCWD, inRoot(root, cur));
+  const v = typeof r === "string" ? r || null : r === E.EINVAL ? "" : null;
   memo?.set(cur, v);
   return v;
 }

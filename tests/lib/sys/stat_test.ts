@@ -17,6 +17,8 @@ import {
   O,
   openat,
   parseStatx,
+  readlinkat,
+  readlinkOrErrno,
   S,
   setMtimeAt,
   statOrErrno,
@@ -226,6 +228,33 @@ Deno.test("the lookups that do not throw agree with Deno's own stat on a node, a
     // A path through a file is ENOTDIR, not a missing path.
     assertEquals(modeOrErrno(AT.FDCWD, join(file, "x"), 0), -20);
     assertEquals(statOrErrno(AT.FDCWD, join(dir, "missing"), 0), 2);
+  } finally {
+    cleanup(dir);
+  }
+});
+
+Deno.test("readlinkOrErrno: a link's target as readlink gives it, EINVAL for a file or folder, ENOENT, ENOTDIR", () => {
+  const dir = tempDir();
+  try {
+    const file = join(dir, "lib.so.550.54.15");
+    writeFileSync(file, "x");
+    // Targets as written, relative, absolute, with non-ASCII bytes, and one longer than the path buffer's use.
+    const long = "d/".repeat(1500) + "x";
+    const targets = ["lib.so.550.54.15", "/usr/lib/x86_64-linux-gnu/libcuda.so.1", "../ünïcode", long];
+    for (const [i, t] of targets.entries()) {
+      const link = join(dir, `link${i}`);
+      symlinkSync(t, link);
+      assertEquals(readlinkOrErrno(AT.FDCWD, link), Deno.readLinkSync(link), link);
+      assertEquals(readlinkOrErrno(AT.FDCWD, link), t, link);
+      assertEquals(readlinkat(AT.FDCWD, link), t, link);
+    }
+    assertEquals(readlinkOrErrno(AT.FDCWD, file), 22);
+    assertEquals(readlinkOrErrno(AT.FDCWD, dir), 22);
+    assertEquals(readlinkOrErrno(AT.FDCWD, join(dir, "missing")), 2);
+    assertEquals(readlinkOrErrno(AT.FDCWD, join(file, "x")), 20);
+    // A path longer than the reused buffer still reaches the kernel whole (ENAMETOOLONG beyond PATH_MAX).
+    assertEquals(readlinkOrErrno(AT.FDCWD, join(dir, "x".repeat(200), "y".repeat(4000))), 36);
+    assertThrows(() => readlinkat(AT.FDCWD, file), SysError, `readlink ${file}: Invalid argument`);
   } finally {
     cleanup(dir);
   }
