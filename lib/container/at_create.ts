@@ -227,7 +227,7 @@ function presentIn(root: Root, dir: string, names: Iterable<string>): string[] {
   const fd = openInOrErrno(root, dir, sys.O.PATH | sys.O.DIRECTORY);
   if (fd < 0) return [];
   try {
-    return [...names].filter((n) => typeof sys.statOrErrno(fd, n, sys.AT.SYMLINK_NOFOLLOW) !== "number");
+    return [...names].filter((n) => sys.modeOrErrno(fd, n, sys.AT.SYMLINK_NOFOLLOW) >= 0);
   } finally {
     sys.close(fd);
   }

@@ -44,7 +44,7 @@ export const HOST_PARAMS = "/proc/driver/nvidia/params";
 export function readHostParams(): string | undefined {
   // Most hosts without the driver loaded have no such file: look before reading (a failed read throws, which
   // costs a few ms the first time in a process).
-  if (typeof sys.statOrErrno(sys.AT.FDCWD, HOST_PARAMS, 0) === "number") return undefined;
+  if (!sys.exists(HOST_PARAMS)) return undefined;
   try {
     return Deno.readTextFileSync(HOST_PARAMS);
   } catch {
