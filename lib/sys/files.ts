@@ -1,5 +1,5 @@
 /** File-system helpers for what the toolkit creates: folders with an exact mode, and write targets behind links. */
-import { dirname, isAbsolute, join } from "./path.ts";
+import { basename, dirname, isAbsolute, join } from "./path.ts";
 import { ToolkitError } from "./errors.ts";
 
 /**
@@ -101,7 +101,7 @@ export function writeOwnerOnly(
         "remove it or fix its owner and mode",
     );
   }
-  const tmp = `${path}.${Deno.pid}.tmp`;
+  const tmp = join(dir, tempName(basename(path)));
   try {
     Deno.writeFileSync(tmp, data, { mode: 0o600, createNew: true });
     beforeRename?.(tmp);
