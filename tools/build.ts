@@ -105,23 +105,18 @@ function commandChunk(outdir: string, source: string): string {
 }
 
 /**
+ * `deno bundle` as the build runs it, for the program bundles and the merges of their chunks alike. "browser"
+ * selects ESM builds of npm packages (yaml's CommonJS build would make every chunk import node:module, ~30 ms
+ * per start); node: and Deno APIs stay as they are.
+ */
+const DENO_BUNDLE = [Deno.execPath(), "bundle", "--quiet", "--platform", "browser"];
+
+/**
  * Bundles the program `entry` into chunks in `outdir`, each command's loaded only when it runs
  * ({@link deferBundleImports}); false when the bundler failed (it said why).
  */
 export async function bundleSplit(entry: string, outdir: string): Promise<boolean> {
-  const r = await run([
-    Deno.execPath(),
-    "bundle",
-    "--quiet",
-    // "browser" selects ESM builds of npm packages (yaml's CommonJS build would make every chunk import
-    // node:module, ~30 ms per start); node: and Deno APIs stay as they are.
-    "--platform",
-    "browser",
-    "--code-splitting",
-    "--outdir",
-    outdir,
-    entry,
-  ]);
+  const r = await run([...DENO_BUNDLE, "--code-splitting", "--outdir", outdir, entry]);
   if (r.ok) deferBundleImports(outdir);
   return r.ok;
 }
@@ -143,11 +138,7 @@ export function denoBundler(outdir: string): Bundler {
   return async (entry, out, external) => {
     const r = await run(
       [
-        Deno.execPath(),
-        "bundle",
-        "--quiet",
-        "--platform",
-        "browser",
+        ...DENO_BUNDLE,
         ...external.flatMap((e) => ["--external", `./${e}`]),
         "--output",
         join(outdir, out),
