@@ -10,7 +10,7 @@ import { loadYaml } from "../sys/yaml.ts";
 import type { CdiDevice, CdiSpec } from "./spec.ts";
 import { cdiSpecProblems } from "./validate.ts";
 import { TrustChecker } from "./trust.ts";
-import { keptFile, readKept, writeKept } from "../sys/kept.ts";
+import { keptFile, missing, readKept, writeKept } from "../sys/kept.ts";
 
 /** An invalid spec, an unknown device, or a conflict. */
 export class CdiError extends ToolkitError {}
@@ -75,7 +75,8 @@ export async function parseCdiText(text: string, file: string): Promise<unknown>
 /**
  * Reads and validates one spec file; throws a CdiError listing every problem. With `keepDir` (the runtime's
  * folder), the parse of a YAML spec is kept there and taken back while the file holds the same text
- * (../sys/kept.ts): the YAML parser (200 KB of code) then loads only when a spec changed.
+ * (../sys/kept.ts): the YAML parser (200 KB of code) then loads only when a spec changed. Keeping a new parse
+ * removes those of specs no longer there (transient specs, one per claim, come and go).
  */
 export async function readCdiSpec(file: string, keepDir?: string): Promise<CdiSpec> {
   let text: string;
@@ -88,7 +89,8 @@ export async function readCdiSpec(file: string, keepDir?: string): Promise<CdiSp
   let v = kept ? readKept(kept, file, text) : undefined;
   if (v === undefined) {
     v = await parseCdiText(text, file);
-    writeKept(kept, file, text, v);
+    // A spec gone since is one the registry will not read again: its parse goes when a new one is kept.
+    writeKept(kept, file, text, v, missing);
   }
   const problems = cdiSpecProblems(v, file);
   if (problems.length) throw new CdiError(problems.join("\n"));

@@ -6,7 +6,8 @@
  * time.
  */
 import type { Config, Value } from "./mod.ts";
-import { keptFile, readKept, writeKept } from "../sys/kept.ts";
+import { keptFile, missing, readKept, writeKept } from "../sys/kept.ts";
+import { dirname } from "../sys/path.ts";
 
 /** A Config as kept: its values as entries, and whether its document's tables had no prototype. */
 type KeptConfig = Omit<Config, "values"> & { values: [string, Value][]; bareRaw: boolean };
@@ -55,7 +56,8 @@ export async function loadKeptConfig(path: string, dir: string | undefined): Pro
       values: [...config.values],
       bareRaw: Object.getPrototypeOf(config.raw) === null,
     };
-    writeKept(file, path, text!, kept);
+    // A config that does not exist is kept too (the defaults): a parse goes only with its config's folder.
+    writeKept(file, path, text!, kept, (p) => missing(dirname(p)));
   }
   return config;
 }

@@ -6,7 +6,7 @@
  * carry exactly (dates, infinities, -0) is not kept.
  */
 import { readOwnerOnly, writeOwnerOnly } from "./files.ts";
-import { join } from "./path.ts";
+import { basename, dirname, join } from "./path.ts";
 import { AT, identityOrErrno } from "./syscalls.ts";
 
 const VERSION = 1;
@@ -41,6 +41,16 @@ export function keptFile(dir: string, kind: string, path: string): string | unde
 }
 
 /**
+ * The path a kept file named `name` records for `kind`, read back from {@link keptFile}'s naming ("%25" as
+ * "%", any other "%" as "/"); undefined for a name of another kind or none. The naming is not one to one (a
+ * folder whose name starts with "25" and a "%" read alike), so a name may be read back as another path.
+ */
+export function keptPathOf(name: string, kind: string): string | undefined {
+  if (!name.startsWith(`${kind}.`) || !name.endsWith(".json")) return undefined;
+  return name.slice(kind.length + 1, -5).replace(/%(25)?/g, (m) => m === "%25" ? "%" : "/");
+}
+
+/**
  * Whether JSON carries `v` exactly: objects (plain or bare; a property that is undefined is left out, as an
  * absent one reads), arrays, strings, finite numbers, booleans and null.
  */
@@ -71,12 +81,58 @@ export function readKept(file: string | undefined, path: string, text: string | 
 /**
  * Keeps `value`, the parse of `text` at `path`, in `file` when JSON carries it exactly (objects come back with
  * Object's prototype); a failed write is not an error (the next call parses again).
+ *
+ * With `gone`, the write also removes the other parses of the same kind kept beside `file` whose path `gone`
+ * says is gone for good. Paths come and go: a node whose DRA driver writes one CDI spec per resource claim
+ * meets a new spec path with each claim, and without this would keep a parse for every claim it ever served.
+ * The sweep runs only when something new is kept (a path met for the first time, or a changed file), so the
+ * folder holds the parses of the paths still there, and those gone since the last new one. A parse removed
+ * wrongly (a name read back as another path, see {@link keptPathOf}) is only made again.
  */
-export function writeKept(file: string | undefined, path: string, text: string | null, value: unknown): void {
+export function writeKept(
+  file: string | undefined,
+  path: string,
+  text: string | null,
+  value: unknown,
+  gone?: (path: string) => boolean,
+): void {
   const id = file ? programIdentity() : undefined;
   if (!file || !id || !jsonExact(value)) return;
   const kept: Kept = { version: VERSION, program: id, path, text, value };
   try {
     writeOwnerOnly(file, new TextEncoder().encode(JSON.stringify(kept)), "The runtime's cache folder");
-  } catch { /* parsed again next time */ }
+  } catch {
+    return; // parsed again next time; and a folder that is not the runtime's own is left alone
+  }
+  if (gone) removeGone(file, gone);
+}
+
+/** Whether nothing is at `path`, not even a dangling link (a `gone` test for {@link writeKept}). */
+export function missing(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return false;
+  } catch (err) {
+    return err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory;
+  }
+}
+
+/** Removes the kept parses beside `file`, of its kind, whose recorded path `gone` says is gone. */
+function removeGone(file: string, gone: (path: string) => boolean): void {
+  const dir = dirname(file);
+  const own = basename(file);
+  const kind = own.slice(0, own.indexOf("."));
+  let names: string[];
+  try {
+    names = [...Deno.readDirSync(dir)].filter((e) => e.isFile && e.name !== own).map((e) => e.name);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const path = keptPathOf(name, kind);
+    if (path === undefined || !gone(path)) continue;
+    try {
+      Deno.removeSync(join(dir, name));
+    } catch { /* removed by another call meanwhile */ }
+  }
 }

@@ -74,3 +74,47 @@ Deno.test("a YAML spec's kept parse is the parsed spec and serves only its own t
     cleanup(dir);
   }
 });
+
+Deno.test("keeping a new spec's parse removes the parses of specs gone since, and only then", async () => {
+  const dir = tempDir("xpu-kspec-");
+  try {
+    const specs = join(dir, "cdi");
+    const run = join(dir, "run");
+    Deno.mkdirSync(specs);
+    const yaml = await loadYaml();
+    // As a DRA driver writes them: one transient spec per claim, YAML by default.
+    const claim = (uid: string) => join(specs, `k8s.gpu.example.com-claim_${uid}.yaml`);
+    const write = (uid: string) =>
+      writeFileSync(
+        claim(uid),
+        yaml.stringify({ ...spec(`CLAIM=${uid}`), kind: `k8s.gpu.example.com/c${uid}` }),
+        {
+          mode: 0o644,
+        },
+      );
+    write("a1");
+    write("b2");
+    await loadRegistry([specs], undefined, { keepDir: run });
+    const kept = (uid: string) => exists(keptFile(run, "cdi", claim(uid))!);
+    assertTrue(kept("a1") && kept("b2"), "both parses kept");
+    // Parses of another kind, and of a spec outside the spec dirs that still exists, are not this sweep's.
+    const otherKind = join(run, `config.${specs.replaceAll("/", "%")}%gone.toml.json`);
+    const elsewhere = join(dir, "elsewhere.yaml");
+    writeFileSync(elsewhere, "");
+    const elsewhereKept = keptFile(run, "cdi", elsewhere)!;
+    for (const f of [otherKind, elsewhereKept]) writeFileSync(f, "{}", { mode: 0o600 });
+
+    Deno.removeSync(claim("a1"));
+    await loadRegistry([specs], undefined, { keepDir: run });
+    assertTrue(kept("a1"), "nothing new kept: no sweep, the gone spec's parse is still there");
+
+    write("c3");
+    const r = await loadRegistry([specs], undefined, { keepDir: run });
+    assertEquals(r.specs.map((s) => s.file), [claim("b2"), claim("c3")]);
+    assertEquals(kept("a1"), false, "the gone spec's parse is removed when a new one is kept");
+    assertTrue(kept("b2") && kept("c3"), "the parses of the specs there stay");
+    assertTrue(exists(otherKind) && exists(elsewhereKept), "other kinds and existing paths are left");
+  } finally {
+    cleanup(dir);
+  }
+});

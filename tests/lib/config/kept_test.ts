@@ -117,3 +117,27 @@ Deno.test("a document JSON cannot carry is not kept, and a file the parser refus
     cleanup(dir);
   }
 });
+
+Deno.test("keeping a new config's parse removes those of configs whose folder is gone, not of a missing config", async () => {
+  const dir = tempDir("xpu-kept-");
+  try {
+    const run = join(dir, "run");
+    const gone = join(dir, "gone");
+    Deno.mkdirSync(gone);
+    const goneConfig = join(gone, "config.toml");
+    writeFileSync(goneConfig, "");
+    const absent = join(dir, "absent.toml"); // no file, in a folder that is there: its defaults are kept
+    await loadKeptConfig(goneConfig, run);
+    await loadKeptConfig(absent, run);
+    Deno.removeSync(gone, { recursive: true });
+    assertTrue(Deno.statSync(keptConfigFile(run, goneConfig)!).isFile, "kept until something new is kept");
+
+    const next = join(dir, "next.toml");
+    writeFileSync(next, "");
+    await loadKeptConfig(next, run);
+    assertThrows(() => Deno.statSync(keptConfigFile(run, goneConfig)!), Deno.errors.NotFound);
+    for (const p of [absent, next]) assertTrue(Deno.statSync(keptConfigFile(run, p)!).isFile, p);
+  } finally {
+    cleanup(dir);
+  }
+});
