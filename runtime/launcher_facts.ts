@@ -12,7 +12,7 @@ import { concatBytes } from "../lib/sys/bytes.ts";
 import { basename, dirname, join } from "../lib/sys/path.ts";
 import { AT, type FileTime, mtimeOrErrno, setMtimeAt } from "../lib/sys/syscalls.ts";
 import { isExecutableFile, STANDARD_DIRS } from "../lib/sys/which.ts";
-import { writeOwnerOnly } from "../lib/sys/files.ts";
+import { missing, writeOwnerOnly } from "../lib/sys/files.ts";
 
 /** A configured runtime is the shim itself: exec'ing it would start the shim again, forever. */
 export class RuntimeIsSelfError extends ToolkitError {}
@@ -262,6 +262,59 @@ function removeOtherTimeFiles(factsPath: string, keep: string | undefined): void
   } catch { /* another writer's; the launcher checks what the facts name */ }
 }
 
+/** What a facts file's name records: the launcher, and the variables that choose its config. */
+export interface FactsKey {
+  launcher: string;
+  /** XPU_CTK_CONFIG_FILE_PATH, "" when unset. */
+  config: string;
+  /** XDG_CONFIG_HOME, "" when unset. */
+  xdg: string;
+}
+
+/**
+ * What the facts file named `name` records: the launcher names it `launcher.` and
+ * "$launcher:$XPU_CTK_CONFIG_FILE_PATH:$XDG_CONFIG_HOME" with each "/" as "%" (tools/runtime_launcher.sh).
+ * Undefined for a time file, another file, or a name that does not split in three at ":". A "%" of a path
+ * reads back as "/", so a path holding one is read as another path.
+ */
+export function factsKeyOf(name: string): FactsKey | undefined {
+  if (!name.startsWith("launcher.") || name.includes(".mtime.")) return undefined;
+  const parts = name.slice("launcher.".length).replaceAll("%", "/").split(":");
+  if (parts.length !== 3 || !parts[0].startsWith("/")) return undefined;
+  return { launcher: parts[0], config: parts[1], xdg: parts[2] };
+}
+
+/**
+ * Removes the facts, and their time files, of a launcher that is gone, or of a config folder or XDG_CONFIG_HOME
+ * that is gone: no launcher reads them again, and every install and config a host ever had (a tree unpacked
+ * and removed, a config in a folder since deleted) would otherwise keep a file here. Facts removed wrongly (a
+ * path read back as another, see {@link factsKeyOf}) are only written again by that launcher's next call.
+ */
+function removeGoneFacts(factsPath: string): void {
+  const dir = dirname(factsPath);
+  const own = basename(factsPath);
+  let names: string[];
+  try {
+    names = [...Deno.readDirSync(dir)].map((e) => e.name);
+  } catch {
+    return;
+  }
+  const gone = names.filter((name) => {
+    const k = name === own ? undefined : factsKeyOf(name);
+    return k !== undefined &&
+      (missing(k.launcher) || (k.config !== "" && missing(dirname(k.config))) ||
+        (k.xdg !== "" && missing(k.xdg)));
+  });
+  for (const facts of gone) {
+    for (const name of names) {
+      if (name !== facts && !name.startsWith(`${facts}.mtime.`)) continue;
+      try {
+        Deno.removeSync(join(dir, name));
+      } catch { /* removed by another writer meanwhile */ }
+    }
+  }
+}
+
 /** What the full runtime knows when it writes the launcher's facts. */
 export interface FactsContext {
   /** Where the launcher asked for them (XPU_LAUNCHER_FACTS). */
@@ -322,6 +375,7 @@ export function updateLauncherFacts(c: FactsContext): string {
   }
   writeLauncherFacts(c.factsPath, data);
   removeOtherTimeFiles(c.factsPath, configTime);
+  removeGoneFacts(c.factsPath);
   return `Wrote launcher facts ${c.factsPath}` +
     (configTime ? ` (the config checked by its time, ${configTime})` : " (the config checked by its bytes)");
 }

@@ -128,7 +128,9 @@ xpu_f_absent=
 xpu_f_runtime=
 xpu_f_create=
 xpu_f_markers=
-. "$xpu_facts"
+# "command": facts removed meanwhile (their launcher or config gone, see removeGoneFacts) are refreshed,
+# where a plain "." of a missing file would end the shell.
+command . "$xpu_facts" || xpu_refresh "$@"
 [ "$xpu_f_ok" = 1 ] &&
   [ "$xpu_f_launcher" -ef "$0" ] &&
   [ "$xpu_f_env_config" = "$XPU_CTK_CONFIG_FILE_PATH" ] &&

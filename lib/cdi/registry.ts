@@ -4,13 +4,13 @@
  * dropped and both files reported); a later dir overrides an earlier one.
  */
 import { extname, join } from "../sys/path.ts";
-import { readRegularText } from "../sys/files.ts";
+import { missing as isMissing, readRegularText } from "../sys/files.ts";
 import { ToolkitError } from "../sys/errors.ts";
 import { loadYaml } from "../sys/yaml.ts";
 import type { CdiDevice, CdiSpec } from "./spec.ts";
 import { cdiSpecProblems } from "./validate.ts";
 import { TrustChecker } from "./trust.ts";
-import { keptFile, missing, readKept, writeKept } from "../sys/kept.ts";
+import { keptFile, readKept, writeKept } from "../sys/kept.ts";
 
 /** An invalid spec, an unknown device, or a conflict. */
 export class CdiError extends ToolkitError {}
@@ -90,7 +90,7 @@ export async function readCdiSpec(file: string, keepDir?: string): Promise<CdiSp
   if (v === undefined) {
     v = await parseCdiText(text, file);
     // A spec gone since is one the registry will not read again: its parse goes when a new one is kept.
-    writeKept(kept, file, text, v, missing);
+    writeKept(kept, file, text, v, isMissing);
   }
   const problems = cdiSpecProblems(v, file);
   if (problems.length) throw new CdiError(problems.join("\n"));

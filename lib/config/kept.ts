@@ -6,7 +6,8 @@
  * time.
  */
 import type { Config, Value } from "./mod.ts";
-import { keptFile, missing, readKept, writeKept } from "../sys/kept.ts";
+import { keptFile, readKept, writeKept } from "../sys/kept.ts";
+import { missing } from "../sys/files.ts";
 import { dirname } from "../sys/path.ts";
 
 /** A Config as kept: its values as entries, and whether its document's tables had no prototype. */

@@ -11,6 +11,16 @@ export function readRegularText(path: string): string {
   return Deno.readTextFileSync(path);
 }
 
+/** Whether nothing is at `path`, not even a dangling link (ENOENT, or ENOTDIR for a part that is a file). */
+export function missing(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return false;
+  } catch (err) {
+    return err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory;
+  }
+}
+
 /** The mode of every folder the toolkit creates. */
 export const DIR_MODE = 0o755;
 

@@ -107,16 +107,6 @@ export function writeKept(
   if (gone) removeGone(file, gone);
 }
 
-/** Whether nothing is at `path`, not even a dangling link (a `gone` test for {@link writeKept}). */
-export function missing(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return false;
-  } catch (err) {
-    return err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory;
-  }
-}
-
 /** Removes the kept parses beside `file`, of its kind, whose recorded path `gone` says is gone. */
 function removeGone(file: string, gone: (path: string) => boolean): void {
   const dir = dirname(file);

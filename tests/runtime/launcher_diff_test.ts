@@ -4,7 +4,15 @@
  * same spec, or fail the same way. Where the fast path must not start Deno, a run with Deno made unable to
  * start proves it did not.
  */
-import { chmodSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { assertEquals, assertIncludes, assertTrue } from "../_assert.ts";
 import { bin, cleanup, DIST, launcherFactsFile, run, tempDir } from "../_helpers.ts";
@@ -465,6 +473,71 @@ Deno.test("a GPU create rewrites facts checked by the config's bytes, which may 
     assertIncludes(again.spec, "/dev/xpu-gpu0");
     const after = Deno.statSync(facts);
     assertEquals([after.ino, after.mtime?.getTime()], [before.ino, before.mtime?.getTime()]);
+  } finally {
+    cleanup(w.dir);
+  }
+});
+
+Deno.test("new facts remove those of a launcher, config folder or XDG_CONFIG_HOME gone, and their time files", async () => {
+  const w = makeWorld();
+  try {
+    const configIn = (folder: string) => {
+      Deno.mkdirSync(join(w.dir, folder));
+      const path = join(w.dir, folder, "config.toml");
+      writeFileSync(path, `[xpu-container-runtime]\nmode = "cdi"\nruntimes = ["${w.fake}"]\n`);
+      return path;
+    };
+    const [kept, goneFolder, next] = ["kept", "gone", "next"].map(configIn);
+    const other = join(w.dir, "other");
+    const cp = await run(["cp", "-a", DIST, other]);
+    assertEquals(cp.code, 0, cp.stderr);
+    const otherShim = join(other, "bin", "xpu-container-runtime");
+    const xdg = join(w.dir, "xdg");
+    Deno.mkdirSync(xdg);
+    const state = ["--root", join(w.dir, "root"), "state", "ctr"];
+    const call = (launcher: string, config: string, more: Record<string, string> = {}) =>
+      run([launcher, ...state], {
+        env: {
+          XPU_CTK_CONFIG_FILE_PATH: config,
+          XPU_RUNTIME_CACHE_DIR: w.cache,
+          XPU_TEST_RECORD: join(w.dir, "record"),
+          ...more,
+        },
+      });
+    const facts = {
+      keptConfig: launcherFactsFile(w.cache, SHIM, kept),
+      goneInstall: launcherFactsFile(w.cache, otherShim, kept),
+      goneConfig: launcherFactsFile(w.cache, SHIM, goneFolder),
+      goneXdg: launcherFactsFile(w.cache, SHIM, kept, xdg),
+    };
+    for (
+      const [launcher, config, more] of [
+        [SHIM, kept, {}],
+        [otherShim, kept, {}],
+        [SHIM, goneFolder, {}],
+        [SHIM, kept, { XDG_CONFIG_HOME: xdg }],
+      ] as const
+    ) {
+      const r = await call(launcher, config, more);
+      assertEquals(r.code, 0, r.stderr);
+    }
+    for (const [what, f] of Object.entries(facts)) assertTrue(existsSync(f), `${what}: written`);
+    // A time file of facts whose config is gone goes with them.
+    const timeFile = `${facts.goneConfig}.mtime.1.2`;
+    writeFileSync(timeFile, "", { mode: 0o600 });
+    cleanup(other);
+    cleanup(join(w.dir, "gone"));
+    cleanup(xdg);
+    assertEquals((await call(SHIM, kept)).code, 0);
+    assertTrue(existsSync(facts.goneInstall), "no facts written: nothing removed");
+
+    assertEquals((await call(SHIM, next)).code, 0);
+    assertTrue(existsSync(launcherFactsFile(w.cache, SHIM, next)), "the new facts");
+    assertTrue(existsSync(facts.keptConfig), "facts of a launcher and config still there stay");
+    for (const what of ["goneInstall", "goneConfig", "goneXdg"] as const) {
+      assertEquals(existsSync(facts[what]), false, `${what}: removed`);
+    }
+    assertEquals(existsSync(timeFile), false, "the time file of removed facts");
   } finally {
     cleanup(w.dir);
   }
