@@ -3,8 +3,9 @@
  * built `xpu-ctk cdi generate`, its hooks included, in JSON, and in YAML as `xpu-ctk install` writes it), jit-cdi
  * and legacy modes on a fixture driver root (one GPU, mock NVML), next to a plain runc cycle of the same bundle,
  * interleaved in an order rotated every round; a container without a GPU through the shim, as its difference
- * from a runc cycle in the same round; the processes each mode starts per container (counted with strace, when
- * installed); and the start of each executable and the work of each hook step.
+ * from a runc cycle in the same round, and as what the shim adds to the same commands with runc stubbed; the
+ * processes each mode starts per container (counted with strace, when installed); and the start of each
+ * executable and the work of each hook step.
  */
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -244,6 +245,51 @@ export async function benchGpuCycle(runs: number): Promise<GpuCycleBench> {
     ],
   ];
   const bareRuns = Math.max(41, 2 * runs + 1);
+  // The same commands with the low-level runtime stubbed (/bin/true takes any arguments). A runc cycle varies by
+  // several ms from round to round (30-65 ms here), so the differences above move by 1-2 ms between runs of the
+  // bench; what the shim adds to each command does not depend on what runc then does, and measured against the
+  // stub it is free of runc's spread. The configs name the stub and were installed a minute before.
+  const stub = "/bin/true";
+  const stubWrapper = join(dir, "exec-stub");
+  writeFileSync(stubWrapper, `#!/bin/sh\nexec ${stub} "$@"\n`, { mode: 0o755 });
+  const stubConfigs = {
+    bench: join(dir, "stub-bench.toml"),
+    default: join(dir, "stub-default.toml"),
+  };
+  const withStub = (from: string, line: string, to: string) => {
+    const text = readFileSync(from, "utf8");
+    if (!text.includes(line)) throw new Error(`${from} has no line ${line.trim()} to name the stub beside`);
+    return text.replace(line, to);
+  };
+  writeFileSync(
+    stubConfigs.bench,
+    withStub(configs.cdi, 'mode = "cdi"\n', `mode = "cdi"\nruntimes = ["${stub}"]\n`),
+  );
+  const runtimesLine = 'runtimes = ["docker-runc", "runc", "crun"]\n';
+  writeFileSync(stubConfigs.default, withStub(fullConfig, runtimesLine, `runtimes = ["${stub}"]\n`));
+  for (const f of Object.values(stubConfigs)) Deno.utimeSync(f, installed, installed);
+  const stubCycle = async (runtime: string, env: Record<string, string>) => {
+    const id = containerId("gstub");
+    const t0 = performance.now();
+    await timeCommand([runtime, "--root", root, "create", "--bundle", plain.dir, id], env);
+    await timeCommand([runtime, "--root", root, "start", id], env);
+    await timeCommand([runtime, "--root", root, "delete", "--force", id], env);
+    return performance.now() - t0;
+  };
+  const stubbed: [string, () => Promise<number>][] = [
+    [
+      "shim, the bench's config",
+      () => stubCycle(shim, { ...envOf("cdi"), XPU_CTK_CONFIG_FILE_PATH: stubConfigs.bench }),
+    ],
+    [
+      `shim, the default config (${statSync(stubConfigs.default).size} bytes)`,
+      () => stubCycle(shim, { ...driver.env, XPU_CTK_CONFIG_FILE_PATH: stubConfigs.default }),
+    ],
+    ["a one-line sh wrapper that execs it (the floor of any wrapper)", () => stubCycle(stubWrapper, {})],
+  ];
+  const stubRuns = Math.max(101, 4 * runs + 1);
+  const stubAlone: number[] = [];
+  const stubDiff: Record<string, number[]> = Object.fromEntries(stubbed.map(([k]) => [k, []]));
   const bareRunc: number[] = [];
   const bareDiff: Record<string, number[]> = Object.fromEntries(bare.map(([k]) => [k, []]));
   try {
@@ -267,6 +313,17 @@ export async function benchGpuCycle(runs: number): Promise<GpuCycleBench> {
       if (i < 2) continue; // two warm-up rounds
       bareRunc.push(times.runc);
       for (const [k] of bare) bareDiff[k].push(times[k] - times.runc);
+    }
+    for (let i = 0; i < stubRuns + 2; i++) {
+      const order = stubbed.map((_, j) => stubbed[(i + j) % stubbed.length]);
+      const times: Record<string, number> = {};
+      const alone = () => stubCycle(stub, {});
+      if (i % 2 === 0) times.alone = await alone();
+      for (const [k, fn] of order) times[k] = await fn();
+      if (i % 2 === 1) times.alone = await alone();
+      if (i < 2) continue; // two warm-up rounds: the first full runs write the launcher's facts
+      stubAlone.push(times.alone);
+      for (const [k] of stubbed) stubDiff[k].push(times[k] - times.alone);
     }
     if (await hasStrace()) {
       writeFileSync(gpu.config, original);
@@ -375,6 +432,18 @@ export async function benchGpuCycle(runs: number): Promise<GpuCycleBench> {
     `A container without a GPU: what each adds to a runc cycle of the same bundle, medians of the differences ` +
       `within each of ${bareRuns} rounds`,
     [{ what: "runc alone (the cycle)", value: ms(runcBare) }, ...bareRows],
+  );
+  printTable(
+    `The same without runc's spread: the low-level runtime stubbed (${stub}), what each adds to create, start and ` +
+      `delete, medians of the differences within each of ${stubRuns} rounds; x: on the runc cycle above`,
+    [
+      { what: "the stub alone (three commands)", value: ms(median(stubAlone)) },
+      ...stubbed.map(([k]) => {
+        const d = median(stubDiff[k]);
+        m[`stubbed: ${k}`] = d;
+        return { what: k, value: `+${ms(d)}  (x${((runcBare + d) / runcBare).toFixed(2)})` };
+      }),
+    ],
   );
   printProcesses("Programs started per container (one `run` through the shim, strace execve)", processes);
   printTable(
