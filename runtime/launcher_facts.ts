@@ -12,7 +12,7 @@ import { concatBytes } from "../lib/sys/bytes.ts";
 import { basename, dirname, join } from "../lib/sys/path.ts";
 import { AT, type FileTime, mtimeOrErrno, setMtimeAt } from "../lib/sys/syscalls.ts";
 import { isExecutableFile, STANDARD_DIRS } from "../lib/sys/which.ts";
-import { missing, writeOwnerOnly } from "../lib/sys/files.ts";
+import { missing, removeStale, writeOwnerOnly } from "../lib/sys/files.ts";
 
 /** A configured runtime is the shim itself: exec'ing it would start the shim again, forever. */
 export class RuntimeIsSelfError extends ToolkitError {}
@@ -252,14 +252,9 @@ function configTimeFile(factsPath: string, t: FileTime): string {
 
 /** Removes the time files of `factsPath` other than `keep` (earlier facts' ones). */
 function removeOtherTimeFiles(factsPath: string, keep: string | undefined): void {
-  const dir = dirname(factsPath);
   const prefix = `${basename(factsPath)}.mtime.`;
-  try {
-    for (const e of Deno.readDirSync(dir)) {
-      const path = join(dir, e.name);
-      if (e.name.startsWith(prefix) && path !== keep) Deno.removeSync(path);
-    }
-  } catch { /* another writer's; the launcher checks what the facts name */ }
+  // Another writer's may go first; the launcher checks what the facts name.
+  removeStale(dirname(factsPath), (name) => name.startsWith(prefix) && name !== (keep && basename(keep)));
 }
 
 /** What a facts file's name records: the launcher, and the variables that choose its config. */
@@ -291,28 +286,23 @@ export function factsKeyOf(name: string): FactsKey | undefined {
  * path read back as another, see {@link factsKeyOf}) are only written again by that launcher's next call.
  */
 function removeGoneFacts(factsPath: string): void {
-  const dir = dirname(factsPath);
   const own = basename(factsPath);
-  let names: string[];
-  try {
-    names = [...Deno.readDirSync(dir)].map((e) => e.name);
-  } catch {
-    return;
-  }
-  const gone = names.filter((name) => {
-    const k = name === own ? undefined : factsKeyOf(name);
-    return k !== undefined &&
-      (missing(k.launcher) || (k.config !== "" && missing(dirname(k.config))) ||
-        (k.xdg !== "" && missing(k.xdg)));
-  });
-  for (const facts of gone) {
-    for (const name of names) {
-      if (name !== facts && !name.startsWith(`${facts}.mtime.`)) continue;
-      try {
-        Deno.removeSync(join(dir, name));
-      } catch { /* removed by another writer meanwhile */ }
+  const gone = new Map<string, boolean>();
+  removeStale(dirname(factsPath), (name) => {
+    // Facts, and their time files with them.
+    const facts = name.replace(/\.mtime\.\d+\.\d+$/, "");
+    if (facts === own) return false;
+    if (!gone.has(facts)) {
+      const k = factsKeyOf(facts);
+      gone.set(
+        facts,
+        k !== undefined &&
+          (missing(k.launcher) || (k.config !== "" && missing(dirname(k.config))) ||
+            (k.xdg !== "" && missing(k.xdg))),
+      );
     }
-  }
+    return gone.get(facts)!;
+  });
 }
 
 /** What the full runtime knows when it writes the launcher's facts. */

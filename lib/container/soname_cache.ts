@@ -9,10 +9,11 @@
  * libraries only, and a driver upgrade's new set starts a file of its own instead of growing one. A file is read
  * only when it and the folder are owned by this user and writable by no one else, and is rewritten whole (a temp
  * file, renamed) with this create's libraries when it learned something. A damaged or foreign file reads as
- * empty.
+ * empty. Writing the file of a set met for the first time removes those of sets a library of which is gone (the
+ * set of a driver since upgraded or removed, which no spec mounts any more).
  */
-import { readOwnerOnly, writeOwnerOnly } from "../sys/files.ts";
-import { join } from "../sys/path.ts";
+import { missing, readOwnerOnly, removeStale, writeOwnerOnly } from "../sys/files.ts";
+import { basename, dirname, join } from "../sys/path.ts";
 import * as sys from "../sys/syscalls.ts";
 
 /**
@@ -45,6 +46,8 @@ export class SonameCache {
   #entries = new Map<string, Entry>();
   #used = new Set<string>();
   #changed = false;
+  /** Whether the file held nothing for this set when opened: its first write sweeps the others. */
+  #fresh = true;
 
   private constructor(readonly file: string | undefined) {}
 
@@ -56,6 +59,7 @@ export class SonameCache {
     const cache = new SonameCache(dir ? sonameCacheFile(dir, sources) : undefined);
     const bytes = cache.file ? readOwnerOnly(cache.file) : undefined;
     if (bytes) {
+      cache.#fresh = false;
       try {
         const v = JSON.parse(new TextDecoder().decode(bytes));
         if (v?.version === VERSION && v.files && typeof v.files === "object") {
@@ -101,6 +105,10 @@ export class SonameCache {
       "The runtime's cache folder",
     );
     this.#changed = false;
+    if (this.#fresh) {
+      this.#fresh = false;
+      removeGoneSets(this.file);
+    }
   }
 
   /** {@link save}, a failure forgotten: the next create reads those files afresh. */
@@ -109,6 +117,22 @@ export class SonameCache {
       this.save();
     } catch { /* read afresh next time */ }
   }
+}
+
+/** Removes the cache files beside `file` of sets that name a library no longer there. */
+function removeGoneSets(file: string): void {
+  const dir = dirname(file);
+  const own = basename(file);
+  removeStale(dir, (name) => {
+    if (name === own || !/^sonames\.[0-9a-f]{8}\.json$/.test(name)) return false;
+    const bytes = readOwnerOnly(join(dir, name));
+    try {
+      const files = bytes ? Object.keys(JSON.parse(new TextDecoder().decode(bytes))?.files ?? {}) : [];
+      return files.some(missing);
+    } catch {
+      return false; // damaged: rewritten by the next create of its set
+    }
+  });
 }
 
 function isEntry(e: unknown): e is Entry {

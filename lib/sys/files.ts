@@ -21,6 +21,26 @@ export function missing(path: string): boolean {
   }
 }
 
+/**
+ * Removes the entries of folder `dir` that `stale` picks by name, each on its own: one that another process
+ * removed first is not an error, and a folder that cannot be listed is left as it is. For the runtime's own
+ * folder, whose files are only ever made again.
+ */
+export function removeStale(dir: string, stale: (name: string) => boolean): void {
+  let names: string[];
+  try {
+    names = [...Deno.readDirSync(dir)].map((e) => e.name);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!stale(name)) continue;
+    try {
+      Deno.removeSync(join(dir, name));
+    } catch { /* removed meanwhile */ }
+  }
+}
+
 /** The mode of every folder the toolkit creates. */
 export const DIR_MODE = 0o755;
 

@@ -5,7 +5,7 @@
  * identifies the build), and only from a file of the runtime's own (./files.ts readOwnerOnly). A value JSON cannot
  * carry exactly (dates, infinities, -0) is not kept.
  */
-import { readOwnerOnly, writeOwnerOnly } from "./files.ts";
+import { readOwnerOnly, removeStale, writeOwnerOnly } from "./files.ts";
 import { basename, dirname, join } from "./path.ts";
 import { AT, identityOrErrno } from "./syscalls.ts";
 
@@ -109,20 +109,10 @@ export function writeKept(
 
 /** Removes the kept parses beside `file`, of its kind, whose recorded path `gone` says is gone. */
 function removeGone(file: string, gone: (path: string) => boolean): void {
-  const dir = dirname(file);
   const own = basename(file);
   const kind = own.slice(0, own.indexOf("."));
-  let names: string[];
-  try {
-    names = [...Deno.readDirSync(dir)].filter((e) => e.isFile && e.name !== own).map((e) => e.name);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const path = keptPathOf(name, kind);
-    if (path === undefined || !gone(path)) continue;
-    try {
-      Deno.removeSync(join(dir, name));
-    } catch { /* removed by another call meanwhile */ }
-  }
+  removeStale(dirname(file), (name) => {
+    const path = name === own ? undefined : keptPathOf(name, kind);
+    return path !== undefined && gone(path);
+  });
 }

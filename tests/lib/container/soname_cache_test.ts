@@ -3,8 +3,16 @@
  * read from (a library rewritten, replaced or moved in place is read again), and only from a cache file and
  * folder of the runtime's own; the plan made with the cache is the plan made without it.
  */
-import { chmodSync, chownSync, copyFileSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from "node:fs";
+import { basename, join } from "node:path";
 import { assertEquals, assertTrue } from "../../_assert.ts";
 import { cleanup, tempDir } from "../../_helpers.ts";
 import { SonameCache, sonameCacheFile } from "../../../lib/container/soname_cache.ts";
@@ -172,6 +180,39 @@ Deno.test("each set of libraries has a file of its own, whatever the order, hold
     one.record(a, one.lookup(a, "x86_64").id!, "x86_64", "liba.so.1");
     one.save();
     assertEquals(Object.keys(entries(sonameCacheFile(dir, [a]))), [a]);
+  } finally {
+    cleanup(host);
+    cleanup(join(dir, ".."));
+  }
+});
+
+Deno.test("the first write of a new set removes the files of sets a library of which is gone, and only those", () => {
+  const host = tempDir("xpu-soc-host-");
+  const dir = join(tempDir("xpu-soc-run-"), "run");
+  try {
+    const old = join(host, "liba.so.550"), kept = join(host, "libb.so.1.0"), next = join(host, "liba.so.560");
+    copyFileSync(library("liba.so.1"), old);
+    copyFileSync(library("libb.so.1"), kept);
+    const save = (sources: string[]) => {
+      const c = SonameCache.open(dir, sources);
+      for (const p of sources) c.record(p, c.lookup(p, "x86_64").id!, "x86_64", basename(p));
+      c.save();
+    };
+    const exists = (sources: string[]) => existsSync(sonameCacheFile(dir, sources));
+    save([old, kept]);
+    save([kept]);
+    // A foreign file in the folder is not the cache's to remove, whatever it names.
+    const foreign = join(dir, "sonames.notes.json");
+    writeFileSync(foreign, JSON.stringify({ files: { [join(host, "gone")]: [] } }), { mode: 0o600 });
+    Deno.removeSync(old); // the driver upgraded: its libraries are gone
+    save([kept]); // a set already kept: no sweep
+    assertTrue(exists([old, kept]), "kept until a new set is written");
+
+    copyFileSync(library("liba.so.1"), next);
+    save([next, kept]);
+    assertEquals(exists([old, kept]), false, "the set naming a library that is gone");
+    assertTrue(exists([kept]) && exists([next, kept]), "the sets whose libraries are all there");
+    assertTrue(existsSync(foreign));
   } finally {
     cleanup(host);
     cleanup(join(dir, ".."));
