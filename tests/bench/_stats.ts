@@ -23,6 +23,13 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+/** The first and third quartiles of a list (nearest rank): the middle half of the values lies between them. */
+export function quartiles(xs: number[]): [number, number] {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
+  return [at(0.25), at(0.75)];
+}
+
 /** One row of a results table. */
 export interface Row {
   what: string;

@@ -14,7 +14,7 @@ import { bin, cleanup, containerId, makeBundle, run, tempDir } from "../_helpers
 import { copyRootfs } from "../../fixtures/rootfs.ts";
 import { parseLdCacheFile } from "../../lib/discover/ldcache.ts";
 import { TOOLKIT_GENERATOR } from "../../lib/container/ldcache_write.ts";
-import { median, ms, printTable, timeCommand } from "./_stats.ts";
+import { median, ms, printTable, quartiles, timeCommand } from "./_stats.ts";
 
 type Mode = "cdi" | "jit-cdi" | "legacy";
 const MODES: Mode[] = ["cdi", "jit-cdi", "legacy"];
@@ -423,10 +423,15 @@ export async function benchGpuCycle(runs: number): Promise<GpuCycleBench> {
   );
   const runcBare = median(bareRunc);
   m["runc, no-GPU bundle"] = runcBare;
+  // With the middle half of the rounds' differences: how far one round's says what the median says.
+  const spread = (xs: number[]) => quartiles(xs).map((q) => q.toFixed(1)).join(" to ");
   const bareRows = bare.map(([k]) => {
     const d = median(bareDiff[k]);
     m[k] = runcBare + d;
-    return { what: k, value: `+${ms(d)}  (x${((runcBare + d) / runcBare).toFixed(2)})` };
+    return {
+      what: k,
+      value: `+${ms(d)}  (x${((runcBare + d) / runcBare).toFixed(2)}; middle half ${spread(bareDiff[k])})`,
+    };
   });
   printTable(
     `A container without a GPU: what each adds to a runc cycle of the same bundle, medians of the differences ` +
@@ -441,7 +446,12 @@ export async function benchGpuCycle(runs: number): Promise<GpuCycleBench> {
       ...stubbed.map(([k]) => {
         const d = median(stubDiff[k]);
         m[`stubbed: ${k}`] = d;
-        return { what: k, value: `+${ms(d)}  (x${((runcBare + d) / runcBare).toFixed(2)})` };
+        return {
+          what: k,
+          value: `+${ms(d)}  (x${((runcBare + d) / runcBare).toFixed(2)}; middle half ${
+            spread(stubDiff[k])
+          })`,
+        };
       }),
     ],
   );
