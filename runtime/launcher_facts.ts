@@ -281,7 +281,8 @@ export function factsKeyOf(name: string): FactsKey | undefined {
 
 /**
  * Removes the facts, and their time files, of a launcher that is gone, or of a config folder or XDG_CONFIG_HOME
- * that is gone: no launcher reads them again, and every install and config a host ever had (a tree unpacked
+ * that is gone (named by an absolute path: a relative one is another process's to judge): no launcher reads them
+ * again, and every install and config a host ever had (a tree unpacked
  * and removed, a config in a folder since deleted) would otherwise keep a file here. Facts removed wrongly (a
  * path read back as another, see {@link factsKeyOf}) are only written again by that launcher's next call.
  */
@@ -297,8 +298,8 @@ function removeGoneFacts(factsPath: string): void {
       gone.set(
         facts,
         k !== undefined &&
-          (missing(k.launcher) || (k.config !== "" && missing(dirname(k.config))) ||
-            (k.xdg !== "" && missing(k.xdg))),
+          (missing(k.launcher) || (k.config.startsWith("/") && missing(dirname(k.config))) ||
+            (k.xdg.startsWith("/") && missing(k.xdg))),
       );
     }
     return gone.get(facts)!;

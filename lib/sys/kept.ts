@@ -107,12 +107,15 @@ export function writeKept(
   if (gone) removeGone(file, gone);
 }
 
-/** Removes the kept parses beside `file`, of its kind, whose recorded path `gone` says is gone. */
+/**
+ * Removes the kept parses beside `file`, of its kind, whose recorded path `gone` says is gone. A relative path
+ * is never judged: it names another file from another process's working folder.
+ */
 function removeGone(file: string, gone: (path: string) => boolean): void {
   const own = basename(file);
   const kind = own.slice(0, own.indexOf("."));
   removeStale(dirname(file), (name) => {
     const path = name === own ? undefined : keptPathOf(name, kind);
-    return path !== undefined && gone(path);
+    return path !== undefined && path.startsWith("/") && gone(path);
   });
 }

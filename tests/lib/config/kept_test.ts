@@ -141,3 +141,25 @@ Deno.test("keeping a new config's parse removes those of configs whose folder is
     cleanup(dir);
   }
 });
+
+Deno.test("a config named by a relative path keeps its parse whatever folder another call works in", async () => {
+  const dir = tempDir("xpu-kept-");
+  const cwd = Deno.cwd();
+  try {
+    const run = join(dir, "run");
+    const here = join(dir, "here"), elsewhere = join(dir, "elsewhere");
+    Deno.mkdirSync(join(here, "conf"), { recursive: true });
+    Deno.mkdirSync(elsewhere);
+    writeFileSync(join(here, "conf", "config.toml"), "");
+    Deno.chdir(here);
+    await loadKeptConfig("conf/config.toml", run);
+    Deno.chdir(elsewhere); // where conf/ is not
+    const next = join(dir, "next.toml");
+    writeFileSync(next, "");
+    await loadKeptConfig(next, run);
+    assertTrue(Deno.statSync(keptConfigFile(run, "conf/config.toml")!).isFile);
+  } finally {
+    Deno.chdir(cwd);
+    cleanup(dir);
+  }
+});
