@@ -52,26 +52,34 @@ function look(root: string, cur: string, memo?: ResolveMemo): string | null {
 export function resolveInRoot(root: string, path: string, memo?: ResolveMemo): string | undefined {
   const todo = path.split("/").filter((p) => p !== "" && p !== ".");
   const done: string[] = [];
+  // "/" + done.join("/") without the "/" of the root, kept as `done` grows (discovery resolves hundreds of
+  // paths a run, most of them in the same few folders).
+  let prefix = "";
   let links = 0;
   while (todo.length) {
     const part = todo.shift()!;
     if (part === "..") {
       done.pop();
+      prefix = done.length ? "/" + done.join("/") : "";
       continue;
     }
     if (part === ".") continue;
-    const cur = "/" + (done.length ? done.join("/") + "/" : "") + part;
+    const cur = prefix + "/" + part;
     const v = look(root, cur, memo);
     if (v === null) return undefined;
     if (v === "") {
       done.push(part);
+      prefix = cur;
       continue;
     }
     if (++links > 40) return undefined;
-    if (v.startsWith("/")) done.length = 0;
+    if (v.startsWith("/")) {
+      done.length = 0;
+      prefix = "";
+    }
     todo.unshift(...v.split("/").filter(Boolean));
   }
-  return "/" + done.join("/");
+  return prefix || "/";
 }
 
 /** The character or block node at `path` under `devRoot` (symlinks followed), or undefined. */

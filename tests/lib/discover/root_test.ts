@@ -19,6 +19,21 @@ Deno.test("paths resolve inside the root: absolute and ../ links never reach the
     assert.equal(resolveInRoot(root, "/usr/lib/abs/shadow"), undefined, "the host's /etc/shadow is not seen");
     assert.equal(resolveInRoot(root, "/usr/lib/loop1"), undefined);
     assert.equal(resolveInRoot(root, "/usr/./lib/../lib/abs/passwd"), "/etc/passwd");
+    // The root itself, and links and ../ that lead back to it or above it.
+    symlinkSync("/", join(root, "usr/lib/top"));
+    symlinkSync("../..", join(root, "usr/lib/updir"));
+    for (
+      const p of ["/", "/..", "/usr/..", "/usr/lib/top", "/usr/lib/updir", "/usr/lib/updir/..", "/../usr/../"]
+    ) {
+      assert.equal(resolveInRoot(root, p), "/", p);
+    }
+    assert.equal(resolveInRoot(root, "/usr/lib/top/usr/lib/updir/etc/passwd"), "/etc/passwd");
+    assert.equal(resolveInRoot(root, "/usr/lib/updir/usr/lib"), "/usr/lib");
+    assert.equal(
+      resolveInRoot(root, "/usr/lib/abs/../usr"),
+      "/usr",
+      "../ after a link is taken from its target",
+    );
   } finally {
     cleanup(root);
   }
