@@ -542,3 +542,27 @@ Deno.test("new facts remove those of a launcher, config folder or XDG_CONFIG_HOM
     cleanup(w.dir);
   }
 });
+
+Deno.test("facts the shell cannot read (cut short, or gone between the check and the read) are written afresh", async () => {
+  const w = makeWorld();
+  try {
+    const config = join(w.dir, "config.toml");
+    writeFileSync(config, `[xpu-container-runtime]\nmode = "cdi"\nruntimes = ["${w.fake}"]\n`);
+    const env = {
+      XPU_CTK_CONFIG_FILE_PATH: config,
+      XPU_RUNTIME_CACHE_DIR: w.cache,
+      XPU_TEST_RECORD: join(w.dir, "record"),
+    };
+    const state = [SHIM, "--root", join(w.dir, "root"), "state", "ctr"];
+    assertEquals((await run(state, { env })).code, 0);
+    const facts = factsFile(w, config);
+    const good = readFileSync(facts, "utf8");
+    // Cut inside a quoted value: a plain "." of it is a syntax error that ends the launcher's shell.
+    writeFileSync(facts, good.slice(0, good.indexOf("'") + 1), { mode: 0o600 });
+    const r = await run(state, { env });
+    assertEquals(r.code, 0, r.stderr);
+    assertEquals(readFileSync(facts, "utf8"), good, "the full runtime wrote them again");
+  } finally {
+    cleanup(w.dir);
+  }
+});
