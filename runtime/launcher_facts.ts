@@ -250,13 +250,6 @@ function configTimeFile(factsPath: string, t: FileTime): string {
   return `${factsPath}.mtime.${t.sec}.${t.nsec}`;
 }
 
-/** Removes the time files of `factsPath` other than `keep` (earlier facts' ones). */
-function removeOtherTimeFiles(factsPath: string, keep: string | undefined): void {
-  const prefix = `${basename(factsPath)}.mtime.`;
-  // Another writer's may go first; the launcher checks what the facts name.
-  removeStale(dirname(factsPath), (name) => name.startsWith(prefix) && name !== (keep && basename(keep)));
-}
-
 /** What a facts file's name records: the launcher, and the variables that choose its config. */
 export interface FactsKey {
   launcher: string;
@@ -280,16 +273,20 @@ export function factsKeyOf(name: string): FactsKey | undefined {
 }
 
 /**
- * Removes the facts, and their time files, of a launcher that is gone, or of a config folder or XDG_CONFIG_HOME
- * that is gone (named by an absolute path: a relative one is another process's to judge): no launcher reads them
- * again, and every install and config a host ever had (a tree unpacked
- * and removed, a config in a folder since deleted) would otherwise keep a file here. Facts removed wrongly (a
- * path read back as another, see {@link factsKeyOf}) are only written again by that launcher's next call.
+ * Clears the folder of `factsPath` after a write, in one listing: the time files of these facts other than
+ * `keep` (earlier facts' ones), and the facts, with their time files, of a launcher that is gone, or of a
+ * config folder or XDG_CONFIG_HOME that is gone (named by an absolute path: a relative one is another process's
+ * to judge). No launcher reads those again, and every install and config a host ever had (a tree unpacked and
+ * removed, a config in a folder since deleted) would otherwise keep a file here. Another writer may remove a
+ * file first; the launcher checks what the facts name. Facts removed wrongly (a path read back as another, see
+ * {@link factsKeyOf}) are only written again by that launcher's next call.
  */
-function removeGoneFacts(factsPath: string): void {
+function removeStaleFacts(factsPath: string, keep: string | undefined): void {
   const own = basename(factsPath);
   const gone = new Map<string, boolean>();
+  const ownTimes = `${own}.mtime.`;
   removeStale(dirname(factsPath), (name) => {
+    if (name.startsWith(ownTimes)) return name !== (keep && basename(keep));
     // Facts, and their time files with them.
     const facts = name.replace(/\.mtime\.\d+\.\d+$/, "");
     if (facts === own) return false;
@@ -365,8 +362,7 @@ export function updateLauncherFacts(c: FactsContext): string {
     );
   }
   writeLauncherFacts(c.factsPath, data);
-  removeOtherTimeFiles(c.factsPath, configTime);
-  removeGoneFacts(c.factsPath);
+  removeStaleFacts(c.factsPath, configTime);
   return `Wrote launcher facts ${c.factsPath}` +
     (configTime ? ` (the config checked by its time, ${configTime})` : " (the config checked by its bytes)");
 }

@@ -128,7 +128,7 @@ xpu_f_absent=
 xpu_f_runtime=
 xpu_f_create=
 xpu_f_markers=
-# "command": facts removed meanwhile (their launcher or config gone, see removeGoneFacts) are refreshed,
+# "command": facts removed meanwhile (their launcher or config gone, see removeStaleFacts) are refreshed,
 # where a plain "." of a missing file would end the shell.
 command . "$xpu_facts" || xpu_refresh "$@"
 [ "$xpu_f_ok" = 1 ] &&
