@@ -57,17 +57,13 @@ export class SonameCache {
    */
   static open(dir: string | undefined, sources: readonly string[]): SonameCache {
     const cache = new SonameCache(dir ? sonameCacheFile(dir, sources) : undefined);
-    const bytes = cache.file ? readOwnerOnly(cache.file) : undefined;
-    if (bytes) {
-      cache.#fresh = false;
-      try {
-        const v = JSON.parse(new TextDecoder().decode(bytes));
-        if (v?.version === VERSION && v.files && typeof v.files === "object") {
-          for (const [path, e] of Object.entries(v.files)) {
-            if (isEntry(e)) cache.#entries.set(path, e);
-          }
-        }
-      } catch { /* damaged: rebuilt */ }
+    const v = cache.file ? readCacheFile(cache.file) : undefined;
+    if (v !== undefined) cache.#fresh = false;
+    // Damaged, or of another version: rebuilt.
+    if (v?.version === VERSION && v.files && typeof v.files === "object") {
+      for (const [path, e] of Object.entries(v.files)) {
+        if (isEntry(e)) cache.#entries.set(path, e);
+      }
     }
     return cache;
   }
@@ -119,19 +115,28 @@ export class SonameCache {
   }
 }
 
+/**
+ * What the cache file `file` holds, when it is the runtime's own (./files.ts readOwnerOnly): its JSON, null when
+ * that does not parse; undefined when there is no such file.
+ */
+function readCacheFile(file: string): { version?: unknown; files?: unknown } | null | undefined {
+  const bytes = readOwnerOnly(file);
+  if (!bytes) return undefined;
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return null;
+  }
+}
+
 /** Removes the cache files beside `file` of sets that name a library no longer there. */
 function removeGoneSets(file: string): void {
   const dir = dirname(file);
   const own = basename(file);
   removeStale(dir, (name) => {
     if (name === own || !/^sonames\.[0-9a-f]{8}\.json$/.test(name)) return false;
-    const bytes = readOwnerOnly(join(dir, name));
-    try {
-      const files = bytes ? Object.keys(JSON.parse(new TextDecoder().decode(bytes))?.files ?? {}) : [];
-      return files.some(missing);
-    } catch {
-      return false; // damaged: rewritten by the next create of its set
-    }
+    // A damaged file is rewritten by the next create of its set.
+    return Object.keys(readCacheFile(join(dir, name))?.files ?? {}).some(missing);
   });
 }
 
