@@ -150,6 +150,21 @@ function factsFile(w: World, config: string): string {
   return launcherFactsFile(w.cache, SHIM, config);
 }
 
+/** Writes at `path` a config in cdi mode whose low-level runtime is the world's recording one; returns `path`. */
+function writeFakeConfig(w: World, path: string): string {
+  writeFileSync(path, `[xpu-container-runtime]\nmode = "cdi"\nruntimes = ["${w.fake}"]\n`);
+  return path;
+}
+
+/** The environment of a launcher call with `config`: the world's cache folder, and its runtime's record file. */
+function callEnv(w: World, config: string): Record<string, string> {
+  return {
+    XPU_CTK_CONFIG_FILE_PATH: config,
+    XPU_RUNTIME_CACHE_DIR: w.cache,
+    XPU_TEST_RECORD: join(w.dir, "record"),
+  };
+}
+
 /** Which runs must not start Deno: every non-create, and a create that asks for nothing, unless creates are logged. */
 function mustSkipDeno(configName: string, invocation: string): boolean {
   if (configName.startsWith("unreadable")) return false;
@@ -298,8 +313,8 @@ Deno.test("a launcher started by a relative path gets its facts written and skip
       `[xpu-container-runtime]\nmode = "cdi"\nruntimes = ["${w.fake}"]\n` +
         `[xpu-container-runtime.modes.cdi]\nspec-dirs = ["${w.cdi}"]\n`,
     );
-    const record = join(w.dir, "record");
-    const env = { XPU_CTK_CONFIG_FILE_PATH: config, XPU_RUNTIME_CACHE_DIR: w.cache, XPU_TEST_RECORD: record };
+    const env = callEnv(w, config);
+    const record = env.XPU_TEST_RECORD;
     // Through sh, so that $0 really is relative (a spawn from here would name the program by its full path).
     const rel = ["sh", "-c", 'cd "$1" && shift && exec "./$@"', "sh", dirname(SHIM), basename(SHIM)];
     rel.push("--root", join(w.dir, "root"), "state", "ctr");
@@ -316,15 +331,13 @@ Deno.test("a launcher started by a relative path gets its facts written and skip
 Deno.test("two installs of the launcher used in turn keep facts of their own and both skip Deno", async () => {
   const w = makeWorld();
   try {
-    const config = join(w.dir, "config.toml");
-    writeFileSync(config, `[xpu-container-runtime]\nmode = "cdi"\nruntimes = ["${w.fake}"]\n`);
+    const config = writeFakeConfig(w, join(w.dir, "config.toml"));
     // A second tree, as a package and an operator's install under another prefix are.
     const other = join(w.dir, "other");
     const cp = await run(["cp", "-a", DIST, other]);
     assertEquals(cp.code, 0, cp.stderr);
     const launchers = [SHIM, join(other, "bin", "xpu-container-runtime")];
-    const record = join(w.dir, "record");
-    const env = { XPU_CTK_CONFIG_FILE_PATH: config, XPU_RUNTIME_CACHE_DIR: w.cache, XPU_TEST_RECORD: record };
+    const env = callEnv(w, config);
     const state = ["--root", join(w.dir, "root"), "state", "ctr"];
     for (const launcher of launchers) assertEquals((await run([launcher, ...state], { env })).code, 0);
     for (let round = 0; round < 2; round++) {
@@ -483,9 +496,7 @@ Deno.test("new facts remove those of a launcher, config folder or XDG_CONFIG_HOM
   try {
     const configIn = (folder: string) => {
       Deno.mkdirSync(join(w.dir, folder));
-      const path = join(w.dir, folder, "config.toml");
-      writeFileSync(path, `[xpu-container-runtime]\nmode = "cdi"\nruntimes = ["${w.fake}"]\n`);
-      return path;
+      return writeFakeConfig(w, join(w.dir, folder, "config.toml"));
     };
     const [kept, goneFolder, next] = ["kept", "gone", "next"].map(configIn);
     const other = join(w.dir, "other");
@@ -496,14 +507,7 @@ Deno.test("new facts remove those of a launcher, config folder or XDG_CONFIG_HOM
     Deno.mkdirSync(xdg);
     const state = ["--root", join(w.dir, "root"), "state", "ctr"];
     const call = (launcher: string, config: string, more: Record<string, string> = {}) =>
-      run([launcher, ...state], {
-        env: {
-          XPU_CTK_CONFIG_FILE_PATH: config,
-          XPU_RUNTIME_CACHE_DIR: w.cache,
-          XPU_TEST_RECORD: join(w.dir, "record"),
-          ...more,
-        },
-      });
+      run([launcher, ...state], { env: { ...callEnv(w, config), ...more } });
     const facts = {
       keptConfig: launcherFactsFile(w.cache, SHIM, kept),
       goneInstall: launcherFactsFile(w.cache, otherShim, kept),
@@ -546,13 +550,8 @@ Deno.test("new facts remove those of a launcher, config folder or XDG_CONFIG_HOM
 Deno.test("facts the shell cannot read (cut short, or gone between the check and the read) are written afresh", async () => {
   const w = makeWorld();
   try {
-    const config = join(w.dir, "config.toml");
-    writeFileSync(config, `[xpu-container-runtime]\nmode = "cdi"\nruntimes = ["${w.fake}"]\n`);
-    const env = {
-      XPU_CTK_CONFIG_FILE_PATH: config,
-      XPU_RUNTIME_CACHE_DIR: w.cache,
-      XPU_TEST_RECORD: join(w.dir, "record"),
-    };
+    const config = writeFakeConfig(w, join(w.dir, "config.toml"));
+    const env = callEnv(w, config);
     const state = [SHIM, "--root", join(w.dir, "root"), "state", "ctr"];
     assertEquals((await run(state, { env })).code, 0);
     const facts = factsFile(w, config);
