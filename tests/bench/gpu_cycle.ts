@@ -152,6 +152,31 @@ function configFor(dir: string, mode: Mode, driver: DriverRoot, cdiDir: string, 
   return file;
 }
 
+/**
+ * `rounds` rounds (after two warm-up ones) of `base` and each of `variants`: the variants in an order rotated by
+ * one every round, `base` first or last in turn. Returns `base`'s times and each variant's differences from
+ * `base` in the same round.
+ */
+async function pairedRounds(
+  rounds: number,
+  base: () => Promise<number>,
+  variants: [string, () => Promise<number>][],
+): Promise<{ base: number[]; diffs: Record<string, number[]> }> {
+  const out = { base: [] as number[], diffs: Object.fromEntries(variants.map(([k]) => [k, [] as number[]])) };
+  for (let i = 0; i < rounds + 2; i++) {
+    const order = variants.map((_, j) => variants[(i + j) % variants.length]);
+    const times: Record<string, number> = {};
+    const baseFirst = i % 2 === 0;
+    const t0 = baseFirst ? await base() : 0;
+    for (const [k, fn] of order) times[k] = await fn();
+    const t = baseFirst ? t0 : await base();
+    if (i < 2) continue;
+    out.base.push(t);
+    for (const [k] of variants) out.diffs[k].push(times[k] - t);
+  }
+  return out;
+}
+
 /** Runs the benchmark with `runs` samples per variant (at least 15) and prints the tables. */
 export async function benchGpuCycle(runs: number): Promise<GpuCycleBench> {
   runs = Math.max(15, runs);
@@ -288,10 +313,8 @@ export async function benchGpuCycle(runs: number): Promise<GpuCycleBench> {
     ["a one-line sh wrapper that execs it (the floor of any wrapper)", () => stubCycle(stubWrapper, {})],
   ];
   const stubRuns = Math.max(101, 4 * runs + 1);
-  const stubAlone: number[] = [];
-  const stubDiff: Record<string, number[]> = Object.fromEntries(stubbed.map(([k]) => [k, []]));
-  const bareRunc: number[] = [];
-  const bareDiff: Record<string, number[]> = Object.fromEntries(bare.map(([k]) => [k, []]));
+  let bareRounds: Awaited<ReturnType<typeof pairedRounds>>;
+  let stubRounds: Awaited<ReturnType<typeof pairedRounds>>;
   try {
     for (let i = 0; i < runs + 2; i++) {
       const keep = i >= 2; // two warm-up rounds
@@ -302,29 +325,9 @@ export async function benchGpuCycle(runs: number): Promise<GpuCycleBench> {
         if (keep) s[k].push(t);
       }
     }
-    for (let i = 0; i < bareRuns + 2; i++) {
-      // runc first or last in turn, the variants rotated between.
-      const order = bare.map((_, j) => bare[(i + j) % bare.length]);
-      const times: Record<string, number> = {};
-      const runcFirst = i % 2 === 0;
-      if (runcFirst) times.runc = await cycle("runc", root, plain.dir, {});
-      for (const [k, fn] of order) times[k] = await fn();
-      if (!runcFirst) times.runc = await cycle("runc", root, plain.dir, {});
-      if (i < 2) continue; // two warm-up rounds
-      bareRunc.push(times.runc);
-      for (const [k] of bare) bareDiff[k].push(times[k] - times.runc);
-    }
-    for (let i = 0; i < stubRuns + 2; i++) {
-      const order = stubbed.map((_, j) => stubbed[(i + j) % stubbed.length]);
-      const times: Record<string, number> = {};
-      const alone = () => stubCycle(stub, {});
-      if (i % 2 === 0) times.alone = await alone();
-      for (const [k, fn] of order) times[k] = await fn();
-      if (i % 2 === 1) times.alone = await alone();
-      if (i < 2) continue; // two warm-up rounds: the first full runs write the launcher's facts
-      stubAlone.push(times.alone);
-      for (const [k] of stubbed) stubDiff[k].push(times[k] - times.alone);
-    }
+    bareRounds = await pairedRounds(bareRuns, () => cycle("runc", root, plain.dir, {}), bare);
+    // The first full runs of the stubbed configs write the launcher's facts: in the warm-up rounds.
+    stubRounds = await pairedRounds(stubRuns, () => stubCycle(stub, {}), stubbed);
     if (await hasStrace()) {
       writeFileSync(gpu.config, original);
       freshRootfs(plain.dir);
@@ -421,16 +424,18 @@ export async function benchGpuCycle(runs: number): Promise<GpuCycleBench> {
         : `${ms(m[k])}  (x${(m[k] / m.runc).toFixed(2)}, +${ms(m[k] - m.runc)})`,
     })),
   );
-  const runcBare = median(bareRunc);
+  const runcBare = median(bareRounds.base);
   m["runc, no-GPU bundle"] = runcBare;
   // With the middle half of the rounds' differences: how far one round's says what the median says.
   const spread = (xs: number[]) => quartiles(xs).map((q) => q.toFixed(1)).join(" to ");
   const bareRows = bare.map(([k]) => {
-    const d = median(bareDiff[k]);
+    const d = median(bareRounds.diffs[k]);
     m[k] = runcBare + d;
     return {
       what: k,
-      value: `+${ms(d)}  (x${((runcBare + d) / runcBare).toFixed(2)}; middle half ${spread(bareDiff[k])})`,
+      value: `+${ms(d)}  (x${((runcBare + d) / runcBare).toFixed(2)}; middle half ${
+        spread(bareRounds.diffs[k])
+      })`,
     };
   });
   printTable(
@@ -442,14 +447,14 @@ export async function benchGpuCycle(runs: number): Promise<GpuCycleBench> {
     `The same without runc's spread: the low-level runtime stubbed (${stub}), what each adds to create, start and ` +
       `delete, medians of the differences within each of ${stubRuns} rounds; x: on the runc cycle above`,
     [
-      { what: "the stub alone (three commands)", value: ms(median(stubAlone)) },
+      { what: "the stub alone (three commands)", value: ms(median(stubRounds.base)) },
       ...stubbed.map(([k]) => {
-        const d = median(stubDiff[k]);
+        const d = median(stubRounds.diffs[k]);
         m[`stubbed: ${k}`] = d;
         return {
           what: k,
           value: `+${ms(d)}  (x${((runcBare + d) / runcBare).toFixed(2)}; middle half ${
-            spread(stubDiff[k])
+            spread(stubRounds.diffs[k])
           })`,
         };
       }),
