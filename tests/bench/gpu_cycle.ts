@@ -245,6 +245,9 @@ export async function benchGpuCycle(runs: number): Promise<GpuCycleBench> {
   const fullName = `shim, the default config (${statSync(fullConfig).size} bytes)`;
   const recentName = "shim, the default config just written (checked by its bytes)";
   const keys = ["runc", ...MODES, "cdi, YAML spec"];
+  // A GPU cycle's medians over 21 rounds moved by up to 0.3 in ratio between runs of the bench (a runc cycle
+  // varies by several ms from round to round): at least 31 rounds, and the middle half of each round's ratio.
+  const gpuRuns = Math.max(31, runs);
   const s: Record<string, number[]> = Object.fromEntries(keys.map((k) => [k, []]));
   const processes: Record<string, Record<string, number>> = {};
   const starts: Record<string, number> = {};
@@ -316,7 +319,7 @@ export async function benchGpuCycle(runs: number): Promise<GpuCycleBench> {
   let bareRounds: Awaited<ReturnType<typeof pairedRounds>>;
   let stubRounds: Awaited<ReturnType<typeof pairedRounds>>;
   try {
-    for (let i = 0; i < runs + 2; i++) {
+    for (let i = 0; i < gpuRuns + 2; i++) {
       const keep = i >= 2; // two warm-up rounds
       for (let j = 0; j < variants.length; j++) {
         const [k, fn] = variants[(i + j) % variants.length];
@@ -414,14 +417,19 @@ export async function benchGpuCycle(runs: number): Promise<GpuCycleBench> {
   }
   const m = Object.fromEntries(keys.map((k) => [k, median(s[k])]));
   const load = Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+  // Each round's ratio to the runc cycle of the same round: how far one round's says what the medians say.
+  const ratios = (k: string) => s[k].map((t, i) => t / s.runc[i]);
   printTable(
-    `GPU container create/start/delete, 1 GPU on the fixture root, medians of ${runs} interleaved runs ` +
+    `GPU container create/start/delete, 1 GPU on the fixture root, medians of ${gpuRuns} interleaved runs ` +
       `(load average ${load}); the cdi spec's hooks: ${hookEntries.map((h) => h.args[1]).join(", ")}`,
     keys.map((k) => ({
       what: k === "runc" ? "plain runc, same bundle" : k,
       value: k === "runc"
         ? ms(m.runc)
-        : `${ms(m[k])}  (x${(m[k] / m.runc).toFixed(2)}, +${ms(m[k] - m.runc)})`,
+        : `${ms(m[k])}  (x${(m[k] / m.runc).toFixed(2)}, +${ms(m[k] - m.runc)}; ` +
+          `middle half of the rounds' ratios x${
+            quartiles(ratios(k)).map((q) => q.toFixed(2)).join(" to x")
+          })`,
     })),
   );
   const runcBare = median(bareRounds.base);
