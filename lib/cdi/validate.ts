@@ -1,6 +1,7 @@
 /** CDI spec validation: shapes, names, versions, and the lowest version a spec's content needs. */
 import { compareVersions } from "../request/require.ts";
 import { CDI_VERSIONS, type CdiSpec, type ContainerEdits, HOOK_NAMES } from "./spec.ts";
+import { AT, modeOrErrno, S } from "../sys/syscalls.ts";
 
 const VENDOR_OR_CLASS = /^[A-Za-z]([A-Za-z0-9_.-]*[A-Za-z0-9])?$/;
 const DEVICE_NAME = /^[A-Za-z0-9]([A-Za-z0-9_.:-]*[A-Za-z0-9])?$/;
@@ -244,14 +245,11 @@ export function cdiSpecProblems(v: unknown, file: string): string[] {
 
 /** Why a hook's executable cannot run: undefined when it is an executable file. */
 export function hookBinaryProblem(path: string): string | undefined {
-  let st: Deno.FileInfo;
-  try {
-    st = Deno.statSync(path);
-  } catch {
-    return "does not exist";
-  }
-  if (!st.isFile) return "is not a regular file";
-  if (((st.mode ?? 0) & 0o111) === 0) return "is not executable";
+  // statx through libc, as on the write path (../sys/files.ts isDir): `cdi generate` checks its hook with it.
+  const m = modeOrErrno(AT.FDCWD, path, 0);
+  if (m < 0) return "does not exist";
+  if ((m & S.IFMT) !== S.IFREG) return "is not a regular file";
+  if ((m & 0o111) === 0) return "is not executable";
   return undefined;
 }
 

@@ -3,6 +3,7 @@ import { basename, dirname, isAbsolute, join } from "../sys/path.ts";
 import { ToolkitError } from "../sys/errors.ts";
 import { parseJson, stringifyJson } from "../sys/json.ts";
 import { makeDirs, resolveWriteTarget, tempName } from "../sys/files.ts";
+import { AT, type Stat, statOrErrno, SysError } from "../sys/syscalls.ts";
 
 /** A malformed or unreadable spec or state. */
 export class SpecError extends ToolkitError {}
@@ -225,7 +226,8 @@ export interface AtomicWriteOptions {
  * one, never a mix; on any failure the old file is untouched and the temp file removed. A `path` that is a
  * symbolic link is written through: the file it points to is replaced (temp file in that file's folder) and
  * the link stays a link. A file that exists keeps its owner, group and mode (unless `forceMode`); a new one
- * gets `mode` exactly. Deno APIs only: this is on the shim's and `cdi generate`'s hot paths.
+ * gets `mode` exactly. Its lookups are statx calls (see ../sys/files.ts isDir): it is on the shim's and `cdi
+ * generate`'s paths.
  */
 export function writeFileAtomic(
   path: string,
@@ -233,15 +235,14 @@ export function writeFileAtomic(
   opts: AtomicWriteOptions = {},
 ): void {
   let target = path;
-  let old: Deno.FileInfo | undefined;
+  let old: Stat | undefined;
   let tmp: string | undefined;
   let file: Deno.FsFile | undefined;
   try {
     target = resolveWriteTarget(path);
-    try {
-      old = Deno.statSync(target);
-    } catch { /* new file */ }
-    const mode = old && !opts.forceMode ? (old.mode ?? 0o644) & 0o7777 : opts.mode ?? 0o644;
+    const st = statOrErrno(AT.FDCWD, target, 0);
+    if (typeof st !== "number") old = st; // else a new file
+    const mode = old && !opts.forceMode ? old.mode & 0o7777 : opts.mode ?? 0o644;
     if (opts.mkdirParent) makeDirs(dirname(target));
     const name = join(dirname(target), tempName(basename(target)));
     file = Deno.openSync(name, { write: true, createNew: true, mode: mode & 0o777 });
@@ -251,9 +252,10 @@ export function writeFileAtomic(
     while (off < bytes.length) off += file.writeSync(bytes.subarray(off));
     if (opts.durable ?? true) file.syncSync();
     if (old) {
-      const made = file.statSync();
-      const uid = old.uid ?? made.uid, gid = old.gid ?? made.gid;
-      if (made.uid !== uid || made.gid !== gid) Deno.chownSync(tmp, uid, gid);
+      // By its name, as the chown below goes: the name is this call's own (O_EXCL, a random part).
+      const made = statOrErrno(AT.FDCWD, tmp, AT.SYMLINK_NOFOLLOW);
+      if (typeof made === "number") throw new SysError("stat", made, tmp);
+      if (made.uid !== old.uid || made.gid !== old.gid) Deno.chownSync(tmp, old.uid, old.gid);
     }
     file.close();
     file = undefined;

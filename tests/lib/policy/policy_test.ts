@@ -229,6 +229,13 @@ Deno.test("hook binaries: a spec whose hook does not exist or is not executable 
     assertEquals(hookBinaryProblems(spec, "x"), []);
     const missing = generateCdiSpec(PLAN, { cdiHookPath: "/usr/bin/xpu-cdi-hook-absent", ownerOf: OWNERS });
     assertIncludes(hookBinaryProblems(missing, "x")[0], "/usr/bin/xpu-cdi-hook-absent, which does not exist");
+    // A folder is not a hook; a link to the executable is (the link is followed, as execve does).
+    Deno.mkdirSync(`${dir}/folder`);
+    const folder = generateCdiSpec(PLAN, { cdiHookPath: `${dir}/folder`, ownerOf: OWNERS });
+    assertIncludes(hookBinaryProblems(folder, "x")[0], `${dir}/folder, which is not a regular file`);
+    Deno.symlinkSync(exe, `${dir}/link`);
+    const linked = generateCdiSpec(PLAN, { cdiHookPath: `${dir}/link`, ownerOf: OWNERS });
+    assertEquals(hookBinaryProblems(linked, "x"), []);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
