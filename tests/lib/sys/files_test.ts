@@ -4,7 +4,7 @@
  */
 import { chmodSync, chownSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { makeDirs, readOwnerOnly, resolveWriteTarget } from "../../../lib/sys/files.ts";
+import { makeDirs, missing, readOwnerOnly, resolveWriteTarget } from "../../../lib/sys/files.ts";
 import { writeFileAtomic } from "../../../lib/oci/mod.ts";
 import { ToolkitError } from "../../../lib/sys/errors.ts";
 import { assertEquals, assertThrows } from "../../_assert.ts";
@@ -98,6 +98,27 @@ Deno.test("readOwnerOnly reads back only an owner-only regular file in an owner-
       const got = readOwnerOnly(path);
       assertEquals(got === undefined ? undefined : new TextDecoder().decode(got), want, path);
     }
+  } finally {
+    cleanup(dir);
+  }
+});
+
+Deno.test("missing: only a name with nothing there, not even a dangling link, or a part that is a file", () => {
+  const dir = tempDir("xpu-files-");
+  try {
+    writeFileSync(join(dir, "f"), "x");
+    mkdirSync(join(dir, "d"));
+    symlinkSync("nowhere", join(dir, "dangling"));
+    const cases: [string, boolean][] = [
+      ["f", false],
+      ["d", false],
+      ["dangling", false],
+      ["gone", true],
+      ["d/gone", true],
+      ["gone/deeper", true],
+      ["f/under-a-file", true],
+    ];
+    for (const [name, want] of cases) assertEquals(missing(join(dir, name)), want, name);
   } finally {
     cleanup(dir);
   }
