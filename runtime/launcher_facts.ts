@@ -1,6 +1,7 @@
 /**
- * What the shell launcher (tools/runtime_launcher.sh) may act on without starting the full runtime: facts the
- * full runtime derived from the config, written to a file the launcher names and sources. The launcher uses
+ * What the runtime's launcher (tools/runtime_launcher.sh, or its compiled form tools/runtime_launcher.c) may act
+ * on without starting the full runtime: facts the full runtime derived from the config, written to a file the
+ * launcher names and sources (the compiled one reads exactly the assignments written here). The launcher uses
  * them only while every input they were derived from is unchanged (the config's bytes, the variables that
  * choose the config, PATH, the executables probed, the launcher and the programs), and otherwise runs the
  * full runtime, which writes them afresh. The launcher never reads TOML.

@@ -3,11 +3,15 @@
  * had (DENORT_BIN, or the network), otherwise one bundled file per program run by the pinned Deno. Either way
  * dist/bin/<name> is the command users run, and the build says which form it made.
  *
- * Usage: deno task build [--form auto|compile|bundle] [--out DIR]
+ * The runtime's launcher is compiled (tools/compiled_launcher.ts) where a C compiler can link a static program,
+ * else it is the shell launcher; `--launcher` chooses.
+ *
+ * Usage: deno task build [--form auto|compile|bundle] [--launcher auto|compiled|shell] [--out DIR]
  */
 import { parseArgs } from "node:util";
 import {
   chmodSync,
+  copyFileSync,
   existsSync,
   mkdirSync,
   readdirSync,
@@ -28,6 +32,7 @@ import {
   writeWarmCache,
 } from "./launcher.ts";
 import { checkTemplate } from "./runtime_launcher.ts";
+import { compileRuntimeLauncher } from "./compiled_launcher.ts";
 import { type Bundler, dynamicImports, mergeChunks } from "./merge_chunks.ts";
 
 /** The executables and their entry points. */
@@ -159,6 +164,9 @@ Builds the four executables into OUT/bin: deno compile binaries when a denort ba
 
 Options:
   --form auto|compile|bundle   which form to build (default auto: compile, else bundle)
+  --launcher auto|compiled|shell
+                               the runtime's launcher (default auto: compiled with cc, static, else the
+                               shell launcher)
   --out DIR                    the build dir (default dist/)
   -h, --help                   print this help`;
 
@@ -167,6 +175,7 @@ async function main() {
     args: Deno.args,
     options: {
       form: { type: "string", default: "auto" },
+      launcher: { type: "string", default: "auto" },
       out: { type: "string", default: join(ROOT, "dist") },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -178,6 +187,11 @@ async function main() {
   const form = values.form!;
   if (!["auto", "compile", "bundle"].includes(form)) {
     console.error(`Unknown --form ${form}; use auto, compile or bundle`);
+    Deno.exit(2);
+  }
+  const launcher = values.launcher!;
+  if (!["auto", "compiled", "shell"].includes(launcher)) {
+    console.error(`Unknown --launcher ${launcher}; use auto, compiled or shell`);
     Deno.exit(2);
   }
   const dist = resolve(values.out!);
@@ -251,6 +265,25 @@ async function main() {
     writeFileSync(path, programLauncher(name, made as BuildForm, PREFIX_LIBDIR, template));
     chmodSync(path, 0o755);
   }
+  let launcherMade = "shell";
+  if (launcher !== "shell") {
+    const compiled = join(work, "bin", "xpu-container-runtime.compiled");
+    const failed = await compileRuntimeLauncher(compiled);
+    if (failed && launcher === "compiled") {
+      console.error(`build: cannot compile the runtime's launcher: ${failed}`);
+      fail();
+    }
+    if (failed) {
+      console.log(`build: the runtime's launcher is the shell one (no static C build: ${failed})`);
+    } else {
+      for (const name of ["xpu-container-runtime", ...RUNTIME_ALIASES]) {
+        copyFileSync(compiled, join(work, "bin", name));
+        chmodSync(join(work, "bin", name), 0o755);
+      }
+      rmSync(compiled);
+      launcherMade = "compiled";
+    }
+  }
   writeFileSync(join(libexec, "FORM"), made + "\n");
   if (made === "bundle") writeWarmCache(libexec);
   const old = `${dist}.old.${Deno.pid}`;
@@ -269,7 +302,8 @@ async function main() {
     if (failed) console.log(`build: ${failed}`);
   }
   console.log(
-    `build: wrote ${Object.keys(PROGRAMS).length} executables to ${join(dist, "bin")} (form: ${made})`,
+    `build: wrote ${Object.keys(PROGRAMS).length} executables to ${join(dist, "bin")} (form: ${made}; ` +
+      `the runtime's launcher: ${launcherMade})`,
   );
 }
 

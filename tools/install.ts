@@ -43,6 +43,7 @@ import {
   warmCache,
   writeWarmCache,
 } from "./launcher.ts";
+import { fileMachine } from "./compiled_launcher.ts";
 import { documentedConfigToml } from "../lib/config/documented.ts";
 import { INSTALL_MANIFEST } from "../lib/layout.ts";
 import { formatValue, setKey } from "../lib/sys/toml_edit.ts";
@@ -106,6 +107,11 @@ export interface InstallOptions {
    * staging path, of no use where it is unpacked.
    */
   noWarmCache?: boolean;
+  /**
+   * The runtime's launcher: a compiled one to install (tools/compiled_launcher.ts), or null for the shell
+   * launcher; by default the build's own (compiled when its bin/xpu-container-runtime is).
+   */
+  runtimeLauncher?: string | null;
 }
 
 /** What the manifest records: every path the installs to this prefix wrote, as seen at run time. */
@@ -133,7 +139,7 @@ function sha256(data: string | Uint8Array): string {
   return createHash("sha256").update(data).digest("hex");
 }
 
-function writeExecutable(path: string, text: string): void {
+function writeExecutable(path: string, text: string | Uint8Array): void {
   const tmp = `${path}.${Deno.pid}.tmp`;
   writeFileSync(tmp, text, { mode: 0o755 });
   chmodSync(tmp, 0o755);
@@ -252,8 +258,20 @@ export function install(o: InstallOptions): string[] {
 
   const template = readFileSync(join(ROOT, "tools", "runtime_launcher.sh"), "utf8");
   record(makeDirsRecorded(staged(binDir)));
+  // The compiled launcher finds the programs' folder of whichever layout it is installed in.
+  const builtLauncher = join(o.dist, "bin", "xpu-container-runtime");
+  const compiled = o.runtimeLauncher !== undefined
+    ? o.runtimeLauncher
+    : fileMachine(builtLauncher) !== undefined
+    ? builtLauncher
+    : null;
   for (const name of [...PROGRAMS, ...RUNTIME_ALIASES]) {
-    writeExecutable(staged(join(binDir, name)), programLauncher(name, form, libdir, template));
+    const path = staged(join(binDir, name));
+    if (compiled && (name === "xpu-container-runtime" || RUNTIME_ALIASES.includes(name))) {
+      writeExecutable(path, readFileSync(compiled));
+    } else {
+      writeExecutable(path, programLauncher(name, form, libdir, template));
+    }
     written.add(join(binDir, name));
   }
   report.push(`installed ${[...PROGRAMS, ...RUNTIME_ALIASES].join(", ")} in ${staged(binDir)}`);

@@ -104,7 +104,7 @@ export function binaryExec(binary: string): string {
 }
 
 /** The longest chain of symlinks a launcher follows to itself. */
-const MAX_LINKS = 40;
+export const MAX_LINKS = 40;
 
 /**
  * Shell lines that make `xpu_s` this script's path, absolute (from $0 and, for a relative one, $PWD). Builtins

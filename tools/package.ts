@@ -32,6 +32,7 @@ import {
 import { gzipSync } from "node:zlib";
 import { dirname, join, resolve } from "node:path";
 import { install, PROGRAMS } from "./install.ts";
+import { compileRuntimeLauncher, ELF_MACHINE, fileMachine, isCompiledFor } from "./compiled_launcher.ts";
 import { CACHE_DIR, DEB_LIBDIR, PREFIX_LIBDIR, RUNTIME_ALIASES } from "./launcher.ts";
 import { VERSION } from "../lib/version.ts";
 
@@ -41,8 +42,8 @@ const ROOT = resolve(dirname(new URL(import.meta.url).pathname), "..");
 export const PACKAGE = "xpu-container-toolkit";
 /** The architectures packaged, by Debian name, with the ELF machine their Deno must be built for. */
 export const ARCHES: Record<string, { elfMachine: number; npm: string }> = {
-  amd64: { elfMachine: 62, npm: "@deno/linux-x64-glibc" },
-  arm64: { elfMachine: 183, npm: "@deno/linux-arm64-glibc" },
+  amd64: { elfMachine: ELF_MACHINE.amd64, npm: "@deno/linux-x64-glibc" },
+  arm64: { elfMachine: ELF_MACHINE.arm64, npm: "@deno/linux-arm64-glibc" },
 };
 /** Where the Debian package's programs keep Deno's cache (their cache folder links here). */
 export const DEB_CACHE = "/var/cache/xpu-container-toolkit";
@@ -83,20 +84,8 @@ export function changelogVersion(text: string): string | undefined {
   return text.match(/^\S+ \(([^)]+)\)/)?.[1];
 }
 
-/** The ELF machine number of a file, or undefined when it is not ELF. */
-export function elfMachine(bytes: Uint8Array): number | undefined {
-  if (bytes.length < 20 || bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[2] !== 0x4c || bytes[3] !== 0x46) {
-    return undefined;
-  }
-  return bytes[18] | (bytes[19] << 8);
-}
-
 function checkMachine(path: string, arch: string): void {
-  const f = Deno.openSync(path);
-  const head = new Uint8Array(20);
-  f.readSync(head);
-  f.close();
-  const m = elfMachine(head);
+  const m = fileMachine(path);
   if (m !== ARCHES[arch].elfMachine) {
     throw new Error(`${path} is not a Deno for ${arch} (ELF machine ${m}, want ${ARCHES[arch].elfMachine})`);
   }
@@ -170,19 +159,27 @@ export interface Made {
   tarball: string;
   /** Bytes of the installed files of the .deb. */
   installedBytes: number;
+  /** The runtime's launcher: "compiled", or why the shell launcher went in instead. */
+  launcher: string;
+}
+
+/** What one architecture's .deb and tarball are made from, and where. */
+interface ArchInputs {
+  /** The bundled build. */
+  dist: string;
+  out: string;
+  work: string;
+  arch: string;
+  /** That architecture's Deno. */
+  deno: string;
+  changelog: string;
+  /** The runtime's compiled launcher for it; null for the shell launcher. */
+  launcher: string | null;
 }
 
 /** Stages and builds the .deb for `arch`; returns its path and installed size. */
 async function buildDeb(
-  o: {
-    dist: string;
-    out: string;
-    work: string;
-    arch: string;
-    deno: string;
-    compress: string;
-    changelog: string;
-  },
+  o: ArchInputs & { compress: string },
 ): Promise<{ deb: string; installedBytes: number }> {
   const stage = join(o.work, `deb-${o.arch}`);
   rmSync(stage, { recursive: true, force: true });
@@ -194,6 +191,7 @@ async function buildDeb(
     dockerGpusCompat: false,
     libdir: DEB_LIBDIR,
     noManifest: true,
+    runtimeLauncher: o.launcher,
   });
   const lib = join(stage, "usr", DEB_LIBDIR);
   copyFileSync(o.deno, join(lib, "deno"));
@@ -239,9 +237,7 @@ async function buildDeb(
 }
 
 /** Stages and builds the relocatable tarball for `arch`. */
-async function buildTarball(
-  o: { dist: string; out: string; work: string; arch: string; deno: string; changelog: string },
-): Promise<string> {
+async function buildTarball(o: ArchInputs): Promise<string> {
   const name = `${PACKAGE}-${VERSION}-linux-${o.arch}`;
   const parent = join(o.work, `tar-${o.arch}`);
   const tree = join(parent, name);
@@ -255,6 +251,7 @@ async function buildTarball(
     dockerGpusCompat: false,
     noManifest: true,
     noWarmCache: true,
+    runtimeLauncher: o.launcher,
   });
   const lib = join(tree, PREFIX_LIBDIR);
   copyFileSync(o.deno, join(lib, "deno"));
@@ -325,6 +322,18 @@ export async function makePackages(
     const made: Made[] = [];
     for (const arch of o.arches) {
       const deno = await denoFor(arch, denoVersion);
+      // The runtime's compiled launcher for this architecture: the build's, else compiled here; the shell
+      // launcher where no compiler for it can link a static program.
+      let launcher: string | null = join(dist, "bin", "xpu-container-runtime");
+      let why = "compiled";
+      if (!isCompiledFor(launcher, arch)) {
+        launcher = join(work, `launcher-${arch}`);
+        const failed = await compileRuntimeLauncher(launcher, arch);
+        if (failed) {
+          launcher = null;
+          why = `the shell launcher (no static C build for ${arch}: ${failed})`;
+        }
+      }
       const { deb, installedBytes } = await buildDeb({
         dist,
         out: o.out,
@@ -333,9 +342,10 @@ export async function makePackages(
         deno,
         compress: o.compress,
         changelog,
+        launcher,
       });
-      const tarball = await buildTarball({ dist, out: o.out, work, arch, deno, changelog });
-      made.push({ arch, deb, tarball, installedBytes });
+      const tarball = await buildTarball({ dist, out: o.out, work, arch, deno, changelog, launcher });
+      made.push({ arch, deb, tarball, installedBytes, launcher: why });
     }
     return made;
   } finally {
@@ -372,6 +382,7 @@ if (import.meta.main) {
     for (const m of made) {
       console.log(`package: ${m.deb} (${mb(statSync(m.deb).size)}; ${mb(m.installedBytes)} installed)`);
       console.log(`package: ${m.tarball} (${mb(statSync(m.tarball).size)})`);
+      console.log(`package: ${m.arch}: the runtime's launcher is ${m.launcher}`);
     }
   } catch (err) {
     console.error(`package: ${(err as Error).message}`);

@@ -5,7 +5,8 @@
 # launcher hands every other command, and a create whose spec holds none of the strings a device request
 # needs, to the low-level runtime without starting Deno. It decides nothing from the config itself: it acts on
 # facts the full runtime derived (runtime/launcher_facts.ts) and uses them only while everything they were
-# derived from is unchanged. Anything else goes to the full runtime, which writes the facts afresh.
+# derived from is unchanged. Anything else goes to the full runtime, which writes the facts afresh. Where the
+# build can compile tools/runtime_launcher.c, that program takes this one's place and decides the same.
 
 # Absolute, so that the full runtime can write the facts for it (a relative $0 names no file for later), and so
 # that the facts are this launcher's own (below).

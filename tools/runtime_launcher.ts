@@ -1,16 +1,21 @@
 /**
- * The runtime launcher's generated parts: the `case` patterns for runc's flags in tools/runtime_launcher.sh,
- * made from the tables the full runtime parses with (runtime/argv.ts), and its cache folder (lib/layout.ts),
- * so the two cannot drift. The build refuses a launcher whose generated blocks differ; `deno run -A
- * tools/runtime_launcher.ts --write` rewrites them.
+ * The runtime launchers' generated parts, made from the tables the full runtime parses with (runtime/argv.ts)
+ * and its folders (lib/layout.ts), so that neither launcher can drift from it: the `case` patterns for runc's
+ * flags and the cache folder in the shell launcher (tools/runtime_launcher.sh); the same flag tables, the
+ * cache folder, the programs' folders and Deno's flags in the compiled one (tools/runtime_launcher.c). The
+ * build refuses a launcher whose generated blocks differ; `deno run -A tools/runtime_launcher.ts --write`
+ * rewrites them.
  *
  * Usage: deno run -A tools/runtime_launcher.ts [--check | --write]
  */
 import { COMMAND_FLAGS, type FlagSpec, GLOBAL_FLAGS } from "../runtime/argv.ts";
-import { RUNTIME_CACHE_DIR } from "../lib/layout.ts";
+import { CACHE_DIR, DEB_LIBDIR, denoRunArgs, PREFIX_LIBDIR, RUNTIME_CACHE_DIR } from "../lib/layout.ts";
+import { MAX_LINKS } from "./launcher.ts";
 
-/** The template's path, relative to the repository root. */
+/** The shell launcher's template, relative to the repository root. */
 export const LAUNCHER_TEMPLATE = "tools/runtime_launcher.sh";
+/** The compiled launcher's source, relative to the repository root. */
+export const LAUNCHER_C_SOURCE = "tools/runtime_launcher.c";
 
 /** The global flags the launcher reads itself; the others (--debug, help, version) go to the full runtime. */
 const LAUNCHER_GLOBAL_FLAGS = ["root", "log", "log-format", "criu", "rootless", "systemd-cgroup"];
@@ -26,7 +31,7 @@ function arm(indent: string, patterns: string[], body: string[]): string[] {
   return [head, ...body.map((b) => `${indent}  ${b}`), `${indent}  ;;`];
 }
 
-/** The generated lines of each block, by block name. */
+/** The generated lines of each block of the shell launcher, by block name. */
 export function generatedBlocks(): Record<string, string[]> {
   const globals = GLOBAL_FLAGS.filter((f) => LAUNCHER_GLOBAL_FLAGS.includes(f.names[0]));
   const value = globals.filter((f) => f.kind !== "bool");
@@ -66,21 +71,63 @@ export function generatedBlocks(): Record<string, string[]> {
   };
 }
 
-/** The template with every generated block filled in from the TypeScript tables. */
-export function renderTemplate(template: string): string {
+function cList(name: string, items: readonly string[]): string {
+  return `static const char *const ${name}[] = {${
+    [...items.map((i) => JSON.stringify(i)), "NULL"].join(", ")
+  }};`;
+}
+
+/** The generated lines of the compiled launcher's one block (C declarations), by block name. */
+export function generatedCBlocks(): Record<string, string[]> {
+  const globals = GLOBAL_FLAGS.filter((f) => LAUNCHER_GLOBAL_FLAGS.includes(f.names[0]));
+  const run = COMMAND_FLAGS.run.filter((f) => f.names[0] !== "help");
+  const inCreate = (f: FlagSpec) => COMMAND_FLAGS.create.some((c) => c.names[0] === f.names[0]);
+  const bundle = run.find((f) => f.names[0] === "bundle")!;
+  const names = (fs: readonly FlagSpec[]) => fs.flatMap((f) => f.names);
+  const bools = run.filter((f) => f.kind === "bool");
+  return {
+    tables: [
+      cList("GLOBAL_VALUE_FLAGS", names(globals.filter((f) => f.kind !== "bool"))),
+      cList("GLOBAL_BOOL_FLAGS", names(globals.filter((f) => f.kind === "bool"))),
+      cList("BUNDLE_FLAGS", bundle.names),
+      cList("COMMAND_VALUE_FLAGS", names(run.filter((f) => f.kind !== "bool" && f !== bundle))),
+      cList("COMMAND_BOOL_FLAGS", names(bools.filter(inCreate))),
+      cList("RUN_ONLY_FLAGS", names(bools.filter((f) => !inCreate(f)))),
+      `#define CACHE_FOLDER ${JSON.stringify(RUNTIME_CACHE_DIR)}`,
+      // A tree's programs' folder: a prefix install's, then the Debian package's.
+      cList("LIBDIRS", [PREFIX_LIBDIR, DEB_LIBDIR]),
+      `#define PROGRAM "xpu-container-runtime"`,
+      `#define CACHE_DIR ${JSON.stringify(CACHE_DIR)}`,
+      `#define MAX_LINKS ${MAX_LINKS}`,
+      cList("DENO_ARGS", denoRunArgs("xpu-container-runtime")),
+    ],
+  };
+}
+
+/** `template` with every block of `blocks` filled in (`# BEGIN GENERATED name` or `// BEGIN GENERATED name`). */
+export function renderTemplate(
+  template: string,
+  blocks: Record<string, string[]> = generatedBlocks(),
+  file = LAUNCHER_TEMPLATE,
+): string {
   let out = template;
-  for (const [name, lines] of Object.entries(generatedBlocks())) {
+  for (const [name, lines] of Object.entries(blocks)) {
     const re = new RegExp(
-      `^([ \\t]*# BEGIN GENERATED ${name}\\n)[\\s\\S]*?^([ \\t]*# END GENERATED ${name}\\n)`,
+      `^([ \\t]*(?:#|//) BEGIN GENERATED ${name}\\n)[\\s\\S]*?^([ \\t]*(?:#|//) END GENERATED ${name}\\n)`,
       "m",
     );
-    if (!re.test(out)) throw new Error(`${LAUNCHER_TEMPLATE} lacks the generated block "${name}"`);
+    if (!re.test(out)) throw new Error(`${file} lacks the generated block "${name}"`);
     out = out.replace(
       re,
       (_m, begin: string, end: string) => begin + lines.map((l) => l + "\n").join("") + end,
     );
   }
   return out;
+}
+
+/** `source` (tools/runtime_launcher.c) with its generated block filled in. */
+export function renderCSource(source: string): string {
+  return renderTemplate(source, generatedCBlocks(), LAUNCHER_C_SOURCE);
 }
 
 /** Throws when the template's generated blocks differ from what the tables give. */
@@ -92,14 +139,28 @@ export function checkTemplate(template: string): void {
   }
 }
 
+/** Throws when the compiled launcher's generated block differs from what the tables give. */
+export function checkCSource(source: string): void {
+  if (renderCSource(source) !== source) {
+    throw new Error(
+      `${LAUNCHER_C_SOURCE} is out of date with runtime/argv.ts and lib/layout.ts; ` +
+        "run deno run -A tools/runtime_launcher.ts --write",
+    );
+  }
+}
+
 if (import.meta.main) {
-  const path = new URL(`../${LAUNCHER_TEMPLATE}`, import.meta.url);
-  const template = Deno.readTextFileSync(path);
+  const sh = new URL(`../${LAUNCHER_TEMPLATE}`, import.meta.url);
+  const c = new URL(`../${LAUNCHER_C_SOURCE}`, import.meta.url);
+  const template = Deno.readTextFileSync(sh);
+  const source = Deno.readTextFileSync(c);
   if (Deno.args[0] === "--write") {
-    Deno.writeTextFileSync(path, renderTemplate(template));
+    Deno.writeTextFileSync(sh, renderTemplate(template));
+    Deno.writeTextFileSync(c, renderCSource(source));
   } else if (Deno.args.length === 0 || Deno.args[0] === "--check") {
     try {
       checkTemplate(template);
+      checkCSource(source);
     } catch (err) {
       console.error((err as Error).message);
       Deno.exit(1);

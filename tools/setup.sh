@@ -1,11 +1,17 @@
 #!/bin/bash
 # Installs what the toolkit's build and tests need on a fresh Debian machine, as root: Debian's runc,
-# busybox-static, a C compiler, and the container engines the e2e tests start; then the pinned Deno and npm
-# packages (package-lock.json). Safe to run again: it installs only what is missing.
+# busybox-static, C compilers for both packaged architectures, qemu-user, and the container engines the e2e
+# tests start; then the pinned Deno and npm packages (package-lock.json). Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(runc busybox-static gcc libc6-dev binutils grep util-linux procps iproute2 podman docker.io containerd lxc uidmap hyperfine time strace xz-utils systemd)
+PACKAGES=(runc busybox-static gcc libc6-dev binutils grep util-linux procps iproute2 podman docker.io containerd lxc uidmap hyperfine time strace xz-utils systemd qemu-user-static)
+# The other packaged architecture's C compiler and static C library: `deno task package` compiles the runtime's
+# launcher for both (tools/compiled_launcher.ts), and the tests run the arm64 one under qemu.
+case "$(dpkg --print-architecture)" in
+amd64) PACKAGES+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross) ;;
+arm64) PACKAGES+=(gcc-x86-64-linux-gnu libc6-dev-amd64-cross) ;;
+esac
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -106,7 +106,13 @@ Deno.test({
         assert.equal((await run(["dpkg-deb", "-x", deb, x])).code, 0);
         assert.equal(machine(join(x, "usr/lib/xpu-container-toolkit/deno")), MACHINE[arch]);
         for (const name of EXECUTABLES) {
-          const text = readFileSync(join(x, "usr/bin", name), "utf8");
+          const path = join(x, "usr/bin", name);
+          if (/^xpu-container-runtime(\.|$)/.test(name)) {
+            // The runtime's launcher, compiled for the package's architecture (setup installs the compilers).
+            assert.equal(machine(path), MACHINE[arch], `${arch}: ${name}`);
+            continue;
+          }
+          const text = readFileSync(path, "utf8");
           assert.ok(!/\/usr\/lib|\/tmp\//.test(text), `${name} names an absolute path`);
           assert.match(text, /lib\/xpu-container-toolkit/);
         }
@@ -127,6 +133,10 @@ Deno.test({
           const v = await run([join(x, "usr/bin/xpu-ctk"), "--version"]);
           assert.equal(v.code, 0, v.stderr);
           assert.equal(v.stdout.split("\n")[0], `xpu-ctk version ${VERSION}`);
+          // The compiled launcher finds the Debian layout's programs (lib/, where a prefix install has libexec/).
+          const rv = await run([join(x, "usr/bin/xpu-container-runtime"), "--version"]);
+          assert.equal(rv.code, 0, rv.stderr);
+          assert.equal(rv.stdout.split("\n")[0], `xpu-container-runtime version ${VERSION}`);
         }
 
         // The tarball: one relocatable tree named after the version and architecture.

@@ -104,8 +104,19 @@ Deno.test("bundled xpu-ctk: --version reads only main.js's static chunks; cdi ge
         "xpu-container-runtime-hook",
       ]
     ) {
+      const text = readFileSync(join(out, "bin", name), "latin1");
+      if (/^xpu-container-runtime(\.|$)/.test(name) && text.startsWith("\x7fELF")) {
+        // The compiled launcher: its arguments to Deno are strings of the program, the flags one of them.
+        assert.ok(
+          text.includes(
+            "\0--v8-flags=--no-lazy,--jitless,--no-enable-lazy-source-positions,--min-semi-space-size=8\0",
+          ),
+          name,
+        );
+        continue;
+      }
       assert.match(
-        readFileSync(join(out, "bin", name), "utf8"),
+        text,
         / --v8-flags=--no-lazy,--jitless,--no-enable-lazy-source-positions(,--min-semi-space-size=8)? "\$xpu_x\//,
         name,
       );

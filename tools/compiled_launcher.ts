@@ -1,0 +1,99 @@
+/**
+ * The runtime's compiled launcher (tools/runtime_launcher.c): a static program that makes the shell launcher's
+ * decisions without starting a shell. An engine runs the runtime several times per container; the shell
+ * launcher costs each command a shell's start and its script (~0.3 ms more than one exec here) and a create
+ * one grep process (~1 ms). Built where a C compiler for the target can link a static program (`cc` for the
+ * machine's own architecture, `CC` when set; aarch64-linux-gnu-gcc or x86_64-linux-gnu-gcc for the other);
+ * anywhere else the tree gets the shell launcher, which decides the same (both run one table of cases in
+ * tests/runtime/launcher_diff_test.ts).
+ */
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { tmpdir } from "node:os";
+import { checkCSource, LAUNCHER_C_SOURCE } from "./runtime_launcher.ts";
+
+const ROOT = resolve(dirname(new URL(import.meta.url).pathname), "..");
+
+/** The compiler per Debian architecture when it is not the machine's own. */
+export const CROSS_CC: Readonly<Record<string, string>> = {
+  amd64: "x86_64-linux-gnu-gcc",
+  arm64: "aarch64-linux-gnu-gcc",
+};
+
+/** The ELF machine number per Debian architecture. */
+export const ELF_MACHINE: Readonly<Record<string, number>> = { amd64: 62, arm64: 183 };
+
+/** The machine's own architecture, by its Debian name. */
+export function hostArch(): string {
+  return Deno.build.arch === "aarch64" ? "arm64" : "amd64";
+}
+
+/** The ELF machine number of a file's first bytes, or undefined when they are not ELF. */
+export function elfMachine(bytes: Uint8Array): number | undefined {
+  if (bytes.length < 20 || bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[2] !== 0x4c || bytes[3] !== 0x46) {
+    return undefined;
+  }
+  return bytes[18] | (bytes[19] << 8);
+}
+
+/** The ELF machine of the file at `path`; undefined when it is not ELF (a shell launcher) or missing. */
+export function fileMachine(path: string): number | undefined {
+  try {
+    return elfMachine(readFileSync(path).subarray(0, 20));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `path` is a compiled launcher for `arch`. */
+export function isCompiledFor(path: string, arch: string): boolean {
+  return fileMachine(path) === ELF_MACHINE[arch];
+}
+
+/** The compilers tried for `arch`, in order. */
+export function compilersFor(arch: string, env: Record<string, string | undefined> = Deno.env.toObject()) {
+  if (arch === hostArch()) return env.CC ? [env.CC] : ["cc", CROSS_CC[arch]];
+  return [CROSS_CC[arch]];
+}
+
+/**
+ * Compiles the launcher for `arch` (default the machine's own) into `out`, static and stripped. Returns
+ * undefined when done, else why it could not be (no compiler, no static C library, a failed compile).
+ */
+export async function compileRuntimeLauncher(out: string, arch = hostArch()): Promise<string | undefined> {
+  const source = join(ROOT, LAUNCHER_C_SOURCE);
+  checkCSource(readFileSync(source, "utf8"));
+  const tmp = mkdtempSync(join(tmpdir(), "xpu-launcher-cc-"));
+  const why: string[] = [];
+  try {
+    for (const cc of compilersFor(arch)) {
+      const exe = join(tmp, "launcher");
+      let r: Deno.CommandOutput;
+      try {
+        r = await new Deno.Command(cc, {
+          args: ["-O2", "-static", "-s", "-Wall", "-o", exe, source],
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+      } catch (err) {
+        why.push(`${cc}: ${err instanceof Deno.errors.NotFound ? "not installed" : (err as Error).message}`);
+        continue;
+      }
+      if (!r.success || !existsSync(exe)) {
+        const msg = new TextDecoder().decode(r.stderr).trim().split("\n").slice(-2).join(" ");
+        why.push(`${cc}: ${msg || `exit ${r.code}`}`);
+        continue;
+      }
+      if (fileMachine(exe) !== ELF_MACHINE[arch]) {
+        why.push(`${cc}: made a program for ELF machine ${fileMachine(exe)}, not ${arch}`);
+        continue;
+      }
+      copyFileSync(exe, out);
+      chmodSync(out, 0o755);
+      return undefined;
+    }
+    return why.join("; ");
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
