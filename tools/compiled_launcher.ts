@@ -20,6 +20,17 @@ export const CROSS_CC: Readonly<Record<string, string>> = {
   arm64: "aarch64-linux-gnu-gcc",
 };
 
+/**
+ * How the launcher is linked, in order of preference: static and position-independent, with the stack
+ * protector, checked string functions and read-only relocations (it runs as root at every runc command; the
+ * start is the same as plain static here, 1.25-1.28 ms a command against 1.25-1.34 in medians of 1500), else
+ * plain static for a toolchain without static-pie.
+ */
+const LINKS: readonly (readonly string[])[] = [
+  ["-static-pie", "-fPIE", "-fstack-protector-strong", "-D_FORTIFY_SOURCE=2", "-Wl,-z,relro,-z,now"],
+  ["-static"],
+];
+
 /** The ELF machine number per Debian architecture. */
 export const ELF_MACHINE: Readonly<Record<string, number>> = { amd64: 62, arm64: 183 };
 
@@ -57,7 +68,7 @@ export function compilersFor(arch: string, env: Record<string, string | undefine
 }
 
 /**
- * Compiles the launcher for `arch` (default the machine's own) into `out`, static and stripped. Returns
+ * Compiles the launcher for `arch` (default the machine's own) into `out`, static ({@link LINKS}) and stripped. Returns
  * undefined when done, else why it could not be (no compiler, no static C library, a failed compile).
  */
 export async function compileRuntimeLauncher(out: string, arch = hostArch()): Promise<string | undefined> {
@@ -66,12 +77,13 @@ export async function compileRuntimeLauncher(out: string, arch = hostArch()): Pr
   const tmp = mkdtempSync(join(tmpdir(), "xpu-launcher-cc-"));
   const why: string[] = [];
   try {
-    for (const cc of compilersFor(arch)) {
+    for (const [cc, flags] of compilersFor(arch).flatMap((cc) => LINKS.map((l) => [cc, l] as const))) {
       const exe = join(tmp, "launcher");
+      rmSync(exe, { force: true });
       let r: Deno.CommandOutput;
       try {
         r = await new Deno.Command(cc, {
-          args: ["-O2", "-static", "-s", "-Wall", "-o", exe, source],
+          args: ["-O2", "-s", "-Wall", ...flags, "-o", exe, source],
           stdout: "piped",
           stderr: "piped",
         }).output();
@@ -81,7 +93,7 @@ export async function compileRuntimeLauncher(out: string, arch = hostArch()): Pr
       }
       if (!r.success || !existsSync(exe)) {
         const msg = new TextDecoder().decode(r.stderr).trim().split("\n").slice(-2).join(" ");
-        why.push(`${cc}: ${msg || `exit ${r.code}`}`);
+        why.push(`${cc} ${flags[0]}: ${msg || `exit ${r.code}`}`);
         continue;
       }
       if (fileMachine(exe) !== ELF_MACHINE[arch]) {

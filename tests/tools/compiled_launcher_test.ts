@@ -39,6 +39,21 @@ function fakeTree(root: string, libdir: string, launcher: string | Uint8Array): 
   return shim;
 }
 
+/**
+ * An ELF64 file's type (2: fixed addresses, 3: position-independent) and whether it names a dynamic loader: a
+ * static-pie program is type 3 without one, so it loads at a random address and no LD_ variable reaches it.
+ */
+function linkage(b: Uint8Array): { type: number; interpreter: boolean } {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const phoff = Number(v.getBigUint64(32, true));
+  const size = v.getUint16(54, true);
+  let interpreter = false;
+  for (let i = 0; i < v.getUint16(56, true); i++) {
+    if (v.getUint32(phoff + i * size, true) === 3) interpreter = true; // PT_INTERP
+  }
+  return { type: v.getUint16(16, true), interpreter };
+}
+
 interface Form {
   name: string;
   /** The launcher's bytes for a tree of `libdir`. */
@@ -56,6 +71,9 @@ async function forms(dir: string): Promise<Form[]> {
   }
   assert.equal(fileMachine(amd64), 62);
   assert.equal(fileMachine(arm64), 183);
+  for (const f of [amd64, arm64]) {
+    assert.deepEqual(linkage(readFileSync(f)), { type: 3, interpreter: false }, f);
+  }
   const template = readFileSync(join(ROOT, LAUNCHER_TEMPLATE), "utf8");
   return [
     {
