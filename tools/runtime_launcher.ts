@@ -31,37 +31,61 @@ function arm(indent: string, patterns: string[], body: string[]): string[] {
   return [head, ...body.map((b) => `${indent}  ${b}`), `${indent}  ;;`];
 }
 
-/** The generated lines of each block of the shell launcher, by block name. */
-export function generatedBlocks(): Record<string, string[]> {
-  const globals = GLOBAL_FLAGS.filter((f) => LAUNCHER_GLOBAL_FLAGS.includes(f.names[0]));
-  const value = globals.filter((f) => f.kind !== "bool");
-  const bool = globals.filter((f) => f.kind === "bool");
-  const global = [
-    ...arm("    ", value.flatMap((f) => spellings(f)), ["xpu_want=g"]),
-    ...arm("    ", value.flatMap((f) => spellings(f, "=*")), [""]),
-    ...arm("    ", bool.flatMap((f) => spellings(f)), [""]),
-  ];
+/** runc's flags as both launchers read them, each group by the rule the launchers apply to it. */
+interface LauncherFlags {
+  /** Global flags that take a value (the next argument, or `=value`). */
+  globalValue: FlagSpec[];
+  /** Global flags that take none. */
+  globalBool: FlagSpec[];
+  /** create's and run's bundle flag. */
+  bundle: FlagSpec;
+  /** create's and run's other flags with a value. */
+  commandValue: FlagSpec[];
+  /** Flags without a value that create and run both take. */
+  commandBool: FlagSpec[];
+  /** Flags without a value only run takes: a create with one goes to the full runtime. */
+  runOnly: FlagSpec[];
+}
 
+/** The flag groups, from the tables the full runtime parses with. */
+function launcherFlags(): LauncherFlags {
+  const globals = GLOBAL_FLAGS.filter((f) => LAUNCHER_GLOBAL_FLAGS.includes(f.names[0]));
   const run = COMMAND_FLAGS.run.filter((f) => f.names[0] !== "help");
   const inCreate = (f: FlagSpec) => COMMAND_FLAGS.create.some((c) => c.names[0] === f.names[0]);
   const bundle = run.find((f) => f.names[0] === "bundle")!;
-  const values = run.filter((f) => f.kind !== "bool" && f !== bundle);
+  const bools = run.filter((f) => f.kind === "bool");
+  return {
+    globalValue: globals.filter((f) => f.kind !== "bool"),
+    globalBool: globals.filter((f) => f.kind === "bool"),
+    bundle,
+    commandValue: run.filter((f) => f.kind !== "bool" && f !== bundle),
+    commandBool: bools.filter(inCreate),
+    runOnly: bools.filter((f) => !inCreate(f)),
+  };
+}
+
+/** The generated lines of each block of the shell launcher, by block name. */
+export function generatedBlocks(): Record<string, string[]> {
+  const f = launcherFlags();
+  const all = (fs: FlagSpec[], suffix = "") => fs.flatMap((x) => spellings(x, suffix));
+  const global = [
+    ...arm("    ", all(f.globalValue), ["xpu_want=g"]),
+    ...arm("    ", all(f.globalValue, "=*"), [""]),
+    ...arm("    ", all(f.globalBool), [""]),
+  ];
   const cmd: string[] = [
-    ...arm("  ", spellings(bundle), ["xpu_want=b", "xpu_nbundle=$((xpu_nbundle + 1))"]),
-    ...arm("  ", spellings(bundle, "=*"), [
+    ...arm("  ", spellings(f.bundle), ["xpu_want=b", "xpu_nbundle=$((xpu_nbundle + 1))"]),
+    ...arm("  ", spellings(f.bundle, "=*"), [
       "xpu_bundle=${xpu_a#*=}",
       "xpu_nbundle=$((xpu_nbundle + 1))",
       '[ -n "$xpu_bundle" ] || xpu_full "$@"',
     ]),
-    ...arm("  ", values.flatMap((f) => spellings(f)), ["xpu_want=v"]),
-    ...arm("  ", values.flatMap((f) => spellings(f, "=*")), [""]),
+    ...arm("  ", all(f.commandValue), ["xpu_want=v"]),
+    ...arm("  ", all(f.commandValue, "=*"), [""]),
+    ...arm("  ", all(f.commandBool), [""]),
   ];
-  const bools = run.filter((f) => f.kind === "bool");
-  const both = bools.filter(inCreate);
-  const runOnly = bools.filter((f) => !inCreate(f));
-  cmd.push(...arm("  ", both.flatMap((f) => spellings(f)), [""]));
-  if (runOnly.length) {
-    cmd.push(...arm("  ", runOnly.flatMap((f) => spellings(f)), ['[ "$xpu_cmd" = run ] || xpu_full "$@"']));
+  if (f.runOnly.length) {
+    cmd.push(...arm("  ", all(f.runOnly), ['[ "$xpu_cmd" = run ] || xpu_full "$@"']));
   }
   return {
     "global flags": global,
@@ -79,20 +103,16 @@ function cList(name: string, items: readonly string[]): string {
 
 /** The generated lines of the compiled launcher's one block (C declarations), by block name. */
 export function generatedCBlocks(): Record<string, string[]> {
-  const globals = GLOBAL_FLAGS.filter((f) => LAUNCHER_GLOBAL_FLAGS.includes(f.names[0]));
-  const run = COMMAND_FLAGS.run.filter((f) => f.names[0] !== "help");
-  const inCreate = (f: FlagSpec) => COMMAND_FLAGS.create.some((c) => c.names[0] === f.names[0]);
-  const bundle = run.find((f) => f.names[0] === "bundle")!;
-  const names = (fs: readonly FlagSpec[]) => fs.flatMap((f) => f.names);
-  const bools = run.filter((f) => f.kind === "bool");
+  const f = launcherFlags();
+  const names = (fs: FlagSpec[]) => fs.flatMap((x) => x.names);
   return {
     tables: [
-      cList("GLOBAL_VALUE_FLAGS", names(globals.filter((f) => f.kind !== "bool"))),
-      cList("GLOBAL_BOOL_FLAGS", names(globals.filter((f) => f.kind === "bool"))),
-      cList("BUNDLE_FLAGS", bundle.names),
-      cList("COMMAND_VALUE_FLAGS", names(run.filter((f) => f.kind !== "bool" && f !== bundle))),
-      cList("COMMAND_BOOL_FLAGS", names(bools.filter(inCreate))),
-      cList("RUN_ONLY_FLAGS", names(bools.filter((f) => !inCreate(f)))),
+      cList("GLOBAL_VALUE_FLAGS", names(f.globalValue)),
+      cList("GLOBAL_BOOL_FLAGS", names(f.globalBool)),
+      cList("BUNDLE_FLAGS", f.bundle.names),
+      cList("COMMAND_VALUE_FLAGS", names(f.commandValue)),
+      cList("COMMAND_BOOL_FLAGS", names(f.commandBool)),
+      cList("RUN_ONLY_FLAGS", names(f.runOnly)),
       `#define CACHE_FOLDER ${JSON.stringify(RUNTIME_CACHE_DIR)}`,
       // A tree's programs' folder: a prefix install's, then the Debian package's.
       cList("LIBDIRS", [PREFIX_LIBDIR, DEB_LIBDIR]),
