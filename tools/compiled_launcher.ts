@@ -7,7 +7,17 @@
  * anywhere else the tree gets the shell launcher, which decides the same (both run one table of cases in
  * tests/runtime/launcher_diff_test.ts).
  */
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+} from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { tmpdir } from "node:os";
 import { checkCSource, LAUNCHER_C_SOURCE } from "./runtime_launcher.ts";
@@ -47,12 +57,20 @@ export function elfMachine(bytes: Uint8Array): number | undefined {
   return bytes[18] | (bytes[19] << 8);
 }
 
-/** The ELF machine of the file at `path`; undefined when it is not ELF (a shell launcher) or missing. */
+/**
+ * The ELF machine of the file at `path`, from its first 20 bytes only (the packages check their ~100 MB Deno
+ * with it); undefined when it is not ELF (a shell launcher) or missing.
+ */
 export function fileMachine(path: string): number | undefined {
+  let fd: number | undefined;
   try {
-    return elfMachine(readFileSync(path).subarray(0, 20));
+    fd = openSync(path, "r");
+    const head = new Uint8Array(20);
+    return elfMachine(head.subarray(0, readSync(fd, head, 0, 20, 0)));
   } catch {
     return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
