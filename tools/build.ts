@@ -11,7 +11,6 @@
 import { parseArgs } from "node:util";
 import {
   chmodSync,
-  copyFileSync,
   existsSync,
   mkdirSync,
   readdirSync,
@@ -25,8 +24,8 @@ import { dirname, join, resolve } from "node:path";
 import {
   type BuildForm,
   CACHE_DIR,
+  launcherFile,
   PREFIX_LIBDIR,
-  programLauncher,
   RUNTIME_ALIASES,
   warmCache,
   writeWarmCache,
@@ -237,6 +236,23 @@ async function main() {
     }
   }
 
+  // The runtime's launcher: compiled where it can be (its bytes, for the runtime's names), else the shell's.
+  let compiled: Uint8Array | undefined;
+  if (launcher !== "shell") {
+    const exe = join(work, "runtime-launcher");
+    const failed = await compileRuntimeLauncher(exe);
+    if (failed && launcher === "compiled") {
+      console.error(`build: cannot compile the runtime's launcher: ${failed}`);
+      fail();
+    }
+    if (failed) {
+      console.log(`build: the runtime's launcher is the shell one (no static C build: ${failed})`);
+    } else {
+      compiled = readFileSync(exe);
+      rmSync(exe);
+    }
+  }
+
   const deno = join(libexec, "deno");
   if (made === "bundle") symlinkSync(resolve(Deno.execPath()), deno);
   for (const [name, entry] of Object.entries(PROGRAMS)) {
@@ -256,33 +272,11 @@ async function main() {
         fail();
       }
     }
-    const path = join(work, "bin", name);
-    writeFileSync(path, programLauncher(name, made as BuildForm, PREFIX_LIBDIR, template));
-    chmodSync(path, 0o755);
   }
-  for (const name of RUNTIME_ALIASES) {
+  for (const name of [...Object.keys(PROGRAMS), ...RUNTIME_ALIASES]) {
     const path = join(work, "bin", name);
-    writeFileSync(path, programLauncher(name, made as BuildForm, PREFIX_LIBDIR, template));
+    writeFileSync(path, launcherFile(name, made as BuildForm, PREFIX_LIBDIR, template, compiled));
     chmodSync(path, 0o755);
-  }
-  let launcherMade = "shell";
-  if (launcher !== "shell") {
-    const compiled = join(work, "bin", "xpu-container-runtime.compiled");
-    const failed = await compileRuntimeLauncher(compiled);
-    if (failed && launcher === "compiled") {
-      console.error(`build: cannot compile the runtime's launcher: ${failed}`);
-      fail();
-    }
-    if (failed) {
-      console.log(`build: the runtime's launcher is the shell one (no static C build: ${failed})`);
-    } else {
-      for (const name of ["xpu-container-runtime", ...RUNTIME_ALIASES]) {
-        copyFileSync(compiled, join(work, "bin", name));
-        chmodSync(join(work, "bin", name), 0o755);
-      }
-      rmSync(compiled);
-      launcherMade = "compiled";
-    }
   }
   writeFileSync(join(libexec, "FORM"), made + "\n");
   if (made === "bundle") writeWarmCache(libexec);
@@ -303,7 +297,7 @@ async function main() {
   }
   console.log(
     `build: wrote ${Object.keys(PROGRAMS).length} executables to ${join(dist, "bin")} (form: ${made}; ` +
-      `the runtime's launcher: ${launcherMade})`,
+      `the runtime's launcher: ${compiled ? "compiled" : "shell"})`,
   );
 }
 

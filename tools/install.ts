@@ -35,8 +35,8 @@ import { parse as parseToml } from "smol-toml";
 import {
   type BuildForm,
   CACHE_DIR,
+  launcherFile,
   PREFIX_LIBDIR,
-  programLauncher,
   RUNTIME_ALIASES,
   TREE_PROGRAMS,
   WARM_CACHE,
@@ -258,20 +258,15 @@ export function install(o: InstallOptions): string[] {
 
   const template = readFileSync(join(ROOT, "tools", "runtime_launcher.sh"), "utf8");
   record(makeDirsRecorded(staged(binDir)));
-  // The compiled launcher finds the programs' folder of whichever layout it is installed in.
   const builtLauncher = join(o.dist, "bin", "xpu-container-runtime");
-  const compiled = o.runtimeLauncher !== undefined
+  const compiledPath = o.runtimeLauncher !== undefined
     ? o.runtimeLauncher
     : fileMachine(builtLauncher) !== undefined
     ? builtLauncher
     : null;
+  const compiled = compiledPath ? readFileSync(compiledPath) : undefined;
   for (const name of [...PROGRAMS, ...RUNTIME_ALIASES]) {
-    const path = staged(join(binDir, name));
-    if (compiled && (name === "xpu-container-runtime" || RUNTIME_ALIASES.includes(name))) {
-      writeExecutable(path, readFileSync(compiled));
-    } else {
-      writeExecutable(path, programLauncher(name, form, libdir, template));
-    }
+    writeExecutable(staged(join(binDir, name)), launcherFile(name, form, libdir, template, compiled));
     written.add(join(binDir, name));
   }
   report.push(`installed ${[...PROGRAMS, ...RUNTIME_ALIASES].join(", ")} in ${staged(binDir)}`);

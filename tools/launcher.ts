@@ -315,3 +315,19 @@ export function programLauncher(name: string, form: BuildForm, libdir: string, t
   if (program === "xpu-container-runtime") return runtimeLauncher(template, p);
   return HOOK_PROGRAMS.includes(name) ? hookLauncher(name, p) : plainLauncher(name, p);
 }
+
+/**
+ * What goes in a tree's bin/`name`: for the runtime and its mode-pinned names the compiled launcher's bytes
+ * when there is one (tools/compiled_launcher.ts; it finds the programs of either layout itself), else
+ * {@link programLauncher}'s script.
+ */
+export function launcherFile(
+  name: string,
+  form: BuildForm,
+  libdir: string,
+  template: string,
+  compiled?: Uint8Array,
+): string | Uint8Array {
+  const runtime = name === "xpu-container-runtime" || RUNTIME_ALIASES.includes(name);
+  return compiled && runtime ? compiled : programLauncher(name, form, libdir, template);
+}
