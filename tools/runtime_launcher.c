@@ -339,10 +339,8 @@ static int any_line(int f, int (*fn)(const char *, const char *), const char *ar
   }
 }
 
-static int newer_than(const char *p, const char *facts) {
-  return newer(p, facts);
-}
-static int now_executable(const char *p, const char *unused) {
+/* test -f and -x: an executable file (the second argument unused, for any_line). */
+static int executable(const char *p, const char *unused) {
   (void)unused;
   return is_file(p) && may(p, X_OK);
 }
@@ -443,8 +441,8 @@ int main(int argc, char **argv) {
   /* A program rebuilt or reinstalled since, or an executable probed before the runtime that now is one, makes
      them stale; so does a runtime that no longer is one. */
   const char *runtime = fact[FACT_RUNTIME] ? fact[FACT_RUNTIME] : "";
-  if (any_line(FACT_PROGRAMS, newer_than, facts) || any_line(FACT_ABSENT, now_executable, NULL) ||
-      !is_file(runtime) || !may(runtime, X_OK))
+  if (any_line(FACT_PROGRAMS, newer, facts) || any_line(FACT_ABSENT, executable, NULL) ||
+      !executable(runtime, NULL))
     full(facts);
   /* The config must be the one the facts were derived from (or still be absent): by its time, to the
      nanosecond, and by being the same file, when its time had settled; else by its very bytes. */
